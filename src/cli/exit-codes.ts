@@ -1,0 +1,12 @@
+/**
+ * Documented exit codes, so CI can tell a model that was judged and refused from a broken pipeline.
+ *   0 promoted / success        2 invalid input (spec, flags, files)
+ *   1 rejected (gate, approver, timeout, rolled back)   3 infrastructure error (unreachable, crashed)
+ */
+export const ExitCode = {
+  ok: 0,
+  rejected: 1,
+  invalidInput: 2,
+  infrastructure: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

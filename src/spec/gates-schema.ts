@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { Duration } from './units';
+
+/**
+ * The offline gates of a promotion spec. These schemas are the single source of truth for what
+ * the gate functions in `src/gates/` receive (their parsed output types), so the spec and the
+ * code that judges cannot drift apart.
+ */
+
+export const HigherIsBetterMetric = z.enum(['accuracy', 'precision', 'recall', 'f1', 'auc']);
+export const LowerIsBetterMetric = z.enum(['log_loss', 'brier', 'rmse', 'mae']);
+export const PerformanceMetric = z.union([HigherIsBetterMetric, LowerIsBetterMetric]);
+export type PerformanceMetric = z.infer<typeof PerformanceMetric>;
+
+const Confidence = z.number().gt(0.5).lt(1).default(0.95);
+
+/** `{ metric: auc, min: 0.8 }` — an absolute bound on the candidate. */
+export const AbsoluteCheck = z
+  .strictObject({ metric: PerformanceMetric, min: z.number().optional(), max: z.number().optional() })
+  .refine((c) => c.min !== undefined || c.max !== undefined, { message: 'give min, max, or both' });
+
+/** `{ metric: auc, maxDropVsChampion: 0.01, confidence: 0.95 }` — paired-bootstrap non-inferiority. */
+export const DropVsChampionCheck = z.strictObject({
+  metric: HigherIsBetterMetric,
+  maxDropVsChampion: z.number().min(0),
+  confidence: Confidence,
+});
+
+/** `{ metric: log_loss, maxRiseVsChampion: 0.02 }` — non-inferiority for a lower-is-better metric. */
+export const RiseVsChampionCheck = z.strictObject({
+  metric: LowerIsBetterMetric,
+  maxRiseVsChampion: z.number().min(0),
+  confidence: Confidence,
+});
+
+export const PerformanceCheck = z.union([DropVsChampionCheck, RiseVsChampionCheck, AbsoluteCheck]);
+export type PerformanceCheck = z.infer<typeof PerformanceCheck>;
+
+export const FairnessMetric = z.enum([
+  'demographic_parity_difference',
+  'demographic_parity_ratio',
+  'equalized_odds_difference',
+  'equal_opportunity_difference',
+]);
+export type FairnessMetric = z.infer<typeof FairnessMetric>;
+
+export const FairnessGate = z.strictObject({
+  /** Groups smaller than this are reported but not judged (ratios of tiny groups are noise). */
+  minGroupSize: z.number().int().min(1).default(30),
+  checks: z
+    .array(
+      z
+        .strictObject({ metric: FairnessMetric, min: z.number().optional(), max: z.number().optional() })
+        .refine((c) => c.min !== undefined || c.max !== undefined, { message: 'give min, max, or both' }),
+    )
+    .min(1),
+});
+export type FairnessGate = z.infer<typeof FairnessGate>;
+
+export const LatencyGate = z.strictObject({
+  batchSize: z.number().int().min(1).default(1),
+  warmup: z.number().int().min(0).default(20),
+  iterations: z.number().int().min(10).default(200),
+  p50: Duration.optional(),
+  p95: Duration.optional(),
+  p99: Duration.optional(),
+  /** Candidate p95 may be at most this multiple of the champion's, measured the same way. */
+  maxRatioVsChampion: z.number().gt(0).optional(),
+});
+export type LatencyGate = z.infer<typeof LatencyGate>;
+
+export const Gates = z.strictObject({
+  performance: z.array(PerformanceCheck).default([]),
+  fairness: FairnessGate.optional(),
+  latency: LatencyGate.optional(),
+});
+export type Gates = z.infer<typeof Gates>;

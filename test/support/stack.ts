@@ -1,0 +1,21 @@
+import { inject } from 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Base URL of the real MLflow server the integration run started, e.g. http://127.0.0.1:41234 */
+    mlflowUri: string;
+    /** host:port of the real Temporal dev server the integration run started. */
+    temporalAddress: string;
+    /** Temporal namespace to use (the dev server's `default`). */
+    temporalNamespace: string;
+    /** Scratch folder of this test run (servers' data lives under it). */
+    stackDir: string;
+  }
+}
+
+export const stack = {
+  mlflowUri: (): string => inject('mlflowUri'),
+  temporalAddress: (): string => inject('temporalAddress'),
+  temporalNamespace: (): string => inject('temporalNamespace'),
+  stackDir: (): string => inject('stackDir'),
+};

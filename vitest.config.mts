@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+// Forks, not threads: Temporal's native bridge crashes when loaded in worker threads.
+// Two projects: `unit` needs no servers; `integration` starts a real Temporal dev server and a
+// real MLflow server once for the run (test/support/global-setup.ts).
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+        },
+      },
+    ],
+  },
+});
