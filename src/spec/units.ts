@@ -16,7 +16,8 @@ export function parseDuration(text: string): number | undefined {
   const s = text.trim();
   if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(s)) return undefined;
   let total = 0;
-  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? NaN);
+  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g))
+    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? NaN);
   return Number.isFinite(total) ? total : undefined;
 }
 
@@ -41,7 +42,10 @@ export const Duration = z
   .transform((s, ctx) => {
     const ms = parseDuration(s);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `'${s}' is not a duration; write e.g. 250ms, 30s, 5m, 1h30m, 2d` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${s}' is not a duration; write e.g. 250ms, 30s, 5m, 1h30m, 2d`,
+      });
       return z.NEVER;
     }
     return ms;

@@ -1,0 +1,596 @@
+import { z } from 'zod';
+import { TensorSpec } from '../onnx/tensor-spec';
+import { Gates, HigherIsBetterMetric, LowerIsBetterMetric } from './gates-schema';
+import { Duration, Percent, Size } from './units';
+
+/**
+ * `promotion.yaml`, the pipeline-as-code spec committed beside model code. This schema is the one
+ * truth: the CLI validates with it, the JSON Schema for editors is generated from it, and its parsed
+ * output (`PromotionSpec`) is the workflow input, so after parsing it holds only plain JSON data —
+ * durations in milliseconds, sizes in bytes. Pure: no Node built-ins (the workflow sandbox imports it).
+ */
+
+const Name = z.string().min(1, 'must not be empty');
+const Fraction = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+const Alpha = z.number().gt(0, 'must be greater than 0').max(0.5, 'must be at most 0.5');
+
+// MLflow alias rules: letters, digits, _ and -; `latest` and `v<digits>` are reserved by MLflow.
+const Alias = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, 'an alias may contain only letters, digits, _ and -')
+  .refine((a) => a.toLowerCase() !== 'latest' && !/^v\d+$/i.test(a), {
+    message: "'latest' and v<number> are reserved by MLflow and cannot be aliases",
+  });
+
+/** Dataset URI schemes prograde can download through MLflow. */
+export const DATASET_URI_SCHEMES = ['mlflow-artifacts', 'runs', 'models'] as const;
+const URI_SCHEME = /^([A-Za-z][A-Za-z0-9+.-]+):/;
+
+/** The scheme of a dataset location written as a URI, or undefined for a file path. */
+export function datasetUriScheme(location: string): string | undefined {
+  return URI_SCHEME.exec(location)?.[1];
+}
+
+/**
+ * Refinement option: run a cross-field check as long as the fields it reads parsed, even when
+ * sibling fields have problems, so one pass reports everything.
+ */
+function whenValid(...fields: string[]): { when: (payload: z.core.ParsePayload) => boolean } {
+  return { when: (payload) => !payload.issues.some((i) => fields.includes(String(i.path?.[0]))) };
+}
+
+function duplicatesOf(names: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const dup = new Set<string>();
+  for (const n of names) (seen.has(n) ? dup : seen).add(n);
+  return [...dup];
+}
+
+/** A list of names that must not repeat, e.g. feature columns or approvers. */
+function uniqueNames(what: string) {
+  return z.array(Name).superRefine((names, ctx) => {
+    for (const d of duplicatesOf(names)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} '${d}' is listed more than once`,
+        path: [names.lastIndexOf(d)],
+      });
+    }
+  });
+}
+
+export const Aliases = z
+  .strictObject({
+    champion: Alias.default('champion').meta({
+      description: 'Registry alias of the model now serving production',
+    }),
+    candidate: Alias.default('challenger').meta({ description: 'Registry alias of the version to promote' }),
+  })
+  .refine((a) => a.champion !== a.candidate, {
+    message: 'the champion and candidate aliases must differ',
+    path: ['candidate'],
+    ...whenValid('champion', 'candidate'),
+  });
+
+export const Task = z.enum(['binary-classification', 'regression']);
+export type Task = z.infer<typeof Task>;
+
+const TensorList = z.array(TensorSpec).superRefine((tensors, ctx) => {
+  const names = tensors.map((t) => t.name);
+  for (const d of duplicatesOf(names)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `tensor '${d}' is listed more than once`,
+      path: [names.lastIndexOf(d), 'name'],
+    });
+  }
+});
+
+export const Contract = z
+  .strictObject({
+    inputs: TensorList.min(1, 'give at least one input tensor').meta({
+      description: 'Input tensors the ONNX model must declare: name, dtype and shape (-1 = free dimension)',
+    }),
+    outputs: TensorList.min(1, 'give at least one output tensor').meta({
+      description: 'Output tensors the ONNX model must declare: name, dtype and shape (-1 = free dimension)',
+    }),
+    scoreOutput: Name.optional().meta({
+      description: 'Which output holds the score (probability or prediction); default the first output',
+    }),
+    maxModelSize: Size.optional().meta({ description: 'Largest allowed ONNX file, e.g. 200MB' }),
+  })
+  .superRefine(
+    (c, ctx) => {
+      if (c.scoreOutput !== undefined && !c.outputs.some((o) => o.name === c.scoreOutput)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `scoreOutput '${c.scoreOutput}' is not an output (outputs: ${c.outputs.map((o) => o.name).join(', ')})`,
+          path: ['scoreOutput'],
+        });
+      }
+    },
+    whenValid('outputs', 'scoreOutput'),
+  );
+export type Contract = z.infer<typeof Contract>;
+
+/** `{ prefix: f, from: 0, to: 11 }` is shorthand for f0, f1, …, f11. */
+const FeatureRange = z
+  .strictObject({
+    prefix: z.string().meta({ description: 'Column name prefix, e.g. f' }),
+    from: z.number().int().min(0).meta({ description: 'First index, inclusive' }),
+    to: z.number().int().min(0).meta({ description: 'Last index, inclusive' }),
+  })
+  .superRefine((r, ctx) => {
+    if (r.to < r.from)
+      ctx.addIssue({ code: 'custom', message: `'to' (${r.to}) is below 'from' (${r.from})`, path: ['to'] });
+    else if (r.to - r.from >= 100_000)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a feature range may span at most 100000 columns',
+        path: ['to'],
+      });
+  })
+  .transform((r) => Array.from({ length: r.to - r.from + 1 }, (_, i) => `${r.prefix}${r.from + i}`));
+
+const DatasetLocation = z
+  .string()
+  .min(1, 'must not be empty')
+  .superRefine((location, ctx) => {
+    const scheme = datasetUriScheme(location);
+    if (scheme !== undefined && !(DATASET_URI_SCHEMES as readonly string[]).includes(scheme)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${scheme}:' is not a supported dataset location; use a path relative to the spec or a ${DATASET_URI_SCHEMES.map((s) => `${s}:`).join(', ')} URI`,
+      });
+    }
+  });
+
+export const Evaluation = z
+  .strictObject({
+    dataset: DatasetLocation.meta({
+      description:
+        'CSV holdout set: a path relative to this file, or an mlflow-artifacts:/, runs:/ or models:/ URI',
+    }),
+    label: Name.meta({ description: 'Column holding the true label (0/1 for classification)' }),
+    features: z
+      .union([uniqueNames('feature column').min(1, 'give at least one feature column'), FeatureRange])
+      .meta({
+        description:
+          'Feature columns in model input order: a list, or { prefix, from, to } meaning prefix<from>..prefix<to>',
+      }),
+    sensitive: uniqueNames('sensitive column')
+      .default([])
+      .meta({ description: 'Columns with group membership for fairness checks, e.g. gender' }),
+    threshold: Fraction.default(0.5).meta({ description: 'Decision threshold applied to the score' }),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .default(42)
+      .meta({ description: 'Seed for bootstrap resampling, for reproducible verdicts' }),
+    bootstrapResamples: z
+      .number()
+      .int()
+      .min(100)
+      .max(100_000)
+      .default(1000)
+      .meta({ description: 'Paired bootstrap resamples for champion comparisons' }),
+    maxRows: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: 'Use at most this many rows of the dataset' }),
+  })
+  .superRefine(
+    (e, ctx) => {
+      if (e.features.includes(e.label)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `the label column '${e.label}' is also listed as a feature`,
+          path: ['label'],
+        });
+      }
+    },
+    whenValid('label', 'features'),
+  );
+export type Evaluation = z.infer<typeof Evaluation>;
+
+export const Approval = z
+  .strictObject({
+    required: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Wait for a person to approve before shadow and canary' }),
+    approvers: uniqueNames('approver')
+      .default([])
+      .meta({ description: 'Who may approve, reject or resume a pause' }),
+    timeout: Duration.prefault('24h').meta({ description: 'How long to wait for a decision' }),
+    onTimeout: z
+      .enum(['reject', 'approve'])
+      .default('reject')
+      .meta({ description: 'What happens when nobody decides in time' }),
+  })
+  .superRefine(
+    (a, ctx) => {
+      if (a.required && a.approvers.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'approval is required but no approvers are given',
+          path: ['approvers'],
+        });
+      }
+    },
+    whenValid('required', 'approvers'),
+  );
+export type Approval = z.infer<typeof Approval>;
+
+export const ShadowChecks = z.strictObject({
+  minAgreement: Fraction.default(0.95).meta({
+    description: 'Least share of mirrored requests where both models decide alike',
+  }),
+  maxPsi: z
+    .number()
+    .min(0)
+    .default(0.2)
+    .meta({ description: 'Largest population stability index between the score distributions' }),
+  maxKsStatistic: Fraction.optional().meta({
+    description: 'Largest Kolmogorov-Smirnov distance between the score distributions',
+  }),
+  maxErrorRate: Fraction.default(0.01).meta({
+    description: 'Largest share of candidate requests that may fail',
+  }),
+  maxLatencyRatio: z
+    .number()
+    .gt(0)
+    .optional()
+    .meta({ description: 'Largest candidate/champion ratio of p95 latency' }),
+});
+
+export const Shadow = z
+  .strictObject({
+    sampleRate: Percent.default(100).meta({
+      description: 'Percent of live requests mirrored to the candidate',
+    }),
+    minRequests: z
+      .number()
+      .int()
+      .min(1)
+      .default(200)
+      .meta({ description: 'Mirrored requests needed before judging' }),
+    minDuration: Duration.prefault('30s').meta({ description: 'Shadow at least this long' }),
+    maxDuration: Duration.prefault('10m').meta({ description: 'Fail if minRequests is not reached by then' }),
+    checks: ShadowChecks.prefault({}).meta({
+      description: 'Pass criteria comparing candidate with champion',
+    }),
+  })
+  .superRefine(
+    (s, ctx) => {
+      if (s.maxDuration < s.minDuration) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'maxDuration is shorter than minDuration',
+          path: ['maxDuration'],
+        });
+      }
+    },
+    whenValid('minDuration', 'maxDuration'),
+  );
+export type Shadow = z.infer<typeof Shadow>;
+
+/** `{}` or `{ approvers: [...] }` waits for a person; `{ duration: 1m }` waits that long. */
+const Pause = z
+  .strictObject({
+    duration: Duration.optional().meta({ description: 'Resume by itself after this long' }),
+    approvers: uniqueNames('approver')
+      .min(1, 'give at least one approver, or leave approvers out to use approval.approvers')
+      .optional()
+      .meta({ description: 'Who may resume; default approval.approvers' }),
+  })
+  .refine((p) => p.duration === undefined || p.approvers === undefined, {
+    message: 'a pause either waits a duration or waits for approvers, not both',
+  });
+
+const SetWeightStep = z.strictObject({
+  setWeight: Percent.meta({ description: 'Percent of traffic to the candidate' }),
+});
+const BakeStep = z.strictObject({
+  bake: Duration.meta({
+    description: 'Hold the weight this long; analysis runs throughout and a clear fail rolls back at once',
+  }),
+});
+const PauseStep = z.strictObject({
+  pause: Pause.meta({
+    description: '{} waits for an approver to resume; { duration: 1m } waits that long',
+  }),
+});
+const AnalysisStep = z.strictObject({
+  analysis: z
+    .strictObject({ maxDuration: Duration.meta({ description: 'Give up as inconclusive after this long' }) })
+    .meta({ description: 'Run analysis until it passes or fails, or maxDuration passes' }),
+});
+
+export const CANARY_STEP_KINDS = ['setWeight', 'bake', 'pause', 'analysis'] as const;
+export type CanaryStepKind = (typeof CANARY_STEP_KINDS)[number];
+
+/** Says which kind a step is before the union parses it, so a wrong key gets one clear message. */
+function checkOneStepKey(step: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof step !== 'object' || step === null || Array.isArray(step)) return step;
+  const keys = Object.keys(step);
+  const allowed = CANARY_STEP_KINDS.join(', ');
+  if (keys.length !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        keys.length === 0
+          ? `a step needs one key: ${allowed}`
+          : `a step has exactly one key (${allowed}); this one has ${keys.length}: ${keys.join(', ')}`,
+    });
+  } else if (!(CANARY_STEP_KINDS as readonly string[]).includes(keys[0] ?? '')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `unknown step '${keys[0]}' (allowed: ${allowed})`,
+      path: [keys[0] ?? ''],
+    });
+  }
+  return step;
+}
+
+const CanaryStepInput = z.preprocess(
+  checkOneStepKey,
+  z.union([SetWeightStep, BakeStep, PauseStep, AnalysisStep]),
+);
+
+export const CanaryAnalysis = z.strictObject({
+  interval: Duration.prefault('5s')
+    .refine((ms) => ms >= 1000, 'must be at least 1s')
+    .meta({ description: 'How often canary metrics are judged' }),
+  minSamples: z
+    .number()
+    .int()
+    .min(1)
+    .default(50)
+    .meta({ description: 'Requests needed per variant before judging' }),
+  maxErrorRateIncrease: Fraction.default(0.01).meta({
+    description: 'Largest tolerated rise in error rate, candidate minus champion',
+  }),
+  errorRateAlpha: Alpha.default(0.05).meta({
+    description: 'Significance level of the two-proportion error-rate test',
+  }),
+  latency: z
+    .strictObject({
+      alpha: Alpha.default(0.02).meta({ description: 'Significance level of the Mann-Whitney latency test' }),
+      maxIncreaseRatio: z
+        .number()
+        .min(1)
+        .default(1.2)
+        .meta({ description: 'Largest tolerated candidate/champion median latency ratio' }),
+    })
+    .prefault({}),
+  prediction: z
+    .strictObject({
+      maxPsi: z
+        .number()
+        .min(0)
+        .default(0.2)
+        .meta({ description: 'Largest population stability index of the scores' }),
+      ksAlpha: Alpha.default(0.01).meta({
+        description: 'Significance level of the Kolmogorov-Smirnov score test',
+      }),
+    })
+    .prefault({}),
+  onInconclusive: z
+    .strictObject({
+      extendBy: Duration.prefault('30s').meta({ description: 'Extra time to gather samples' }),
+      maxExtensions: z.number().int().min(0).default(3).meta({ description: 'How many times to extend' }),
+      then: z
+        .enum(['fail', 'pause'])
+        .default('fail')
+        .meta({ description: 'After the last extension: roll back, or pause for a person' }),
+    })
+    .prefault({}),
+});
+export type CanaryAnalysis = z.infer<typeof CanaryAnalysis>;
+
+export const Canary = z.strictObject({
+  steps: z
+    .array(CanaryStepInput)
+    .min(1, 'give at least one step')
+    .superRefine((steps, ctx) => {
+      let previous: { weight: number; index: number } | undefined;
+      steps.forEach((step, index) => {
+        if (!('setWeight' in step)) return;
+        if (previous !== undefined && step.setWeight < previous.weight) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `weight ${step.setWeight} is below the earlier weight ${previous.weight} (steps[${previous.index}]); weights may not decrease`,
+            path: [index, 'setWeight'],
+          });
+        }
+        previous = { weight: step.setWeight, index };
+      });
+      if (previous === undefined)
+        ctx.addIssue({ code: 'custom', message: 'a canary needs at least one setWeight step' });
+    })
+    .meta({ description: 'Ordered steps, each exactly one of setWeight, bake, pause, analysis' }),
+  analysis: CanaryAnalysis.prefault({}).meta({
+    description: 'How canary metrics are judged while steps run',
+  }),
+});
+
+export const Rollback = z.strictObject({
+  automatic: z
+    .boolean()
+    .default(true)
+    .meta({ description: 'Roll back by itself when shadow or canary fails' }),
+  keepPreviousFor: Duration.prefault('1h').meta({
+    description: 'Keep the previous champion loaded this long after promotion, for instant rollback',
+  }),
+});
+
+export type Rollback = z.infer<typeof Rollback>;
+
+export const Target = z.strictObject({
+  type: z.literal('gateway').default('gateway').meta({ description: 'Serving target kind' }),
+  url: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .meta({ description: 'Base URL of the prograde gateway' }),
+  tokenEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+    .optional()
+    .meta({ description: 'Environment variable holding the gateway admin token' }),
+});
+
+export type Target = z.infer<typeof Target>;
+export type Aliases = z.infer<typeof Aliases>;
+export type ShadowChecks = z.infer<typeof ShadowChecks>;
+
+const SpecObject = z.strictObject({
+  apiVersion: z.literal('prograde/v1').meta({ description: 'Spec format version; must be prograde/v1' }),
+  model: Name.meta({ description: 'MLflow registered model name' }),
+  aliases: Aliases.prefault({}).meta({
+    description: 'Registry aliases naming the champion and the candidate',
+  }),
+  task: Task.default('binary-classification').meta({ description: 'What the model predicts' }),
+  contract: Contract.meta({ description: 'The input/output signature the candidate must have' }),
+  evaluation: Evaluation.meta({ description: 'Offline evaluation on a holdout dataset' }),
+  gates: Gates.prefault({}).meta({ description: 'Offline checks: performance, fairness, latency' }),
+  approval: Approval.prefault({}).meta({ description: 'Human approval before live traffic' }),
+  shadow: Shadow.optional().meta({
+    description: 'Mirror live traffic to the candidate without serving its answers',
+  }),
+  canary: Canary.optional().meta({ description: 'Shift live traffic to the candidate in steps' }),
+  rollback: Rollback.prefault({}).meta({
+    description: 'What happens when a live phase fails, and after promotion',
+  }),
+  target: Target.optional().meta({ description: 'Where the models are served' }),
+});
+type SpecObject = z.infer<typeof SpecObject>;
+
+const CLASSIFICATION_ONLY: readonly string[] = [...HigherIsBetterMetric.options, 'log_loss', 'brier'];
+const REGRESSION_ONLY: readonly string[] = LowerIsBetterMetric.options.filter(
+  (m) => m === 'rmse' || m === 'mae',
+);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Whether a value already has a problem, so a check across sections need not pile on. */
+function hasIssueUnder(ctx: z.RefinementCtx, prefix: readonly (string | number)[]): boolean {
+  return ctx.issues.some((i) => prefix.every((seg, k) => i.path?.[k] === seg));
+}
+
+/**
+ * Checks across sections. It reads the payload as unknown so it can run — and report — even while
+ * other sections still have problems; a person fixing the spec then sees everything at once.
+ */
+function checkAcrossSections(spec: unknown, ctx: z.RefinementCtx): void {
+  if (!isRecord(spec)) return;
+  const { gates, evaluation, contract, task, approval, canary } = spec;
+  const sensitive =
+    isRecord(evaluation) && Array.isArray(evaluation['sensitive']) ? evaluation['sensitive'] : undefined;
+  if (isRecord(gates) && gates['fairness'] !== undefined && sensitive?.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'fairness checks need evaluation.sensitive columns; none are given',
+      path: ['gates', 'fairness'],
+    });
+  }
+
+  if (
+    isRecord(gates) &&
+    Array.isArray(gates['performance']) &&
+    (task === 'binary-classification' || task === 'regression')
+  ) {
+    const wrong = task === 'regression' ? CLASSIFICATION_ONLY : REGRESSION_ONLY;
+    gates['performance'].forEach((check: unknown, i) => {
+      if (isRecord(check) && typeof check['metric'] === 'string' && wrong.includes(check['metric'])) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `metric '${check['metric']}' does not apply to task ${task}`,
+          path: ['gates', 'performance', i, 'metric'],
+        });
+      }
+    });
+  }
+  if (task === 'regression' && isRecord(gates) && gates['fairness'] !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'fairness checks apply to binary-classification only',
+      path: ['gates', 'fairness'],
+    });
+  }
+
+  const features =
+    isRecord(evaluation) && Array.isArray(evaluation['features']) ? evaluation['features'] : undefined;
+  const inputs =
+    isRecord(contract) && Array.isArray(contract['inputs']) ? (contract['inputs'] as unknown[]) : undefined;
+  const only = inputs?.length === 1 && isRecord(inputs[0]) ? inputs[0] : undefined;
+  const shape = only !== undefined && Array.isArray(only['shape']) ? (only['shape'] as unknown[]) : undefined;
+  const width = shape?.length === 2 ? shape[1] : undefined;
+  if (features !== undefined && typeof width === 'number' && width > 0 && features.length !== width) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${features.length} feature columns are listed but contract input '${String(only?.['name'])}' takes ${width}`,
+      path: ['evaluation', 'features'],
+    });
+  }
+
+  const approvers = isRecord(approval) && Array.isArray(approval['approvers']) ? approval['approvers'] : [];
+  if (isRecord(canary) && Array.isArray(canary['steps']) && approvers.length === 0) {
+    canary['steps'].forEach((step: unknown, i) => {
+      const pause = isRecord(step) && isRecord(step['pause']) ? step['pause'] : undefined;
+      if (pause === undefined || hasIssueUnder(ctx, ['canary', 'steps', i])) return;
+      if (pause['duration'] === undefined && pause['approvers'] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'a manual pause needs someone to resume it; give pause.approvers, approval.approvers, or a duration',
+          path: ['canary', 'steps', i, 'pause'],
+        });
+      }
+    });
+  }
+}
+
+/** A canary step as the workflow receives it: a manual pause always names its approvers. */
+export type CanaryStep =
+  | { setWeight: number }
+  | { bake: number }
+  | { pause: { duration: number } }
+  | { pause: { approvers: string[] } }
+  | { analysis: { maxDuration: number } };
+
+export type Canary = Omit<z.infer<typeof Canary>, 'steps'> & { steps: CanaryStep[] };
+
+export type PromotionSpec = Omit<SpecObject, 'canary'> & { canary?: Canary };
+
+function withResolvedPauses(spec: SpecObject): PromotionSpec {
+  const { canary, ...rest } = spec;
+  if (canary === undefined) return rest;
+  const steps = canary.steps.map((step): CanaryStep => {
+    if (!('pause' in step)) return step;
+    const { duration, approvers } = step.pause;
+    return duration !== undefined
+      ? { pause: { duration } }
+      : { pause: { approvers: approvers ?? spec.approval.approvers } };
+  });
+  return { ...rest, canary: { ...canary, steps } };
+}
+
+export const PromotionSpec = SpecObject.check(
+  z.superRefine(checkAcrossSections, { when: (payload) => isRecord(payload.value) }),
+).transform(withResolvedPauses);
+
+/** What a person writes (durations and sizes as text, defaults optional). */
+export type PromotionSpecInput = z.input<typeof PromotionSpec>;
+
+/** Which of the four kinds a canary step is. */
+export function canaryStepKind(step: CanaryStep): CanaryStepKind {
+  if ('setWeight' in step) return 'setWeight';
+  if ('bake' in step) return 'bake';
+  if ('pause' in step) return 'pause';
+  return 'analysis';
+}
