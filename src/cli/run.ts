@@ -11,9 +11,12 @@ export class CliExit extends Error {
 
 /** Maps a thrown error to a message on stderr and a documented exit code. */
 export function exitCodeFor(e: unknown): ExitCode {
+  if (e instanceof ProgradeError && (e.code === 'DECISION_REFUSED' || e.code === 'PROMOTION_NOT_FOUND'))
+    return ExitCode.invalidInput;
   if (e instanceof CliExit) return e.exitCode;
   if (e instanceof ProgradeError) {
-    if (e.code === 'INVALID_INPUT' || e.code.startsWith('SPEC_') || e.code.endsWith('_INVALID')) return ExitCode.invalidInput;
+    if (e.code === 'INVALID_INPUT' || e.code.startsWith('SPEC_') || e.code.endsWith('_INVALID'))
+      return ExitCode.invalidInput;
     return ExitCode.infrastructure;
   }
   return ExitCode.infrastructure;
@@ -22,7 +25,7 @@ export function exitCodeFor(e: unknown): ExitCode {
 export async function runCli(program: Command, argv: readonly string[]): Promise<void> {
   program.exitOverride();
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       process.exitCode = e.exitCode === 0 ? 0 : ExitCode.invalidInput;
@@ -31,6 +34,7 @@ export async function runCli(program: Command, argv: readonly string[]): Promise
     if (!(e instanceof CliExit)) {
       const code = e instanceof ProgradeError ? ` [${e.code}]` : '';
       console.error(`prograde: ${messageOf(e)}${code}`);
+      if (process.env.PROGRADE_DEBUG && e instanceof Error) console.error(e.stack);
     }
     process.exitCode = exitCodeFor(e);
   }

@@ -23,7 +23,10 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** The preferred port when free, else another free one (so `dev up` never fights a busy 7233). */
-export async function preferredOrFreePort(preferred: number | undefined, host = '127.0.0.1'): Promise<number> {
+export async function preferredOrFreePort(
+  preferred: number | undefined,
+  host = '127.0.0.1',
+): Promise<number> {
   if (preferred !== undefined && (await isPortFree(preferred, host))) return preferred;
   return freePort(host);
 }

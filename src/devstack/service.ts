@@ -42,7 +42,8 @@ export function spawnService(opts: SpawnServiceOptions): ServiceProcess {
     child.once('error', () => resolve(-1));
   });
   const pid = child.pid;
-  if (pid === undefined) throw new ProgradeError('SERVICE_START_FAILED', `could not start ${opts.name} (${opts.command})`);
+  if (pid === undefined)
+    throw new ProgradeError('SERVICE_START_FAILED', `could not start ${opts.name} (${opts.command})`);
   return {
     name: opts.name,
     pid,
@@ -53,7 +54,11 @@ export function spawnService(opts: SpawnServiceOptions): ServiceProcess {
 }
 
 /** SIGTERM the group, then SIGKILL if it has not exited in time. */
-export async function stopProcessGroup(pid: number, exited?: Promise<unknown>, graceMs = 10_000): Promise<void> {
+export async function stopProcessGroup(
+  pid: number,
+  exited?: Promise<unknown>,
+  graceMs = 10_000,
+): Promise<void> {
   const signal = (sig: NodeJS.Signals): boolean => {
     try {
       process.kill(-pid, sig);

@@ -23,7 +23,10 @@ export interface StartTemporalOptions {
   readonly timeoutMs?: number;
 }
 
-const SEARCH_ATTRIBUTE_FLAGS = SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]);
+const SEARCH_ATTRIBUTE_FLAGS = SEARCH_ATTRIBUTES.flatMap((key) => [
+  '--search-attribute',
+  `${key.name}=Keyword`,
+]);
 
 /** Temporal's dev server on loopback, state in `<dataDir>/temporal.db` so workflows survive restarts. */
 export async function startTemporalServer(opts: StartTemporalOptions): Promise<TemporalServer> {

@@ -34,7 +34,10 @@ export function toolPaths(): ToolPaths {
   const r = spawnSync(process.execPath, [join(repoRoot, 'infra', 'bootstrap.mjs')], { stdio: 'inherit' });
   const installed = r.status === 0 ? read() : undefined;
   if (!installed) {
-    throw new ProgradeError('TOOLS_MISSING', 'The Temporal CLI and MLflow server are not installed; `npm run bootstrap` failed (see above).');
+    throw new ProgradeError(
+      'TOOLS_MISSING',
+      'The Temporal CLI and MLflow server are not installed; `npm run bootstrap` failed (see above).',
+    );
   }
   return installed;
 }

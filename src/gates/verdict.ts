@@ -50,6 +50,8 @@ export function combine(gate: GateName, checks: readonly CheckResult[], summary?
     gate,
     status,
     checks,
-    summary: summary ?? (status === 'passed' ? `${gate}: all ${checks.length} checks passed` : `${gate}: ${failed.join('; ')}`),
+    summary:
+      summary ??
+      (status === 'passed' ? `${gate}: all ${checks.length} checks passed` : `${gate}: ${failed.join('; ')}`),
   };
 }

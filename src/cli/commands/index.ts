@@ -1,4 +1,20 @@
 import type { Command } from 'commander';
+import { register as decide } from './decide';
+import { register as dev } from './dev';
+import { register as promote } from './promote';
+import { register as registerModel } from './register';
+import { register as schema } from './schema';
+import { register as status } from './status';
+import { register as validate } from './validate';
+import { register as worker } from './worker';
 
 /** Each command module exports `register(program)`; listing them here is the one place to wire one in. */
-export const commands: ReadonlyArray<(program: Command) => void> = [];
+export const commands: ReadonlyArray<(program: Command) => void> = [
+  dev,
+  validate,
+  schema,
+  promote,
+  status,
+  decide,
+  worker,
+];

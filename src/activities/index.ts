@@ -1,0 +1,56 @@
+import { heartbeat } from '@temporalio/activity';
+import type { Logger } from 'pino';
+import type { Evaluator } from '../evaluation/evaluator';
+import type { MlflowClient } from '../mlflow/client';
+import type {
+  FairnessGateInput,
+  FetchedModelSummary,
+  FormatGateInput,
+  GateVerdict,
+  LatencyGateInput,
+  ModelKey,
+  PerformanceGateInput,
+  RecordOutcomeInput,
+  RecordOutcomeOutput,
+  ResolveInput,
+  ResolveOutput,
+} from './contracts';
+import { withFailureTranslation } from './failures';
+import { recordOutcome, resolveVersions } from '../registry/outcome';
+
+export interface ActivityDeps {
+  readonly mlflow: MlflowClient;
+  readonly evaluator: Evaluator;
+  readonly logger: Logger;
+}
+
+/** Keeps long evaluations visibly alive so a dead worker is noticed within the heartbeat timeout. */
+async function heartbeating<T>(work: Promise<T>): Promise<T> {
+  const timer = setInterval(() => heartbeat(), 5_000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Every activity prograde runs. Each is thin: it takes a business key, calls a domain module and
+ * returns plain data. The worker is the one place that builds them (with real clients).
+ */
+export function createActivities(deps: ActivityDeps) {
+  const { evaluator } = deps;
+  return withFailureTranslation({
+    resolveVersions: (input: ResolveInput): Promise<ResolveOutput> => resolveVersions(deps.mlflow, input),
+    fetchModel: (key: ModelKey): Promise<FetchedModelSummary> => heartbeating(evaluator.fetchSummary(key)),
+    formatGate: (input: FormatGateInput): Promise<GateVerdict> => heartbeating(evaluator.formatGate(input)),
+    performanceGate: (input: PerformanceGateInput): Promise<GateVerdict> =>
+      heartbeating(evaluator.performanceGate(input)),
+    fairnessGate: (input: FairnessGateInput): Promise<GateVerdict> =>
+      heartbeating(evaluator.fairnessGate(input)),
+    latencyGate: (input: LatencyGateInput): Promise<GateVerdict> =>
+      heartbeating(evaluator.latencyGate(input)),
+    recordOutcome: (input: RecordOutcomeInput): Promise<RecordOutcomeOutput> =>
+      recordOutcome(deps.mlflow, input),
+  });
+}

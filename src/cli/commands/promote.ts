@@ -1,0 +1,126 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { z } from 'zod';
+import { connectClient } from '../../client/connect';
+import { followPromotion, startPromotion, uiLink } from '../../client/promotions';
+import { InvalidInputError } from '../../errors';
+import { loadSpec, resolveDatasetLocation } from '../../spec/load';
+import { SpecError } from '../../spec/spec-error';
+import type { PromotionInput, PromotionState } from '../../workflows/state';
+import { ExitCode } from '../exit-codes';
+import { renderState } from '../render';
+import { CliExit } from '../run';
+import { temporalUiBase } from '../ui-base';
+
+const Flags = z.object({
+  spec: z.string().min(1),
+  version: z.string().regex(/^\d+$/, '--version must be a registry version number, e.g. 12'),
+  wait: z.boolean().default(false),
+  json: z.boolean().default(false),
+  as: z.string().min(1).optional(),
+});
+
+/** promoted → 0; rejected / rolled back / aborted → 1; failed → 3. */
+export function exitCodeForOutcome(state: PromotionState): ExitCode {
+  switch (state.outcome) {
+    case 'promoted':
+      return ExitCode.ok;
+    case 'rejected':
+    case 'rolled-back':
+    case 'aborted':
+      return ExitCode.rejected;
+    default:
+      return ExitCode.infrastructure;
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('promote')
+    .description(
+      'Validate the spec, start (or attach to) the promotion of a model version, optionally follow it',
+    )
+    .requiredOption('-s, --spec <file>', 'promotion spec (promotion.yaml)')
+    .requiredOption('-v, --version <n>', 'candidate version number in the MLflow registry')
+    .option('-w, --wait', 'follow the promotion to its end; exit code tells the outcome')
+    .option('--json', 'print one JSON document (the final state with --wait)')
+    .option('--as <who>', 'who requests the promotion (default: CI actor or user name)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 promoted (or started), 1 rejected/rolled back/aborted, 2 invalid input, 3 infrastructure error.',
+    )
+    .action(async (raw: unknown) => {
+      const parsed = Flags.safeParse(raw);
+      if (!parsed.success) throw new InvalidInputError(parsed.error.issues.map((i) => i.message).join('; '));
+      const flags = parsed.data;
+      let loaded;
+      try {
+        loaded = await loadSpec(flags.spec);
+      } catch (e) {
+        if (e instanceof SpecError) {
+          console.error(e.format());
+          throw new CliExit(ExitCode.invalidInput);
+        }
+        throw e;
+      }
+      const dataset = resolveDatasetLocation(loaded.spec, loaded.baseDir);
+      if (dataset.kind === 'file' && !existsSync(dataset.path)) {
+        throw new InvalidInputError(
+          `evaluation.dataset '${loaded.spec.evaluation.dataset}' not found (looked at ${dataset.path})`,
+        );
+      }
+      const input: PromotionInput = {
+        spec: loaded.spec,
+        specFile: loaded.file,
+        specSha256: loaded.sha256,
+        candidateVersion: flags.version,
+        dataset,
+        requestedBy:
+          flags.as ?? process.env.GITHUB_ACTOR ?? process.env.GITLAB_USER_LOGIN ?? userInfo().username,
+      };
+      const { client, settings, close } = await connectClient();
+      try {
+        const started = await startPromotion(client, input, settings.taskQueue);
+        const link = uiLink(temporalUiBase(), settings.namespace, started.workflowId);
+        const say = (line: string): void => {
+          if (!flags.json) console.error(line);
+        };
+        say(`${started.started ? 'started' : 'attached to open'} ${started.workflowId}\n  ${link}`);
+        if (!flags.wait) {
+          if (flags.json)
+            console.log(
+              JSON.stringify({
+                workflowId: started.workflowId,
+                runId: started.runId,
+                started: started.started,
+                link,
+              }),
+            );
+          return;
+        }
+        const live = process.stderr.isTTY && !flags.json && !process.env.CI;
+        let drawn = 0;
+        const final = await followPromotion(started.handle, (state) => {
+          if (flags.json) return;
+          const text = renderState(state);
+          if (live) {
+            // Redraw in place: move up over the previous frame and clear it.
+            if (drawn > 0) process.stderr.write(`\x1b[${drawn}A\x1b[0J`);
+            process.stderr.write(`${text}\n`);
+            drawn = text.split('\n').length;
+          } else {
+            const last = state.audit[state.audit.length - 1];
+            console.error(
+              `[${state.phase}] ${last ? `${last.kind}: ${last.message}` : (state.waitingFor ?? '')}`,
+            );
+          }
+        });
+        if (flags.json) console.log(JSON.stringify({ ...final, link }, null, 2));
+        else console.log(`\n${renderState(final, link)}`);
+        throw new CliExit(exitCodeForOutcome(final));
+      } finally {
+        await close();
+      }
+    });
+}

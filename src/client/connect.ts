@@ -1,0 +1,28 @@
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { temporalSettings, temporalUnreachable, type TemporalSettings } from '../config/temporal';
+
+export interface ConnectedClient {
+  readonly client: Client;
+  readonly settings: TemporalSettings;
+  readonly close: () => Promise<void>;
+}
+
+/** A Temporal client from the environment; an unreachable server is a clear TEMPORAL_UNREACHABLE error. */
+export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<ConnectedClient> {
+  const settings = temporalSettings(env);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({
+      ...(settings.connection as ConnectionOptions),
+      connectTimeout: 5_000,
+    });
+    await connection.workflowService.getSystemInfo({});
+  } catch (e) {
+    throw temporalUnreachable(settings, e);
+  }
+  return {
+    client: new Client({ connection, namespace: settings.namespace }),
+    settings,
+    close: () => connection.close(),
+  };
+}

@@ -1,0 +1,162 @@
+import {
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  WorkflowUpdateFailedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ProgradeError, messageOf } from '../errors';
+import { approveUpdate, rejectUpdate, statusQuery } from '../workflows/messages';
+import { ModelAttr, VersionAttr, PhaseAttr } from '../workflows/search-attributes';
+import {
+  workflowIdFor,
+  type DecisionRequest,
+  type PromotionInput,
+  type PromotionState,
+} from '../workflows/state';
+import type { promoteModel } from '../workflows/promote';
+
+export type PromotionHandle = WorkflowHandle<typeof promoteModel>;
+
+export interface StartedPromotion {
+  readonly handle: PromotionHandle;
+  readonly workflowId: string;
+  readonly runId: string;
+  /** false when a run for this version was already open and we attached to it. */
+  readonly started: boolean;
+}
+
+/**
+ * Starts promote/<model>/<version>, or attaches to the run already open for it: the workflow id is
+ * the idempotency key, so CI retrying a job never starts a second promotion of the same version.
+ */
+export async function startPromotion(
+  client: Client,
+  input: PromotionInput,
+  taskQueue: string,
+): Promise<StartedPromotion> {
+  const workflowId = workflowIdFor(input.spec.model, input.candidateVersion);
+  const wasOpen = await client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .then((d) => d.status.name === 'RUNNING')
+    .catch(() => false);
+  const handle = await client.workflow.start('promoteModel', {
+    taskQueue,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: [
+      { key: ModelAttr, value: input.spec.model },
+      { key: VersionAttr, value: input.candidateVersion },
+      { key: PhaseAttr, value: 'starting' },
+    ],
+    staticSummary: `Promote ${input.spec.model} v${input.candidateVersion} (requested by ${input.requestedBy})`,
+    staticDetails: [
+      `Spec: \`${input.specFile}\` (sha256 \`${input.specSha256.slice(0, 12)}\`)`,
+      `Champion alias: @${input.spec.aliases.champion}`,
+      `Gates: performance ×${input.spec.gates.performance.length}` +
+        (input.spec.gates.fairness ? ', fairness' : '') +
+        (input.spec.gates.latency ? ', latency' : ''),
+      `Approval: ${input.spec.approval.required ? input.spec.approval.approvers.join(', ') : 'not required'}`,
+    ].join('\n\n'),
+  });
+  return {
+    handle: client.workflow.getHandle<typeof promoteModel>(workflowId),
+    workflowId,
+    runId: handle.firstExecutionRunId,
+    started: !wasOpen,
+  };
+}
+
+export function promotionHandle(client: Client, model: string, version: string): PromotionHandle {
+  return client.workflow.getHandle<typeof promoteModel>(workflowIdFor(model, version));
+}
+
+export async function promotionStatus(handle: PromotionHandle): Promise<PromotionState> {
+  try {
+    return await handle.query(statusQuery);
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) {
+      throw new ProgradeError('PROMOTION_NOT_FOUND', `no promotion ${handle.workflowId} exists`, 'terminal', {
+        workflowId: handle.workflowId,
+      });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Sends an approve/reject Update. The workflow's validator refuses callers who are not listed
+ * approvers, decisions when nothing waits, and second decisions; its reason comes back verbatim.
+ */
+export async function decide(
+  handle: PromotionHandle,
+  decision: 'approve' | 'reject',
+  request: DecisionRequest,
+): Promise<PromotionState> {
+  try {
+    return await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, {
+      args: [request],
+    });
+  } catch (e) {
+    if (e instanceof WorkflowUpdateFailedError) {
+      const cause = e.cause instanceof Error ? e.cause.message : messageOf(e);
+      throw new ProgradeError('DECISION_REFUSED', `${decision} refused: ${cause}`, 'terminal', {
+        workflowId: handle.workflowId,
+      });
+    }
+    if (e instanceof WorkflowNotFoundError) {
+      throw new ProgradeError('PROMOTION_NOT_FOUND', `no open promotion ${handle.workflowId}`, 'terminal');
+    }
+    throw e;
+  }
+}
+
+/** Polls the status query until the workflow ends, calling `onChange` whenever the state changes. */
+export async function followPromotion(
+  handle: PromotionHandle,
+  onChange: (state: PromotionState) => void,
+  pollMs = 1000,
+): Promise<PromotionState> {
+  let last = '';
+  for (;;) {
+    const desc = await handle.describe();
+    const state = desc.status.name === 'RUNNING' ? await promotionStatus(handle) : await finalState(handle);
+    const key = JSON.stringify([
+      state.phase,
+      state.outcome,
+      state.gates.length,
+      state.audit.length,
+      state.waitingFor,
+    ]);
+    if (key !== last) {
+      last = key;
+      onChange(state);
+    }
+    if (desc.status.name !== 'RUNNING') return state;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+async function finalState(handle: PromotionHandle): Promise<PromotionState> {
+  try {
+    return await handle.result();
+  } catch (e) {
+    // A terminated or timed-out run has no result; the query still answers from its last state.
+    const state = await promotionStatus(handle).catch(() => undefined);
+    if (state) return { ...state, outcome: state.outcome ?? 'failed', reason: state.reason ?? messageOf(e) };
+    throw new ProgradeError(
+      'PROMOTION_FAILED',
+      `${handle.workflowId} ended without a result: ${messageOf(e)}`,
+      'terminal',
+    );
+  }
+}
+
+/** A link to the run in the Temporal Web UI. */
+export function uiLink(uiBase: string, namespace: string, workflowId: string): string {
+  return `${uiBase.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

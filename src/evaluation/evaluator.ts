@@ -1,0 +1,232 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  FairnessGateInput,
+  FetchedModelSummary,
+  FormatGateInput,
+  LatencyGateInput,
+  ModelKey,
+  PerformanceGateInput,
+} from '../activities/contracts';
+import { readDatasetCsv, datasetSha256 } from '../dataset/csv';
+import type { Dataset } from '../dataset/dataset';
+import { ProgradeError } from '../errors';
+import { judgeFairness } from '../gates/fairness';
+import { checkFormat } from '../gates/format';
+import { measureLatency } from '../gates/latency';
+import { judgeLatency } from '../gates/latency-judge';
+import { judgePerformance } from '../gates/performance';
+import type { GateVerdict } from '../gates/verdict';
+import type { ModelCache, FetchedModel } from '../mlflow/cache';
+import { proxiedArtifactPath } from '../mlflow/artifact-path';
+import type { MlflowClient } from '../mlflow/client';
+import { resolveArtifactPath } from '../mlflow/uri';
+import { openSession, type ScoringSession } from '../onnx/session';
+import type { Contract, Evaluation } from '../spec/schema';
+import type { DatasetRef } from '../workflows/state';
+import { type ResultCache, cacheKey } from './result-cache';
+
+export interface EvaluatorDeps {
+  readonly mlflow: MlflowClient;
+  readonly models: ModelCache;
+  readonly results: ResultCache;
+  /** Where URI datasets are downloaded to. */
+  readonly downloadsDir: string;
+}
+
+interface LoadedDataset {
+  readonly dataset: Dataset;
+  readonly sha256: string;
+}
+
+/** Bumped when a change alters what a gate computes, so stale cached verdicts are never reused. */
+const EVALUATION_CACHE_VERSION = 1;
+
+/**
+ * The domain behind the evaluation activities: fetch a model version, load the holdout set, score it
+ * once per (model sha256, dataset sha256) and judge. Each verdict is cached by everything that can
+ * change it, so a retried activity after a worker crash returns the first attempt's answer.
+ */
+export class Evaluator {
+  constructor(private readonly deps: EvaluatorDeps) {}
+
+  async fetch(key: ModelKey): Promise<FetchedModel> {
+    const fetched = await this.deps.models.fetchVersion(key.model, key.version);
+    if (key.sha256 !== undefined && fetched.sha256 !== key.sha256) {
+      throw new ProgradeError(
+        'MODEL_CHANGED',
+        `${key.model} v${key.version} changed in MLflow during the promotion: sha256 ${fetched.sha256} ≠ ${key.sha256} seen earlier`,
+        'terminal',
+        { ...key, found: fetched.sha256 },
+      );
+    }
+    return fetched;
+  }
+
+  async fetchSummary(key: ModelKey): Promise<FetchedModelSummary> {
+    const m = await this.fetch(key);
+    const onnx = m.files.find((f) => join(m.dir, f.path) === m.onnxPath);
+    return {
+      version: m.version,
+      sha256: m.sha256,
+      sizeBytes: onnx?.size ?? readFileSync(m.onnxPath).byteLength,
+      fileCount: m.files.length,
+      signature:
+        m.mlmodel.signature?.kind === 'tensor'
+          ? { inputs: m.mlmodel.signature.inputs, outputs: m.mlmodel.signature.outputs }
+          : null,
+    };
+  }
+
+  async dataset(ref: DatasetRef, evaluation: Evaluation): Promise<LoadedDataset> {
+    const path = ref.kind === 'file' ? ref.path : await this.downloadDataset(ref.uri);
+    const sha256 = await datasetSha256(path);
+    const dataset = await readDatasetCsv(path, {
+      label: evaluation.label,
+      features: evaluation.features,
+      sensitive: evaluation.sensitive,
+      ...(evaluation.maxRows === undefined ? {} : { maxRows: evaluation.maxRows }),
+    });
+    return { dataset, sha256 };
+  }
+
+  /** A dataset named by URI is downloaded once per URI; its sha256 is then what keys every result. */
+  private async downloadDataset(uri: string): Promise<string> {
+    const target = join(this.deps.downloadsDir, `${cacheKey(uri)}.csv`);
+    if (existsSync(target)) return target;
+    mkdirSync(this.deps.downloadsDir, { recursive: true });
+    const artifact = uri.startsWith('mlflow-artifacts:')
+      ? proxiedArtifactPath(uri)
+      : await resolveArtifactPath(this.deps.mlflow, uri);
+    await this.deps.mlflow.downloadArtifactToFile(artifact, target);
+    return target;
+  }
+
+  private async withSession<T>(
+    key: ModelKey,
+    contract: Contract,
+    use: (s: ScoringSession, m: FetchedModel) => Promise<T>,
+  ): Promise<T> {
+    const model = await this.fetch(key);
+    const session = await openSession(
+      model.onnxPath,
+      contract.scoreOutput === undefined ? {} : { scoreOutput: contract.scoreOutput },
+    );
+    try {
+      return await use(session, model);
+    } finally {
+      await session.release();
+    }
+  }
+
+  /** Scores for every row, cached on disk by (model sha256, dataset sha256, columns, score output). */
+  async scores(key: ModelKey, contract: Contract, loaded: LoadedDataset): Promise<Float32Array> {
+    const model = await this.fetch(key);
+    const parts = {
+      v: EVALUATION_CACHE_VERSION,
+      kind: 'scores',
+      model: model.sha256,
+      dataset: loaded.sha256,
+      features: loaded.dataset.featureNames,
+      rows: loaded.dataset.rows,
+      scoreOutput: contract.scoreOutput ?? null,
+    };
+    return this.deps.results.float32(parts, () =>
+      this.withSession(key, contract, (s) =>
+        s.score(loaded.dataset.features, loaded.dataset.rows, loaded.dataset.featureNames.length),
+      ),
+    );
+  }
+
+  async formatGate(input: FormatGateInput): Promise<GateVerdict> {
+    const model = await this.fetch(input.candidate);
+    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const width = loaded.dataset.featureNames.length;
+    const smokeRows = Math.min(32, loaded.dataset.rows);
+    return checkFormat({
+      path: model.onnxPath,
+      task: input.task === 'regression' ? 'regression' : 'classification',
+      contract: {
+        inputs: input.contract.inputs,
+        outputs: input.contract.outputs,
+        ...(input.contract.maxModelSize === undefined
+          ? {}
+          : { maxModelSizeBytes: input.contract.maxModelSize }),
+        ...(input.contract.scoreOutput === undefined ? {} : { scoreOutput: input.contract.scoreOutput }),
+      },
+      ...(input.signature ? { mlflowSignature: input.signature } : {}),
+      smoke: loaded.dataset.features.slice(0, smokeRows * width),
+    });
+  }
+
+  async performanceGate(input: PerformanceGateInput): Promise<GateVerdict> {
+    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const parts = {
+      v: EVALUATION_CACHE_VERSION,
+      gate: 'performance',
+      candidate: (await this.fetch(input.candidate)).sha256,
+      champion: input.champion ? (await this.fetch(input.champion)).sha256 : null,
+      dataset: loaded.sha256,
+      checks: input.checks,
+      evaluation: input.evaluation,
+      task: input.task,
+    };
+    return this.deps.results.json(parts, async () => {
+      const candidate = await this.scores(input.candidate, input.contract, loaded);
+      const champion = input.champion ? await this.scores(input.champion, input.contract, loaded) : undefined;
+      return judgePerformance({
+        checks: input.checks,
+        candidate,
+        ...(champion ? { champion } : {}),
+        labels: loaded.dataset.labels,
+        threshold: input.evaluation.threshold,
+        seed: input.evaluation.seed,
+        resamples: input.evaluation.bootstrapResamples,
+      });
+    });
+  }
+
+  async fairnessGate(input: FairnessGateInput): Promise<GateVerdict> {
+    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const parts = {
+      v: EVALUATION_CACHE_VERSION,
+      gate: 'fairness',
+      candidate: (await this.fetch(input.candidate)).sha256,
+      dataset: loaded.sha256,
+      config: input.gate,
+      evaluation: input.evaluation,
+    };
+    return this.deps.results.json(parts, async () => {
+      const scores = await this.scores(input.candidate, input.contract, loaded);
+      return judgeFairness({
+        gate: input.gate,
+        scores,
+        labels: loaded.dataset.labels,
+        threshold: input.evaluation.threshold,
+        sensitive: loaded.dataset.sensitive,
+      });
+    });
+  }
+
+  /**
+   * Latency is measured, not cached: it describes this worker now. Candidate and champion are
+   * measured the same way, interleaved in one activity, so machine load affects both alike.
+   */
+  async latencyGate(input: LatencyGateInput): Promise<GateVerdict> {
+    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const options = {
+      batchSize: input.gate.batchSize,
+      warmup: input.gate.warmup,
+      iterations: input.gate.iterations,
+      rows: loaded.dataset.features,
+      nFeatures: loaded.dataset.featureNames.length,
+    };
+    const candidateMs = await this.withSession(input.candidate, input.contract, (s) =>
+      measureLatency(s, options),
+    );
+    const championMs = input.champion
+      ? await this.withSession(input.champion, input.contract, (s) => measureLatency(s, options))
+      : undefined;
+    return judgeLatency({ gate: input.gate, candidateMs, ...(championMs ? { championMs } : {}) });
+  }
+}

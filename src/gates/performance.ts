@@ -1,0 +1,223 @@
+import { type PerformanceCheck, type PerformanceMetric } from '../spec/gates-schema';
+import { nonInferiority, pairedBootstrap } from '../stats/bootstrap';
+import {
+  assertFinite,
+  NonFiniteInputError,
+  StatisticUndefinedError,
+  type NumericArray,
+} from '../stats/errors';
+import { computeAllMetrics, computeMetric, isHigherBetter, type MetricOutcome } from '../stats/metrics';
+import { formatStat as fmt } from '../stats/format';
+import { type CheckResult, combine, type GateVerdict } from './verdict';
+
+/**
+ * The performance gate, judged from scores that were already computed (no model in here).
+ *
+ * - Absolute checks hold the candidate's metric to `min`/`max`.
+ * - `maxDropVsChampion` / `maxRiseVsChampion` checks are non-inferiority tests on a paired bootstrap
+ *   of Δ = candidate − champion (see `src/stats/bootstrap.ts`); the pessimistic end of the interval at
+ *   the check's confidence must stay within the margin. With no champion (the first model) they pass,
+ *   saying so.
+ * - Non-finite candidate scores fail every check (the candidate emitted them); a metric with no value
+ *   (AUC on one class) or a champion with non-finite scores makes a check inconclusive.
+ * - A comparison is inconclusive when more than 10 % of the bootstrap resamples had no value.
+ * - Wiring errors (scores and labels of different lengths, labels other than 0/1, NaN labels) throw
+ *   `STATS_INVALID_INPUT` / `NON_FINITE_INPUT`: they say nothing about the candidate.
+ */
+export interface PerformanceInput {
+  readonly checks: readonly PerformanceCheck[];
+  readonly candidate: NumericArray;
+  readonly champion?: NumericArray;
+  readonly labels: NumericArray;
+  readonly threshold: number;
+  readonly seed: number;
+  readonly resamples: number;
+}
+
+type MetricsTable = Readonly<Record<PerformanceMetric, MetricOutcome>>;
+
+interface Context {
+  readonly input: PerformanceInput;
+  readonly n: number;
+  readonly table: { readonly candidate: MetricsTable; readonly champion?: MetricsTable };
+  /** Why the candidate's / champion's scores cannot be judged at all, if they cannot. */
+  readonly candidateBroken?: string;
+  readonly championBroken?: string;
+}
+
+const pct = (c: number): string => `${Math.round(c * 1000) / 10}%`;
+
+function brokenReason(what: string, scores: NumericArray): string | undefined {
+  try {
+    assertFinite(what, scores);
+    return undefined;
+  } catch (e) {
+    if (e instanceof NonFiniteInputError) return e.message;
+    throw e;
+  }
+}
+
+export function judgePerformance(input: PerformanceInput): GateVerdict {
+  const candidateBroken = brokenReason('candidate scores', input.candidate);
+  const championBroken = input.champion ? brokenReason('champion scores', input.champion) : undefined;
+  const ctx: Context = {
+    input,
+    n: input.labels.length,
+    table: {
+      candidate: computeAllMetrics(input.candidate, input.labels, input.threshold),
+      ...(input.champion
+        ? { champion: computeAllMetrics(input.champion, input.labels, input.threshold) }
+        : {}),
+    },
+    ...(candidateBroken !== undefined ? { candidateBroken } : {}),
+    ...(championBroken !== undefined ? { championBroken } : {}),
+  };
+  const checks = input.checks.map((check) => judgeCheck(ctx, check));
+  return combine('performance', checks);
+}
+
+function judgeCheck(ctx: Context, check: PerformanceCheck): CheckResult {
+  if ('maxDropVsChampion' in check)
+    return judgeVsChampion(ctx, check.metric, check.maxDropVsChampion, check.confidence);
+  if ('maxRiseVsChampion' in check)
+    return judgeVsChampion(ctx, check.metric, check.maxRiseVsChampion, check.confidence);
+  return judgeAbsolute(ctx, check);
+}
+
+function judgeAbsolute(
+  ctx: Context,
+  check: { metric: PerformanceMetric; min?: number | undefined; max?: number | undefined },
+): CheckResult {
+  const { metric, min, max } = check;
+  const name =
+    min !== undefined && max !== undefined
+      ? `${fmt(min)} <= ${metric} <= ${fmt(max)}`
+      : min !== undefined
+        ? `${metric} >= ${fmt(min)}`
+        : `${metric} <= ${fmt(max ?? NaN)}`;
+  const bounds = {
+    metric,
+    sampleSize: ctx.n,
+    ...(min !== undefined && max !== undefined
+      ? { comparator: 'in' as const }
+      : min !== undefined
+        ? { comparator: '>=' as const, threshold: min }
+        : { comparator: '<=' as const, threshold: max ?? NaN }),
+  };
+  const evidence = { min, max, decisionThreshold: ctx.input.threshold, n: ctx.n, metrics: ctx.table };
+  if (ctx.candidateBroken !== undefined) {
+    return { name, status: 'failed', ...bounds, message: `${name}: ${ctx.candidateBroken}`, evidence };
+  }
+  let value: number;
+  try {
+    value = computeMetric(metric, ctx.input.candidate, ctx.input.labels, ctx.input.threshold);
+  } catch (e) {
+    if (!(e instanceof StatisticUndefinedError)) throw e;
+    return { name, status: 'inconclusive', ...bounds, message: `${name}: ${e.message}`, evidence };
+  }
+  const tooLow = min !== undefined && value < min;
+  const tooHigh = max !== undefined && value > max;
+  const message = tooLow
+    ? `${metric} ${fmt(value)} is below the minimum ${fmt(min)} (n=${ctx.n})`
+    : tooHigh
+      ? `${metric} ${fmt(value)} is above the maximum ${fmt(max)} (n=${ctx.n})`
+      : `${metric} ${fmt(value)} satisfies ${name} (n=${ctx.n})`;
+  return {
+    name,
+    status: tooLow || tooHigh ? 'failed' : 'passed',
+    ...bounds,
+    value,
+    message,
+    evidence: { ...evidence, value },
+  };
+}
+
+/**
+ * Skipping a resample conditions the interval on resamples where the metric exists (both classes
+ * present). That bias is negligible while skips are rare; beyond 10 % the data set is too small or too
+ * imbalanced for the comparison and a person should look.
+ */
+const MIN_USABLE_RESAMPLE_SHARE = 0.9;
+
+function judgeVsChampion(
+  ctx: Context,
+  metric: PerformanceMetric,
+  margin: number,
+  confidence: number,
+): CheckResult {
+  const higherIsBetter = isHigherBetter(metric);
+  const name = higherIsBetter
+    ? `${metric} drop vs champion <= ${fmt(margin)}`
+    : `${metric} rise vs champion <= ${fmt(margin)}`;
+  const limit = higherIsBetter ? -margin : margin;
+  const base = {
+    name,
+    metric,
+    threshold: limit,
+    comparator: higherIsBetter ? ('>=' as const) : ('<=' as const),
+    sampleSize: ctx.n,
+  };
+  const evidence = {
+    margin,
+    confidence,
+    decisionThreshold: ctx.input.threshold,
+    n: ctx.n,
+    metrics: ctx.table,
+  };
+  const { champion } = ctx.input;
+  if (champion === undefined) {
+    return { ...base, status: 'passed', message: `${metric}: no champion: comparison skipped`, evidence };
+  }
+  if (ctx.candidateBroken !== undefined) {
+    return { ...base, status: 'failed', message: `${name}: ${ctx.candidateBroken}`, evidence };
+  }
+  if (ctx.championBroken !== undefined) {
+    return { ...base, status: 'inconclusive', message: `${name}: ${ctx.championBroken}`, evidence };
+  }
+  let result;
+  try {
+    result = pairedBootstrap({
+      metric,
+      candidate: ctx.input.candidate,
+      champion,
+      labels: ctx.input.labels,
+      threshold: ctx.input.threshold,
+      seed: ctx.input.seed,
+      resamples: ctx.input.resamples,
+      confidence,
+    });
+  } catch (e) {
+    if (!(e instanceof StatisticUndefinedError)) throw e;
+    return { ...base, status: 'inconclusive', message: `${name}: ${e.message}`, evidence };
+  }
+  const interval = { lower: result.lower, upper: result.upper, confidence };
+  const full = {
+    ...base,
+    value: result.delta,
+    interval,
+    evidence: {
+      ...evidence,
+      value: result.candidate,
+      championValue: result.champion,
+      delta: result.delta,
+      ci: interval,
+      resamples: result.resamples,
+      skippedResamples: result.skipped,
+      seed: result.seed,
+    },
+  };
+  const ci = `${pct(confidence)} CI ${fmt(result.lower)}…${fmt(result.upper)}`;
+  if (result.resamples < MIN_USABLE_RESAMPLE_SHARE * result.requested) {
+    return {
+      ...full,
+      status: 'inconclusive',
+      message: `${name}: ${metric} was undefined in ${result.skipped} of ${result.requested} bootstrap resamples; too few to judge`,
+    };
+  }
+  const decision = nonInferiority(result, margin);
+  const vs = `candidate ${fmt(result.candidate)} vs champion ${fmt(result.champion)}, Δ = ${fmt(result.delta)}, ${ci}`;
+  const message = decision.passed
+    ? `${metric} is within the allowed ${higherIsBetter ? 'drop' : 'rise'} of ${fmt(margin)}: ${vs}`
+    : `${metric} may be worse than the champion by more than ${fmt(margin)}: ${vs}; the ${decision.bound} bound ${fmt(decision.boundValue)} is ${higherIsBetter ? 'below' : 'above'} ${fmt(limit)}`;
+  return { ...full, status: decision.passed ? 'passed' : 'failed', message };
+}

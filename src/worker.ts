@@ -1,0 +1,112 @@
+import {
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+  type LogLevel,
+  type LogMetadata,
+} from '@temporalio/worker';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createActivities } from './activities';
+import { temporalSettings, temporalUnreachable, type TemporalSettings } from './config/temporal';
+import { dataDir } from './devstack/local-stack';
+import { Evaluator } from './evaluation/evaluator';
+import { ResultCache } from './evaluation/result-cache';
+import { createLogger } from './logging';
+import { ModelCache } from './mlflow/cache';
+import { MlflowClient } from './mlflow/client';
+
+let runtimeInstalled = false;
+
+/** Temporal's core logs go through pino too, once per process (Runtime.install may run only once). */
+export function installRuntime(logger: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const core = logger.child({ module: 'temporal' });
+  const at = (level: LogLevel) => (message: string, meta?: LogMetadata) => {
+    const fn = { TRACE: core.trace, DEBUG: core.debug, INFO: core.info, WARN: core.warn, ERROR: core.error }[
+      level
+    ];
+    fn.call(core, meta ?? {}, message);
+  };
+  Runtime.install({
+    logger: {
+      log: (level, message, meta) => at(level)(message, meta),
+      trace: at('TRACE'),
+      debug: at('DEBUG'),
+      info: at('INFO'),
+      warn: at('WARN'),
+      error: at('ERROR'),
+    },
+  });
+}
+
+export interface PromotionWorkerOptions {
+  readonly connection: NativeConnection;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly mlflow: MlflowClient;
+  /** Model files, scores and cached verdicts live here. */
+  readonly workDir: string;
+  readonly logger: Logger;
+  /** Pre-bundled workflow code (tests bundle once); default bundles src/workflows at start. */
+  readonly workflowBundle?: WorkerOptions['workflowBundle'];
+  readonly identity?: string;
+}
+
+/** Builds a worker with real clients; the one place activities are constructed. */
+export async function createPromotionWorker(opts: PromotionWorkerOptions): Promise<Worker> {
+  mkdirSync(opts.workDir, { recursive: true });
+  const evaluator = new Evaluator({
+    mlflow: opts.mlflow,
+    models: new ModelCache(opts.mlflow, join(opts.workDir, 'models')),
+    results: new ResultCache(join(opts.workDir, 'results')),
+    downloadsDir: join(opts.workDir, 'downloads'),
+  });
+  const activities = createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger });
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    activities,
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: require.resolve('./workflows') }),
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    shutdownGraceTime: '10s',
+  });
+}
+
+export async function connectWorker(settings: TemporalSettings): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(settings.connection);
+  } catch (e) {
+    throw temporalUnreachable(settings, e);
+  }
+}
+
+/** `prograde worker`: runs until SIGINT/SIGTERM, then drains and exits. */
+export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const logger = createLogger('prograde-worker');
+  installRuntime(logger);
+  const settings = temporalSettings(env);
+  const mlflow = MlflowClient.fromEnv(env);
+  const connection = await connectWorker(settings);
+  try {
+    const worker = await createPromotionWorker({
+      connection,
+      namespace: settings.namespace,
+      taskQueue: settings.taskQueue,
+      mlflow,
+      workDir: env.PROGRADE_WORK_DIR ?? join(dataDir(), 'worker'),
+      logger,
+    });
+    logger.info({ address: settings.connection.address, taskQueue: settings.taskQueue }, 'worker started');
+    await worker.run();
+    logger.info('worker stopped');
+  } finally {
+    await connection.close();
+  }
+}

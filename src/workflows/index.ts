@@ -1,0 +1,2 @@
+// Workflow entry for the worker bundle: every workflow type prograde registers.
+export { promoteModel } from './promote';

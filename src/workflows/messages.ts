@@ -1,0 +1,13 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { DecisionRequest, PromotionState } from './state';
+
+/**
+ * The promotion's message surface. Approvals are Updates, so the caller learns at once whether the
+ * decision was accepted (and why not); the signal forms exist for clients that can only signal
+ * (webhooks, chat bots) and are validated the same way, an invalid one recorded and ignored.
+ */
+export const approveUpdate = defineUpdate<PromotionState, [DecisionRequest]>('approve');
+export const rejectUpdate = defineUpdate<PromotionState, [DecisionRequest]>('reject');
+export const approveSignal = defineSignal<[DecisionRequest]>('approveSignal');
+export const rejectSignal = defineSignal<[DecisionRequest]>('rejectSignal');
+export const statusQuery = defineQuery<PromotionState>('status');

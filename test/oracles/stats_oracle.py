@@ -1,0 +1,181 @@
+"""Reference values for src/stats, computed with scikit-learn, scipy and fairlearn.
+
+Reads {"cases": [{"id": str, "fn": str, "args": {...}}]} as JSON on stdin and prints
+{"results": {id: {"value": ...} | {"error": str}}}. One process answers a whole test file, so the
+TypeScript tests pay the Python start-up once. Test-only: product code never runs Python.
+"""
+
+import json
+import math
+import sys
+import warnings
+
+import numpy as np
+from fairlearn import metrics as flm
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from sklearn import metrics as skm
+
+
+def _pred(a):
+    return (np.asarray(a["scores"], dtype=float) >= a["threshold"]).astype(int)
+
+
+def metric(a):
+    s = np.asarray(a["scores"], dtype=float)
+    y = np.asarray(a["labels"], dtype=float)
+    w = a.get("weights")
+    w = None if w is None else np.asarray(w, dtype=float)
+    name = a["name"]
+    pred = _pred(a)
+    yi = y.astype(int) if name not in ("rmse", "mae") else y
+    if name == "accuracy":
+        return skm.accuracy_score(yi, pred, sample_weight=w)
+    if name == "precision":
+        return skm.precision_score(yi, pred, zero_division=0, sample_weight=w)
+    if name == "recall":
+        return skm.recall_score(yi, pred, zero_division=0, sample_weight=w)
+    if name == "f1":
+        return skm.f1_score(yi, pred, zero_division=0, sample_weight=w)
+    if name == "auc":
+        return skm.roc_auc_score(yi, s, sample_weight=w)
+    if name == "log_loss":
+        return skm.log_loss(yi, s, labels=[0, 1], sample_weight=w)
+    if name == "brier":
+        return skm.brier_score_loss(yi, s, sample_weight=w, labels=[0, 1])
+    if name == "rmse":
+        return skm.root_mean_squared_error(y, s, sample_weight=w)
+    if name == "mae":
+        return skm.mean_absolute_error(y, s, sample_weight=w)
+    raise ValueError(f"unknown metric {name}")
+
+
+def fairness(a):
+    y = np.asarray(a["labels"], dtype=int)
+    pred = _pred(a)
+    g = np.asarray(a["groups"])
+    fn = getattr(flm, a["metric"])
+    return float(fn(y, pred, sensitive_features=g))
+
+
+def group_rates(a):
+    y = np.asarray(a["labels"], dtype=int)
+    pred = _pred(a)
+    mf = flm.MetricFrame(
+        metrics={
+            "selectionRate": flm.selection_rate,
+            "tpr": flm.true_positive_rate,
+            "fpr": flm.false_positive_rate,
+            "count": flm.count,
+        },
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=np.asarray(a["groups"]),
+    )
+    table = mf.by_group
+    return {str(k): {c: float(table.loc[k, c]) for c in table.columns} for k in table.index}
+
+
+def _bins(ref, bins):
+    edges = np.unique(np.quantile(ref, [k / bins for k in range(1, bins)]))
+    return edges
+
+
+def _shares(x, edges):
+    idx = np.searchsorted(edges, x, side="left")
+    return np.bincount(idx, minlength=len(edges) + 1) / len(x)
+
+
+def psi(a):
+    ref = np.asarray(a["reference"], dtype=float)
+    cur = np.asarray(a["current"], dtype=float)
+    edges = _bins(ref, a["bins"])
+    r = np.maximum(_shares(ref, edges), a["epsilon"])
+    c = np.maximum(_shares(cur, edges), a["epsilon"])
+    return {"psi": float(np.sum((c - r) * np.log(c / r))), "edges": edges.tolist(),
+            "js": float(jensenshannon(_shares(ref, edges), _shares(cur, edges), base=2))}
+
+
+def ks(a):
+    r = stats.ks_2samp(a["x"], a["y"], method=a.get("method", "exact"))
+    return {"statistic": float(r.statistic), "pValue": float(r.pvalue)}
+
+
+def mwu(a):
+    r = stats.mannwhitneyu(a["x"], a["y"], alternative=a["alternative"], method="asymptotic")
+    return {"statistic": float(r.statistic), "pValue": float(r.pvalue)}
+
+
+def hodges_lehmann(a):
+    return float(np.median(np.subtract.outer(np.asarray(a["x"]), np.asarray(a["y"]))))
+
+
+def ztest(a):
+    x1, n1, x2, n2 = a["x1"], a["n1"], a["x2"], a["n2"]
+    p = (x1 + x2) / (n1 + n2)
+    z = (x1 / n1 - x2 / n2) / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    alt = a["alternative"]
+    pv = 2 * stats.norm.sf(abs(z)) if alt == "two-sided" else (stats.norm.sf(z) if alt == "greater" else stats.norm.cdf(z))
+    return {"statistic": z, "pValue": float(pv)}
+
+
+def mcnemar(a):
+    b, c = a["b"], a["c"]
+    n = b + c
+    if n < 25:
+        return {"statistic": min(b, c), "pValue": float(stats.binomtest(min(b, c), n, 0.5).pvalue) if n else 1.0}
+    chi = (abs(b - c) - 1) ** 2 / n
+    return {"statistic": chi, "pValue": float(stats.chi2.sf(chi, 1))}
+
+
+def quantile(a):
+    return np.quantile(np.asarray(a["values"], dtype=float), a["ps"]).tolist()
+
+
+def norm(a):
+    z = np.asarray(a["zs"], dtype=float)
+    p = np.asarray(a["ps"], dtype=float)
+    return {"cdf": stats.norm.cdf(z).tolist(), "sf": stats.norm.sf(z).tolist(), "ppf": stats.norm.ppf(p).tolist()}
+
+
+FUNCTIONS = {
+    "metric": metric,
+    "fairness": fairness,
+    "group_rates": group_rates,
+    "psi": psi,
+    "ks": ks,
+    "mwu": mwu,
+    "hodges_lehmann": hodges_lehmann,
+    "ztest": ztest,
+    "mcnemar": mcnemar,
+    "quantile": quantile,
+    "norm": norm,
+}
+
+
+def main():
+    warnings.simplefilter("ignore")
+    request = json.load(sys.stdin)
+    results = {}
+    for case in request["cases"]:
+        try:
+            value = FUNCTIONS[case["fn"]](case["args"])
+            results[case["id"]] = {"value": float(value) if isinstance(value, (np.floating, float, int)) else value}
+        except Exception as e:  # the test decides whether an error was expected
+            results[case["id"]] = {"error": f"{type(e).__name__}: {e}"}
+    # JSON has no NaN/Infinity; send them as strings so a mismatch shows up as a failed comparison.
+    json.dump({"results": _finite(results)}, sys.stdout, allow_nan=False)
+
+
+def _finite(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+if __name__ == "__main__":
+    main()
