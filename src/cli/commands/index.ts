@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as decide } from './decide';
 import { register as dev } from './dev';
+import { register as gateway } from './gateway';
 import { register as promote } from './promote';
 import { register as registerModel } from './register';
 import { register as schema } from './schema';
@@ -17,4 +18,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   status,
   decide,
   worker,
+  gateway,
 ];

@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import { ProgradeError, messageOf } from '../errors';
+import { AppliedRouting, type RoutingPut } from './desired-state';
+import { RoutingSpec } from './routing';
+
+/**
+ * Typed client of the gateway's admin API, for the promotion activities. Every answer is parsed
+ * with zod; every failure is a ProgradeError whose retry class says whether trying again can help
+ * (a conflict or a rejected version cannot, an unreachable gateway can).
+ */
+
+const VersionState = z.object({
+  role: z.string(),
+  status: z.enum(['loading', 'ready', 'failed']),
+  sha256: z.string().optional(),
+  error: z.string().optional(),
+  loadedAt: z.string().optional(),
+});
+
+export const RoutingView = AppliedRouting.extend({
+  model: z.string(),
+  ready: z.boolean().optional(),
+  applied: z.boolean().optional(),
+  versions: z.record(z.string(), VersionState),
+});
+export type RoutingView = z.infer<typeof RoutingView>;
+
+const VariantWindow = z.object({
+  version: z.string(),
+  requests: z.number().int(),
+  errors: z.number().int(),
+  latencyMs: z.array(z.number()),
+  scores: z.array(z.number()),
+});
+
+export const StatsSnapshot = z.object({
+  model: z.string(),
+  generation: z.number().int(),
+  variants: z.object({
+    stable: VariantWindow.optional(),
+    canary: VariantWindow.optional(),
+    shadow: VariantWindow.optional(),
+  }),
+  shadowComparison: z.object({
+    pairs: z.number().int(),
+    observedPairs: z.number().int(),
+    agreements: z.number().int(),
+    threshold: z.number(),
+    meanAbsDiff: z.number().nullable(),
+    maxAbsDiff: z.number().nullable(),
+    nanCount: z.number().int(),
+  }),
+  windowStartMs: z.number(),
+  windowEndMs: z.number(),
+});
+export type StatsSnapshot = z.infer<typeof StatsSnapshot>;
+
+export const AuditEntryView = z.object({
+  at: z.string(),
+  model: z.string(),
+  generation: z.number().int(),
+  state: RoutingSpec,
+  actor: z.string().optional(),
+});
+export type AuditEntryView = z.infer<typeof AuditEntryView>;
+
+const ErrorBody = z.object({ error: z.string(), code: z.string().optional() }).loose();
+
+export interface GatewayAdminClientOptions {
+  readonly baseUrl: string;
+  readonly token: string;
+  readonly timeoutMs?: number;
+}
+
+export class GatewayAdminClient {
+  private readonly baseUrl: string;
+
+  constructor(private readonly options: GatewayAdminClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+  }
+
+  private async call<T>(
+    method: string,
+    path: string,
+    schema: z.ZodType<T>,
+    init: { body?: unknown; actor?: string | undefined } = {},
+  ): Promise<T> {
+    const url = `${this.baseUrl}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          'content-type': 'application/json',
+          ...(init.actor !== undefined ? { 'x-prograde-actor': init.actor } : {}),
+        },
+        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 120_000),
+      });
+    } catch (e) {
+      throw new ProgradeError(
+        'GATEWAY_UNREACHABLE',
+        `gateway ${method} ${url} failed: ${messageOf(e)}`,
+        'retryable',
+        { url },
+        { cause: e },
+      );
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new ProgradeError(
+        'GATEWAY_BAD_RESPONSE',
+        `gateway ${method} ${url} answered ${res.status} with non-JSON`,
+        res.status >= 500 ? 'retryable' : 'terminal',
+        { url, status: res.status },
+      );
+    }
+    if (!res.ok) throw errorFor(res.status, method, url, json);
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new ProgradeError(
+        'GATEWAY_BAD_RESPONSE',
+        `gateway ${method} ${url} answered an unexpected body: ${parsed.error.message}`,
+        'terminal',
+        { url },
+      );
+    }
+    return parsed.data;
+  }
+
+  /** Desired-state PUT; `applied: false` means this exact state was already in place. */
+  putRouting(model: string, desired: RoutingPut, actor?: string): Promise<RoutingView> {
+    return this.call('PUT', `/admin/models/${encodeURIComponent(model)}/routing`, RoutingView, {
+      body: desired,
+      actor,
+    });
+  }
+
+  /** Current routing, or undefined when the model has none yet. */
+  async getRouting(model: string): Promise<RoutingView | undefined> {
+    try {
+      return await this.call('GET', `/admin/models/${encodeURIComponent(model)}/routing`, RoutingView);
+    } catch (e) {
+      if (e instanceof ProgradeError && e.code === 'GATEWAY_MODEL_NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  stats(
+    model: string,
+    query: { sinceMs?: number; generation?: number; threshold?: number } = {},
+  ): Promise<StatsSnapshot> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    return this.call(
+      'GET',
+      `/admin/models/${encodeURIComponent(model)}/stats?${params.toString()}`,
+      StatsSnapshot,
+    );
+  }
+
+  async audit(model?: string): Promise<AuditEntryView[]> {
+    const q = model !== undefined ? `?model=${encodeURIComponent(model)}` : '';
+    return (await this.call('GET', `/admin/audit${q}`, z.object({ entries: z.array(AuditEntryView) })))
+      .entries;
+  }
+}
+
+function errorFor(status: number, method: string, url: string, json: unknown): ProgradeError {
+  const body = ErrorBody.safeParse(json);
+  const message = body.success ? body.data.error : `HTTP ${status}`;
+  const details = { url, status, serverCode: body.success ? body.data.code : undefined, response: json };
+  const text = `gateway ${method} ${url}: ${message}`;
+  if (status === 401) return new ProgradeError('GATEWAY_UNAUTHORIZED', text, 'terminal', details);
+  if (status === 404) return new ProgradeError('GATEWAY_MODEL_NOT_FOUND', text, 'terminal', details);
+  if (status === 409) return new ProgradeError('GATEWAY_ROUTING_CONFLICT', text, 'terminal', details);
+  if (status === 422) return new ProgradeError('GATEWAY_VERSION_REJECTED', text, 'terminal', details);
+  if (status >= 500 || status === 429)
+    return new ProgradeError('GATEWAY_UNAVAILABLE', text, 'retryable', details);
+  return new ProgradeError('GATEWAY_REQUEST_INVALID', text, 'terminal', details);
+}

@@ -1,0 +1,121 @@
+import { ProgradeError } from '../errors';
+import { allocate, fromWire, rowWidth, type Tensor, type TensorData } from './tensors';
+import type { WireTensor } from './worker/messages';
+
+export interface BatchingOptions {
+  /** Rows in one run; a request with more rows runs alone. */
+  readonly maxBatchSize: number;
+  /** How long the first queued request waits for company before its batch runs. */
+  readonly maxWaitMs: number;
+}
+
+export type RunBatch = (
+  feeds: readonly WireTensor[],
+  fetches: readonly string[],
+) => Promise<readonly WireTensor[]>;
+
+interface Queued {
+  readonly inputs: readonly Tensor[];
+  readonly rows: number;
+  readonly resolve: (outputs: readonly Tensor[]) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface Queue {
+  items: Queued[];
+  rows: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Micro-batching for one model version: rows of concurrent requests are concatenated along the
+ * first dimension into one ORT run and the outputs are split back per request. Requests whose
+ * non-batch dimensions differ cannot share a tensor, so each distinct shape has its own queue.
+ */
+export class MicroBatcher {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(
+    private readonly run: RunBatch,
+    private readonly fetches: readonly string[],
+    private readonly options: BatchingOptions,
+  ) {}
+
+  /** `inputs` all carry `rows` rows along their first dimension. */
+  submit(inputs: readonly Tensor[], rows: number): Promise<readonly Tensor[]> {
+    const shapeKey = inputs.map((t) => `${t.name}:${t.dtype}:${t.dims.slice(1).join('x')}`).join('|');
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(shapeKey);
+      if (!queue) {
+        queue = { items: [], rows: 0, timer: undefined };
+        this.queues.set(shapeKey, queue);
+      }
+      if (queue.rows > 0 && queue.rows + rows > this.options.maxBatchSize) this.flush(shapeKey);
+      queue = this.queues.get(shapeKey) ?? { items: [], rows: 0, timer: undefined };
+      this.queues.set(shapeKey, queue);
+      queue.items.push({ inputs, rows, resolve, reject });
+      queue.rows += rows;
+      if (queue.rows >= this.options.maxBatchSize) this.flush(shapeKey);
+      else queue.timer ??= setTimeout(() => this.flush(shapeKey), this.options.maxWaitMs);
+    });
+  }
+
+  private flush(shapeKey: string): void {
+    const queue = this.queues.get(shapeKey);
+    if (!queue || queue.items.length === 0) return;
+    this.queues.delete(shapeKey);
+    if (queue.timer) clearTimeout(queue.timer);
+    void this.execute(queue.items, queue.rows);
+  }
+
+  private async execute(items: readonly Queued[], totalRows: number): Promise<void> {
+    try {
+      const feeds = concatenate(items, totalRows);
+      const outputs = (await this.run(feeds, this.fetches)).map(fromWire);
+      let offset = 0;
+      for (const item of items) {
+        item.resolve(outputs.map((o) => sliceRows(o, offset, item.rows, totalRows)));
+        offset += item.rows;
+      }
+    } catch (e) {
+      for (const item of items) item.reject(e);
+    }
+  }
+}
+
+function concatenate(items: readonly Queued[], totalRows: number): WireTensor[] {
+  const first = items[0];
+  if (!first) return [];
+  return first.inputs.map((template, i) => {
+    const width = rowWidth(template.dims);
+    const data = allocate(template.dtype, totalRows * width);
+    let offset = 0;
+    for (const item of items) {
+      const part = item.inputs[i];
+      if (!part)
+        throw new ProgradeError('SERVING_BATCH_MISMATCH', `a batched request lacks input '${template.name}'`);
+      (data as Float32Array).set(part.data as Float32Array, offset);
+      offset += part.data.length;
+    }
+    return {
+      name: template.name,
+      dtype: template.dtype,
+      dims: [totalRows, ...template.dims.slice(1)],
+      buffer: data.buffer as ArrayBuffer,
+    };
+  });
+}
+
+function sliceRows(t: Tensor, start: number, rows: number, totalRows: number): Tensor {
+  if (t.dims[0] !== totalRows) {
+    throw new ProgradeError(
+      'SERVING_OUTPUT_NOT_BATCHED',
+      `output '${t.name}' has first dimension ${t.dims[0]} for a batch of ${totalRows} rows; the gateway needs one output row per input row`,
+      'terminal',
+      { output: t.name },
+    );
+  }
+  const width = rowWidth(t.dims);
+  const data = t.data.slice(start * width, (start + rows) * width) as TensorData;
+  return { name: t.name, dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };
+}

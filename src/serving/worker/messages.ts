@@ -1,0 +1,52 @@
+import type { TensorSpec } from '../../onnx/tensor-spec';
+
+/**
+ * Messages between the gateway's event loop and its inference worker threads. Tensor data travels as
+ * transferred ArrayBuffers, so a batch is never copied between threads.
+ */
+export type NumericDtype = 'float32' | 'float64' | 'int32' | 'int64';
+
+export interface WireTensor {
+  readonly name: string;
+  readonly dtype: NumericDtype;
+  readonly dims: readonly number[];
+  readonly buffer: ArrayBuffer;
+}
+
+export interface LoadRequest {
+  readonly kind: 'load';
+  readonly id: number;
+  /** Identifies one model version inside the worker, e.g. `credit@7`. */
+  readonly key: string;
+  /** A file path, or the model's bytes (copied to each worker). */
+  readonly model: { readonly onnxPath: string } | { readonly bytes: Uint8Array };
+  readonly intraOpNumThreads: number;
+  readonly warmupRuns: number;
+}
+
+export interface RunRequest {
+  readonly kind: 'run';
+  readonly id: number;
+  readonly key: string;
+  readonly feeds: readonly WireTensor[];
+  readonly fetches: readonly string[];
+}
+
+export interface UnloadRequest {
+  readonly kind: 'unload';
+  readonly id: number;
+  readonly key: string;
+}
+
+export type ToWorker = LoadRequest | RunRequest | UnloadRequest;
+
+export interface ModelSignature {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+}
+
+export type WorkerReply =
+  | { readonly id: number; readonly ok: true; readonly kind: 'loaded'; readonly signature: ModelSignature }
+  | { readonly id: number; readonly ok: true; readonly kind: 'ran'; readonly outputs: readonly WireTensor[] }
+  | { readonly id: number; readonly ok: true; readonly kind: 'unloaded' }
+  | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
