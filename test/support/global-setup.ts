@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startMlflowServer } from '../../src/devstack/mlflow-server';
+import { freePort } from '../../src/devstack/ports';
 import { startTemporalServer } from '../../src/devstack/temporal-server';
 
 /**
@@ -15,14 +16,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   mkdirSync(join(dir, 'mlflow'));
   const started = Date.now();
   const [temporal, mlflow] = await Promise.all([
-    startTemporalServer({ dataDir: join(dir, 'temporal'), headless: true }),
+    startTemporalServer({ dataDir: join(dir, 'temporal'), uiPort: await freePort() }),
     startMlflowServer({ dataDir: join(dir, 'mlflow') }),
   ]);
   console.log(
-    `[stack] Temporal dev server at ${temporal.address} (pid ${temporal.process.pid}), MLflow server at ${mlflow.url} (pid ${mlflow.process.pid}), ready in ${((Date.now() - started) / 1000).toFixed(1)}s; data in ${dir}`,
+    `[stack] Temporal dev server at ${temporal.address} (UI ${temporal.uiUrl ?? 'off'}) (pid ${temporal.process.pid}), MLflow server at ${mlflow.url} (pid ${mlflow.process.pid}), ready in ${((Date.now() - started) / 1000).toFixed(1)}s; data in ${dir}`,
   );
   project.provide('temporalAddress', temporal.address);
   project.provide('temporalNamespace', 'default');
+  project.provide('temporalUiUrl', temporal.uiUrl ?? '');
   project.provide('mlflowUri', mlflow.url);
   project.provide('stackDir', dir);
   return async () => {

@@ -6,6 +6,8 @@ declare module 'vitest' {
     mlflowUri: string;
     /** host:port of the real Temporal dev server the integration run started. */
     temporalAddress: string;
+    /** Temporal Web UI base URL of the test server, e.g. http://localhost:41235 */
+    temporalUiUrl: string;
     /** Temporal namespace to use (the dev server's `default`). */
     temporalNamespace: string;
     /** Scratch folder of this test run (servers' data lives under it). */
@@ -17,5 +19,6 @@ export const stack = {
   mlflowUri: (): string => inject('mlflowUri'),
   temporalAddress: (): string => inject('temporalAddress'),
   temporalNamespace: (): string => inject('temporalNamespace'),
+  temporalUiUrl: (): string => inject('temporalUiUrl'),
   stackDir: (): string => inject('stackDir'),
 };
