@@ -1,6 +1,6 @@
 import type { GateVerdict } from '../gates/verdict';
 import type { TensorSpec } from '../onnx/tensor-spec';
-import type { Contract, Evaluation, Task } from '../spec/schema';
+import type { CanaryAnalysis, Contract, Evaluation, Shadow, Task } from '../spec/schema';
 import type { FairnessGate, LatencyGate, PerformanceCheck } from '../spec/gates-schema';
 import type { DatasetRef, PromotionState } from '../workflows/state';
 
@@ -89,3 +89,66 @@ export interface RecordOutcomeOutput {
 }
 
 export type { GateVerdict };
+
+/** The serving target as the spec names it; the admin token is read from `tokenEnv` on the worker. */
+export interface TargetRef {
+  readonly url: string;
+  readonly tokenEnv?: string;
+}
+
+/** Desired routing of one model on the gateway (see src/serving/routing.ts). */
+export interface DesiredRouting {
+  readonly stable: { readonly version: string };
+  readonly canary?: { readonly version: string; readonly weight: number };
+  readonly shadow?: { readonly version: string; readonly sampleRate: number };
+  readonly retain?: readonly string[];
+}
+
+export interface ReadRoutingInput {
+  readonly model: string;
+  readonly target: TargetRef;
+}
+export interface ReadRoutingOutput {
+  /** 0 when the gateway has no routing for the model yet. */
+  readonly generation: number;
+  readonly routing: DesiredRouting | null;
+}
+
+export interface ApplyRoutingInput {
+  readonly model: string;
+  readonly target: TargetRef;
+  /** Chosen by the workflow, so a retried call repeats the same desired state and changes nothing. */
+  readonly generation: number;
+  readonly desired: DesiredRouting;
+  readonly actor: string;
+}
+export interface ApplyRoutingOutput {
+  /** false when this exact state was already applied (a retry). */
+  readonly applied: boolean;
+  readonly generation: number;
+}
+
+export interface WatchShadowInput {
+  readonly model: string;
+  readonly target: TargetRef;
+  readonly generation: number;
+  readonly shadow: Shadow;
+  readonly startedAtMs: number;
+}
+
+export interface WatchCanaryInput {
+  readonly model: string;
+  readonly target: TargetRef;
+  readonly generation: number;
+  readonly analysis: CanaryAnalysis;
+  readonly startedAtMs: number;
+  readonly durationMs: number;
+  /** `analysis` steps end as soon as the verdict is conclusive; `bake` steps run their whole time. */
+  readonly stopWhenConclusive: boolean;
+}
+export interface WatchCanaryOutput {
+  readonly verdict: GateVerdict;
+  readonly ticks: number;
+  readonly endedEarly: boolean;
+  readonly elapsedMs: number;
+}

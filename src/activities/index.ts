@@ -16,6 +16,7 @@ import type {
   ResolveOutput,
 } from './contracts';
 import { withFailureTranslation } from './failures';
+import { applyRouting, readRouting, watchCanary, watchShadow } from './live';
 import { recordOutcome, resolveVersions } from '../registry/outcome';
 
 export interface ActivityDeps {
@@ -52,5 +53,9 @@ export function createActivities(deps: ActivityDeps) {
       heartbeating(evaluator.latencyGate(input)),
     recordOutcome: (input: RecordOutcomeInput): Promise<RecordOutcomeOutput> =>
       recordOutcome(deps.mlflow, input),
+    readRouting,
+    applyRouting,
+    watchShadow,
+    watchCanary,
   });
 }

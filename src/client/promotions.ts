@@ -7,11 +7,21 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ProgradeError, messageOf } from '../errors';
-import { approveUpdate, rejectUpdate, statusQuery } from '../workflows/messages';
+import {
+  abortUpdate,
+  approveUpdate,
+  pauseUpdate,
+  promoteFullUpdate,
+  rejectUpdate,
+  resumeUpdate,
+  statusQuery,
+} from '../workflows/messages';
 import { ModelAttr, VersionAttr, PhaseAttr } from '../workflows/search-attributes';
 import {
   workflowIdFor,
   type DecisionRequest,
+  type OperatorAction,
+  type OperatorRequest,
   type PromotionInput,
   type PromotionState,
 } from '../workflows/state';
@@ -97,14 +107,40 @@ export async function decide(
   decision: 'approve' | 'reject',
   request: DecisionRequest,
 ): Promise<PromotionState> {
+  return sendUpdate(handle, decision, () =>
+    handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [request] }),
+  );
+}
+
+const OPERATOR_UPDATES = {
+  pause: pauseUpdate,
+  resume: resumeUpdate,
+  abort: abortUpdate,
+  promoteFull: promoteFullUpdate,
+} as const;
+
+/** pause / resume / abort / promote --full: validated by the workflow, recorded with who and why. */
+export function operate(
+  handle: PromotionHandle,
+  action: OperatorAction,
+  request: OperatorRequest,
+): Promise<PromotionState> {
+  return sendUpdate(handle, action, () =>
+    handle.executeUpdate(OPERATOR_UPDATES[action], { args: [request] }),
+  );
+}
+
+async function sendUpdate(
+  handle: PromotionHandle,
+  what: string,
+  send: () => Promise<PromotionState>,
+): Promise<PromotionState> {
   try {
-    return await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, {
-      args: [request],
-    });
+    return await send();
   } catch (e) {
     if (e instanceof WorkflowUpdateFailedError) {
       const cause = e.cause instanceof Error ? e.cause.message : messageOf(e);
-      throw new ProgradeError('DECISION_REFUSED', `${decision} refused: ${cause}`, 'terminal', {
+      throw new ProgradeError('DECISION_REFUSED', `${what} refused: ${cause}`, 'terminal', {
         workflowId: handle.workflowId,
       });
     }
@@ -136,7 +172,13 @@ export async function followPromotion(
       last = key;
       onChange(state);
     }
-    if (desc.status.name !== 'RUNNING') return state;
+    // A promoted run keeps the old champion loaded for a while ('retaining'); the decision is final.
+    if (
+      desc.status.name !== 'RUNNING' ||
+      (state.outcome !== undefined && (state.phase === 'retaining' || state.phase === 'done'))
+    ) {
+      return state;
+    }
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }

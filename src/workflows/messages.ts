@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { DecisionRequest, PromotionState } from './state';
+import type { DecisionRequest, OperatorRequest, PromotionState } from './state';
 
 /**
  * The promotion's message surface. Approvals are Updates, so the caller learns at once whether the
@@ -11,3 +11,9 @@ export const rejectUpdate = defineUpdate<PromotionState, [DecisionRequest]>('rej
 export const approveSignal = defineSignal<[DecisionRequest]>('approveSignal');
 export const rejectSignal = defineSignal<[DecisionRequest]>('rejectSignal');
 export const statusQuery = defineQuery<PromotionState>('status');
+
+/** Operator controls of a live rollout; each validated and recorded with who and why. */
+export const pauseUpdate = defineUpdate<PromotionState, [OperatorRequest]>('pause');
+export const resumeUpdate = defineUpdate<PromotionState, [OperatorRequest]>('resume');
+export const abortUpdate = defineUpdate<PromotionState, [OperatorRequest]>('abort');
+export const promoteFullUpdate = defineUpdate<PromotionState, [OperatorRequest]>('promoteFull');

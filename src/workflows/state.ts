@@ -19,6 +19,7 @@ export const PHASES = [
   'promoting',
   'rolling-back',
   'recording',
+  'retaining',
   'done',
 ] as const;
 export type Phase = (typeof PHASES)[number];
@@ -68,6 +69,28 @@ export interface AuditEntry {
   readonly by?: string;
 }
 
+/** Where live traffic stands, while the promotion drives the serving target. */
+export interface LiveState {
+  /** Routing generation the promotion last applied on the target (null before the first change). */
+  readonly generation: number | null;
+  /** Percent of traffic on the candidate. */
+  readonly weight: number;
+  /** Index of the canary step running now, or null outside the canary. */
+  readonly step: number | null;
+  readonly steps: number;
+  /** Set while an operator (or a verdict with automatic rollback off) holds the rollout. */
+  readonly paused?: { readonly by: string; readonly reason: string; readonly at: string };
+  /** Set while a manual pause step waits for a go-ahead from one of these people. */
+  readonly awaitingGoAhead?: readonly string[];
+}
+
+export interface OperatorRequest {
+  readonly operator: string;
+  readonly reason: string;
+}
+
+export type OperatorAction = 'pause' | 'resume' | 'abort' | 'promoteFull';
+
 export interface PromotionState {
   readonly workflowId: string;
   readonly model: string;
@@ -89,6 +112,9 @@ export interface PromotionState {
   readonly waitingFor?: string;
   readonly audit: readonly AuditEntry[];
   readonly reportUri?: string;
+  readonly live?: LiveState;
+  /** Who may pause, resume, abort or force promotion (the spec's approvers; empty: anyone named). */
+  readonly operators: readonly string[];
   readonly specFile: string;
   readonly specSha256: string;
   readonly requestedBy: string;
@@ -122,6 +148,41 @@ export function decisionProblem(state: PromotionState, req: DecisionRequest): st
     return `'${req.approver}' is not an approver for ${state.model} (approvers: ${state.approval.approvers.join(', ')})`;
   }
   return undefined;
+}
+
+const LIVE_PHASES: readonly Phase[] = ['shadow', 'canary'];
+
+/**
+ * Why an operator action would be refused, or undefined. Same discipline as decisions: the update
+ * validator refuses bad calls before anything enters history.
+ */
+export function operatorProblem(
+  state: PromotionState,
+  action: OperatorAction,
+  req: OperatorRequest,
+): string | undefined {
+  if (typeof req.operator !== 'string' || req.operator.trim() === '')
+    return 'an operator name is required (--as <name>)';
+  if (typeof req.reason !== 'string' || req.reason.trim() === '')
+    return 'a reason is required (--reason <text>)';
+  if (state.outcome !== undefined) return `the promotion has ended (${state.outcome})`;
+  const goAhead = state.live?.awaitingGoAhead;
+  const allowed = action === 'resume' && goAhead ? goAhead : state.operators;
+  if (allowed.length > 0 && !allowed.includes(req.operator)) {
+    return `'${req.operator}' may not ${action} ${state.model} (allowed: ${allowed.join(', ')})`;
+  }
+  const live = LIVE_PHASES.includes(state.phase);
+  switch (action) {
+    case 'abort':
+      return undefined;
+    case 'pause':
+      if (!live) return `nothing to pause: the promotion is in phase ${state.phase}, not shadow or canary`;
+      return state.live?.paused ? `already paused by ${state.live.paused.by}` : undefined;
+    case 'resume':
+      return state.live?.paused || goAhead ? undefined : 'the rollout is not paused';
+    case 'promoteFull':
+      return live ? undefined : `promote --full applies during shadow or canary, not in phase ${state.phase}`;
+  }
 }
 
 export const workflowIdFor = (model: string, version: string): string => `promote/${model}/${version}`;

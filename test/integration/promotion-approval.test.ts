@@ -131,7 +131,7 @@ describe('promotion workflow – approval', () => {
     const ok = await run('alice');
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
-    expect(ok.stdout).toMatch(/approved promote\/.* as alice/);
+    expect(ok.stdout).toMatch(/approve: promote\/.* by alice/);
     expect((await handle.result()).outcome).toBe('promoted');
   });
 });

@@ -86,7 +86,7 @@ export interface Harness {
   readonly dir: string;
   readonly datasetPath: string;
   /** Registers a sample model variant as a new version; returns the version number. */
-  register(model: string, variant: ModelVariant, alias?: string): Promise<string>;
+  register(model: string, variant: ModelVariant, alias?: string, seed?: number): Promise<string>;
   /** Registers arbitrary bytes as model.onnx (what a broken upload leaves behind). */
   registerRaw(model: string, bytes: Uint8Array): Promise<string>;
   input(spec: PromotionSpecInput, version: string, dataset?: DatasetRef): PromotionInput;
@@ -118,11 +118,11 @@ export async function createHarness(): Promise<Harness> {
     taskQueue,
     dir,
     datasetPath,
-    register: async (model, variant, alias) =>
+    register: async (model, variant, alias, seed) =>
       (
         await registerOnnxModel(mlflow, {
           name: model,
-          onnxBytes: sampleModel(variant),
+          onnxBytes: sampleModel(variant, seed === undefined ? {} : { seed }),
           ...(alias ? { alias } : {}),
         })
       ).version,

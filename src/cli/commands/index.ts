@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { register as decide } from './decide';
+import { register as control } from './control';
 import { register as dev } from './dev';
 import { register as gateway } from './gateway';
 import { register as promote } from './promote';
 import { register as registerModel } from './register';
 import { register as schema } from './schema';
 import { register as status } from './status';
+import { register as traffic } from './traffic';
 import { register as validate } from './validate';
 import { register as worker } from './worker';
 
@@ -14,9 +15,11 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   dev,
   validate,
   schema,
+  registerModel,
   promote,
   status,
-  decide,
+  control,
   worker,
   gateway,
+  traffic,
 ];

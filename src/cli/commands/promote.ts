@@ -12,10 +12,13 @@ import { ExitCode } from '../exit-codes';
 import { renderState } from '../render';
 import { CliExit } from '../run';
 import { temporalUiBase } from '../ui-base';
+import { sendAction } from './control';
 
 const Flags = z.object({
-  spec: z.string().min(1),
-  version: z.string().regex(/^\d+$/, '--version must be a registry version number, e.g. 12'),
+  spec: z.string({ error: '--spec <file> is required' }).min(1),
+  version: z
+    .string({ error: '--version <n> is required' })
+    .regex(/^\d+$/, '--version must be a registry version number, e.g. 12'),
   wait: z.boolean().default(false),
   json: z.boolean().default(false),
   as: z.string().min(1).optional(),
@@ -41,8 +44,14 @@ export function register(program: Command): void {
     .description(
       'Validate the spec, start (or attach to) the promotion of a model version, optionally follow it',
     )
-    .requiredOption('-s, --spec <file>', 'promotion spec (promotion.yaml)')
-    .requiredOption('-v, --version <n>', 'candidate version number in the MLflow registry')
+    .argument('[model@version]', 'with --full: the promotion to finish now')
+    .option('-s, --spec <file>', 'promotion spec (promotion.yaml)')
+    .option('-v, --version <n>', 'candidate version number in the MLflow registry')
+    .option(
+      '--full',
+      'skip the remaining shadow/canary steps of a running promotion and promote now (needs --as and --reason)',
+    )
+    .option('--reason <text>', 'with --full: why')
     .option('-w, --wait', 'follow the promotion to its end; exit code tells the outcome')
     .option('--json', 'print one JSON document (the final state with --wait)')
     .option('--as <who>', 'who requests the promotion (default: CI actor or user name)')
@@ -50,7 +59,18 @@ export function register(program: Command): void {
       'after',
       '\nExit codes: 0 promoted (or started), 1 rejected/rolled back/aborted, 2 invalid input, 3 infrastructure error.',
     )
-    .action(async (raw: unknown) => {
+    .action(async (ref: string | undefined, raw: { full?: boolean } & Record<string, unknown>) => {
+      if (raw.full) {
+        if (!ref)
+          throw new InvalidInputError(
+            'promote --full needs the promotion: prograde promote --full <model>@<version> --as <name> --reason <text>',
+          );
+        const state = await sendAction(ref, 'promoteFull', raw);
+        console.log(
+          `promote --full: ${state.workflowId} will skip its remaining steps (by ${String(raw['as'])})`,
+        );
+        return;
+      }
       const parsed = Flags.safeParse(raw);
       if (!parsed.success) throw new InvalidInputError(parsed.error.issues.map((i) => i.message).join('; '));
       const flags = parsed.data;

@@ -1,0 +1,105 @@
+import { Context } from '@temporalio/activity';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { GateVerdict } from '../gates/verdict';
+import { ProgradeError } from '../errors';
+import {
+  watchCanary as watchCanaryLoop,
+  watchShadow as watchShadowLoop,
+  type WatchDeps,
+} from '../live/watch';
+import { GatewayAdminClient } from '../serving/admin-client';
+import type {
+  ApplyRoutingInput,
+  ApplyRoutingOutput,
+  ReadRoutingInput,
+  ReadRoutingOutput,
+  TargetRef,
+  WatchCanaryInput,
+  WatchCanaryOutput,
+  WatchShadowInput,
+} from './contracts';
+
+const DEFAULT_TOKEN_ENV = 'PROGRADE_GATEWAY_TOKEN';
+
+/** The admin client for a target; the token is read on the worker, never carried in workflow history. */
+export function gatewayFor(target: TargetRef, env: NodeJS.ProcessEnv = process.env): GatewayAdminClient {
+  const name = target.tokenEnv ?? DEFAULT_TOKEN_ENV;
+  const token = env[name];
+  if (!token) {
+    throw new ProgradeError(
+      'GATEWAY_TOKEN_MISSING',
+      `the worker has no gateway admin token: set ${name} in the worker's environment`,
+      'terminal',
+      { tokenEnv: name },
+    );
+  }
+  return new GatewayAdminClient({ baseUrl: target.url, token });
+}
+
+export async function readRouting(input: ReadRoutingInput): Promise<ReadRoutingOutput> {
+  const view = await gatewayFor(input.target).getRouting(input.model);
+  if (!view) return { generation: 0, routing: null };
+  const { stable, canary, shadow, retain } = view.spec;
+  return {
+    generation: view.generation,
+    routing: {
+      stable,
+      ...(canary ? { canary } : {}),
+      ...(shadow ? { shadow } : {}),
+      ...(retain ? { retain } : {}),
+    },
+  };
+}
+
+/**
+ * Desired-state PUT. The workflow picked the generation, so a retry after a lost response repeats the
+ * same (generation, body) and the gateway answers `applied: false` instead of changing anything.
+ */
+export async function applyRouting(input: ApplyRoutingInput): Promise<ApplyRoutingOutput> {
+  const { stable, canary, shadow, retain } = input.desired;
+  const view = await gatewayFor(input.target).putRouting(
+    input.model,
+    {
+      generation: input.generation,
+      stable,
+      ...(canary ? { canary } : {}),
+      ...(shadow ? { shadow } : {}),
+      ...(retain ? { retain: [...retain] } : {}),
+    },
+    input.actor,
+  );
+  return { applied: view.applied ?? true, generation: view.generation };
+}
+
+function watchDeps(target: TargetRef): WatchDeps {
+  const ctx = Context.current();
+  return {
+    admin: gatewayFor(target),
+    heartbeat: (details) => ctx.heartbeat(details),
+    sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined),
+    now: () => Date.now(),
+    signal: ctx.cancellationSignal,
+    resumeFrom: ctx.info.heartbeatDetails,
+  };
+}
+
+export function watchShadow(input: WatchShadowInput): Promise<GateVerdict> {
+  return watchShadowLoop(watchDeps(input.target), {
+    model: input.model,
+    generation: input.generation,
+    startedAtMs: input.startedAtMs,
+    durationMs: input.shadow.maxDuration,
+    shadow: input.shadow,
+  });
+}
+
+export function watchCanary(input: WatchCanaryInput): Promise<WatchCanaryOutput> {
+  return watchCanaryLoop(watchDeps(input.target), {
+    model: input.model,
+    generation: input.generation,
+    startedAtMs: input.startedAtMs,
+    durationMs: input.durationMs,
+    analysis: input.analysis,
+    stopWhenConclusive: input.stopWhenConclusive,
+  });
+}

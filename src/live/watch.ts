@@ -1,0 +1,226 @@
+import { z } from 'zod';
+import { ProgradeError } from '../errors';
+import { type GateVerdict, type VerdictStatus } from '../gates/verdict';
+import { type StatsSnapshot } from '../serving/admin-client';
+import { type CanaryAnalysis, type Shadow } from '../spec/schema';
+import { judgeCanary } from './canary-judge';
+import { judgeShadow } from './shadow-judge';
+
+/**
+ * The watch loops behind the shadow and canary activities: fetch the window of one routing generation,
+ * judge it, heartbeat, sleep, until the verdict is final or the deadline passes.
+ *
+ * - A failed verdict returns at once, whatever the deadline: a clear fail rolls back now.
+ * - The deadline is absolute and travels in the heartbeat details, so an attempt that resumes after a
+ *   worker crash continues to the deadline the first attempt set instead of starting a fresh bake.
+ *   A fresh attempt sets it to now + durationMs and heartbeats it before the first fetch.
+ * - The verdict is returned as the judges built it: their evidence holds counts and percentiles only,
+ *   because it is stored in workflow history.
+ * - Stats errors propagate with their retry class (an unreachable gateway is retryable; the activity's
+ *   retry resumes from the last heartbeat, deadline included).
+ */
+
+/** The part of `GatewayAdminClient` the loops use. */
+export interface StatsSource {
+  stats(model: string, query: { sinceMs?: number; generation?: number }): Promise<StatsSnapshot>;
+}
+
+export const WatchHeartbeat = z.object({
+  kind: z.enum(['shadow', 'canary']),
+  model: z.string(),
+  generation: z.number().int(),
+  /** Judgements made so far, across attempts. */
+  tick: z.number().int().min(0),
+  deadlineMs: z.number(),
+  lastVerdict: z
+    .object({ status: z.enum(['passed', 'failed', 'inconclusive']), summary: z.string() })
+    .optional(),
+});
+export type WatchHeartbeat = z.infer<typeof WatchHeartbeat>;
+
+export interface WatchDeps {
+  readonly admin: StatsSource;
+  heartbeat(details: WatchHeartbeat): void;
+  /** Resolves after `ms`; may reject or resolve early when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  now(): number;
+  readonly signal?: AbortSignal;
+  /** Heartbeat details of a previous attempt (Temporal's `heartbeatDetails`); anything else is ignored. */
+  readonly resumeFrom?: unknown;
+}
+
+interface WatchParamsBase {
+  readonly model: string;
+  readonly generation: number;
+  /** When the generation was applied; the stats window starts here. */
+  readonly startedAtMs: number;
+  /** How long to watch from the first attempt's start. */
+  readonly durationMs: number;
+}
+
+export interface ShadowWatchParams extends WatchParamsBase {
+  readonly shadow: Shadow;
+  /** Default 1 s. */
+  readonly intervalMs?: number;
+}
+
+export interface CanaryWatchParams extends WatchParamsBase {
+  readonly analysis: CanaryAnalysis;
+  /** Analysis steps: return as soon as the verdict is passed or failed. Bake steps: watch the whole time. */
+  readonly stopWhenConclusive?: boolean;
+}
+
+export interface CanaryWatchResult {
+  readonly verdict: GateVerdict;
+  /** Judgements made, across attempts. */
+  readonly ticks: number;
+  /** True when the loop returned before its deadline (a failure, or a conclusive analysis). */
+  readonly endedEarly: boolean;
+  /** Length of the judged window: last judgement time − startedAtMs. */
+  readonly elapsedMs: number;
+}
+
+export class WatchCancelledError extends ProgradeError {
+  override readonly name = 'WatchCancelledError';
+  constructor(kind: 'shadow' | 'canary', model: string, generation: number, ticks: number) {
+    super(
+      'LIVE_WATCH_CANCELLED',
+      `${kind} watch of '${model}' generation ${generation} was cancelled after ${ticks} judgement(s)`,
+      'terminal',
+      { kind, model, generation, ticks },
+    );
+  }
+}
+
+const SHADOW_INTERVAL_MS = 1000;
+
+export async function watchShadow(deps: WatchDeps, params: ShadowWatchParams): Promise<GateVerdict> {
+  const result = await watch(deps, {
+    kind: 'shadow',
+    params,
+    intervalMs: params.intervalMs ?? SHADOW_INTERVAL_MS,
+    // The shadow ends as soon as it is judged: ready and passed (or failed, handled by the loop).
+    judge: (stats, nowMs) => {
+      const j = judgeShadow(stats, params.shadow, nowMs - params.startedAtMs);
+      return { verdict: j.verdict, stop: j.ready && j.verdict.status === 'passed' };
+    },
+  });
+  return result.verdict;
+}
+
+export function watchCanary(deps: WatchDeps, params: CanaryWatchParams): Promise<CanaryWatchResult> {
+  return watch(deps, {
+    kind: 'canary',
+    params,
+    intervalMs: params.analysis.interval,
+    judge: (stats) => {
+      const verdict = judgeCanary(stats, params.analysis);
+      return { verdict, stop: params.stopWhenConclusive === true && verdict.status === 'passed' };
+    },
+  });
+}
+
+interface LoopSpec {
+  readonly kind: 'shadow' | 'canary';
+  readonly params: WatchParamsBase;
+  readonly intervalMs: number;
+  judge(stats: StatsSnapshot, nowMs: number): { verdict: GateVerdict; stop: boolean };
+}
+
+async function watch(deps: WatchDeps, spec: LoopSpec): Promise<CanaryWatchResult> {
+  const { kind, params } = spec;
+  const { model, generation } = params;
+  const resumed = resumeState(deps.resumeFrom, kind, model, generation);
+  const deadlineMs = resumed?.deadlineMs ?? deps.now() + params.durationMs;
+  let ticks = resumed?.tick ?? 0;
+  let last: { status: VerdictStatus; summary: string } | undefined = resumed?.lastVerdict;
+  const beat = (): void =>
+    deps.heartbeat({
+      kind,
+      model,
+      generation,
+      tick: ticks,
+      deadlineMs,
+      ...(last !== undefined ? { lastVerdict: last } : {}),
+    });
+  const cancelled = (): WatchCancelledError => new WatchCancelledError(kind, model, generation, ticks);
+
+  beat();
+  for (;;) {
+    if (deps.signal?.aborted) throw cancelled();
+    const stats = await untilAborted(
+      deps.admin.stats(model, { generation, sinceMs: params.startedAtMs }),
+      deps.signal,
+      cancelled,
+    );
+    const nowMs = deps.now();
+    const { verdict, stop } = spec.judge(stats, nowMs);
+    ticks += 1;
+    last = { status: verdict.status, summary: verdict.summary };
+    beat();
+    const result = { verdict, ticks, elapsedMs: nowMs - params.startedAtMs };
+    if (verdict.status === 'failed' || stop) return { ...result, endedEarly: nowMs < deadlineMs };
+    if (nowMs >= deadlineMs) return { ...result, endedEarly: false };
+    await untilAborted(
+      deps.sleep(Math.min(spec.intervalMs, deadlineMs - nowMs), deps.signal),
+      deps.signal,
+      cancelled,
+    );
+  }
+}
+
+function resumeState(
+  details: unknown,
+  kind: 'shadow' | 'canary',
+  model: string,
+  generation: number,
+): WatchHeartbeat | undefined {
+  const parsed = WatchHeartbeat.safeParse(details);
+  if (!parsed.success) return undefined;
+  const d = parsed.data;
+  // Details of another phase or generation describe a different deadline: start afresh.
+  return d.kind === kind && d.model === model && d.generation === generation ? d : undefined;
+}
+
+/** Settles with `work`, or rejects with `cancelled()` as soon as `signal` aborts. */
+async function untilAborted<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  cancelled: () => Error,
+): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    throw cancelled();
+  }
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } catch (e) {
+    if (signal.aborted) {
+      work.catch(() => undefined);
+      throw cancelled();
+    }
+    throw e;
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A `sleep` for `WatchDeps`: resolves after `ms`, or early (without error) when `signal` aborts. */
+export function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, Math.max(0, ms));
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

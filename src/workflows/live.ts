@@ -1,0 +1,345 @@
+import { CancellationScope, condition, isCancellation, sleep } from '@temporalio/workflow';
+import type { DesiredRouting, TargetRef, WatchCanaryOutput } from '../activities/contracts';
+import type { GateVerdict } from '../gates/verdict';
+import type { CanaryStep } from '../spec/schema';
+import { registry, Stop, type Run } from './run';
+import type { OperatorRequest } from './state';
+
+/**
+ * The live phases: shadow, staged canary, promotion on the serving target, and the rollback saga.
+ *
+ * Why one heartbeating watch activity per step instead of a timer per tick: a tick every second for
+ * 24 hours would be ~86,400 timers plus activities — past Temporal's 51,200-event history limit. A
+ * watch activity ticks inside the worker, reports progress in heartbeats (which are not history
+ * events) and returns one verdict, so history grows per step, not per tick. A crash resumes the
+ * watch from its heartbeat at the same deadline.
+ */
+
+/** Operator intents set by update handlers; the live loop reacts to them between and during steps. */
+export interface Control {
+  abort?: OperatorRequest;
+  promoteFull?: OperatorRequest;
+  /** A go-ahead for a manual pause step, or a resume after an operator pause. */
+  resume?: OperatorRequest | undefined;
+}
+
+const WATCH_HEARTBEAT_TIMEOUT = '30 seconds';
+
+/** Applies desired routing with generations the workflow chooses, so retries change nothing twice. */
+export class GatewayDriver {
+  private base = 0;
+  private readonly actor: string;
+
+  constructor(
+    private readonly run: Run,
+    readonly target: TargetRef,
+  ) {
+    this.actor = `prograde ${run.state.workflowId}`;
+  }
+
+  get touched(): boolean {
+    return this.run.state.live?.generation != null;
+  }
+
+  async init(steps: number): Promise<void> {
+    const current = await registry.readRouting.executeWithOptions(
+      {
+        startToCloseTimeout: '1 minute',
+        retry: { maximumAttempts: 20 },
+        summary: 'read routing on the gateway',
+      },
+      [{ model: this.run.state.model, target: this.target }],
+    );
+    this.base = current.generation;
+    this.run.updateLive({ generation: null, weight: 0, step: null, steps });
+  }
+
+  /** Applies `desired` as the next generation; returns the workflow time it took effect. */
+  async apply(desired: DesiredRouting, why: string): Promise<number> {
+    const generation = (this.run.state.live?.generation ?? this.base) + 1;
+    await registry.applyRouting.executeWithOptions(
+      { ...ROUTING_OPTIONS, summary: `routing g${generation}: ${why}` },
+      [{ model: this.run.state.model, target: this.target, generation, desired, actor: this.actor }],
+    );
+    const weight =
+      desired.canary?.weight ?? (desired.stable.version === this.run.state.candidate.version ? 100 : 0);
+    this.run.updateLive({ generation, weight });
+    this.run.audit('routing', `g${generation}: ${why}`);
+    return Date.now();
+  }
+}
+
+// Loading a version on the gateway (download, warm-up) can take a while; the PUT returns when done.
+const ROUTING_OPTIONS = {
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 30 },
+} as const;
+
+type Interrupt = 'abort' | 'promoteFull' | 'pause';
+
+/**
+ * Runs `work` until it finishes or an operator interrupts; on interruption the work's scope is
+ * cancelled (the watch activity sees it at its next heartbeat) and the reason is returned.
+ */
+async function interruptible<T>(run: Run, control: Control, work: () => Promise<T>): Promise<T | Interrupt> {
+  const reason = (): Interrupt | undefined =>
+    control.abort
+      ? 'abort'
+      : control.promoteFull
+        ? 'promoteFull'
+        : run.state.live?.paused
+          ? 'pause'
+          : undefined;
+  const now = reason();
+  if (now) return now;
+  const scope = new CancellationScope();
+  const result = scope.run(work);
+  let settled = false;
+  const done = result.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await Promise.race([done, condition(() => reason() !== undefined)]);
+  if (settled) return result;
+  scope.cancel();
+  try {
+    await result;
+  } catch (e) {
+    if (!isCancellation(e)) throw e;
+  }
+  return reason() ?? 'pause';
+}
+
+export class LiveRollout {
+  readonly driver: GatewayDriver;
+
+  constructor(
+    private readonly run: Run,
+    private readonly control: Control,
+    target: TargetRef,
+    private readonly champion: string,
+  ) {
+    this.driver = new GatewayDriver(run, target);
+  }
+
+  private get candidate(): string {
+    return this.run.state.candidate.version;
+  }
+
+  /** Shadow, then canary steps. Returns normally when the candidate earned promotion. */
+  async run_(): Promise<void> {
+    const { spec } = this.run;
+    const steps = spec.canary?.steps ?? [];
+    await this.driver.init(steps.length);
+    if (spec.shadow && !this.control.promoteFull) await this.shadowPhase();
+    if (spec.canary && !this.control.promoteFull) await this.canaryPhase(steps);
+    if (this.control.promoteFull) {
+      const r = this.control.promoteFull;
+      this.run.audit('promote-full', `remaining steps skipped: ${r.reason}`, r.operator);
+    }
+  }
+
+  private async shadowPhase(): Promise<void> {
+    const shadow = this.run.spec.shadow;
+    if (!shadow) return;
+    this.run.enter(
+      'shadow',
+      `mirroring ${shadow.sampleRate}% of requests to v${this.candidate}; judging after ${shadow.minRequests} requests and ${shadow.minDuration / 1000}s`,
+    );
+    const startedAtMs = await this.driver.apply(
+      {
+        stable: { version: this.champion },
+        shadow: { version: this.candidate, sampleRate: shadow.sampleRate },
+      },
+      `shadow v${this.candidate} at ${shadow.sampleRate}% beside stable v${this.champion}`,
+    );
+    for (;;) {
+      const generation = this.run.state.live?.generation ?? 0;
+      const outcome = await interruptible(this.run, this.control, () =>
+        registry.watchShadow.executeWithOptions(
+          {
+            startToCloseTimeout: shadow.maxDuration + 10 * 60_000,
+            heartbeatTimeout: WATCH_HEARTBEAT_TIMEOUT,
+            retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 20 },
+            summary: `watch shadow (≥${shadow.minRequests} requests, ≥${shadow.minDuration / 1000}s)`,
+          },
+          [{ model: this.run.state.model, target: this.driver.target, generation, shadow, startedAtMs }],
+        ),
+      );
+      if (outcome === 'pause') {
+        await this.holdWhilePaused();
+        continue;
+      }
+      if (outcome === 'abort' || outcome === 'promoteFull') return this.interrupted(outcome);
+      await this.judge(outcome, 'shadow');
+      return;
+    }
+  }
+
+  private async canaryPhase(steps: readonly CanaryStep[]): Promise<void> {
+    const analysis = this.run.spec.canary?.analysis;
+    if (!analysis) return;
+    this.run.enter('canary', 'starting canary steps');
+    for (let index = 0; index < steps.length; index++) {
+      if (this.control.promoteFull) return;
+      if (this.control.abort) return this.interrupted('abort');
+      const step = steps[index];
+      if (!step) continue;
+      this.run.updateLive({ step: index });
+      if ('setWeight' in step) {
+        this.run.waitFor(`setting canary weight to ${step.setWeight}%`);
+        await this.driver.apply(
+          { stable: { version: this.champion }, canary: { version: this.candidate, weight: step.setWeight } },
+          `canary v${this.candidate} at ${step.setWeight}% (step ${index + 1})`,
+        );
+      } else if ('bake' in step) {
+        await this.watchStep(index, step.bake, false);
+      } else if ('analysis' in step) {
+        await this.watchStep(index, step.analysis.maxDuration, true);
+      } else if ('duration' in step.pause) {
+        this.run.waitFor(`timed pause of ${step.pause.duration / 1000}s (step ${index + 1})`);
+        await sleep(step.pause.duration, {
+          summary: `pause ${step.pause.duration / 1000}s (step ${index + 1})`,
+        });
+      } else {
+        await this.awaitGoAhead(index, step.pause.approvers);
+      }
+    }
+  }
+
+  /** A bake (runs its whole time) or an analysis step (ends once conclusive), with pause and extensions. */
+  private async watchStep(index: number, durationMs: number, stopWhenConclusive: boolean): Promise<void> {
+    const analysis = this.run.spec.canary?.analysis;
+    if (!analysis) return;
+    let remaining = durationMs;
+    let extensions = 0;
+    let conclusiveOnly = stopWhenConclusive;
+    for (;;) {
+      const label = `${conclusiveOnly ? 'analysis' : 'bake'} ${Math.round(remaining / 1000)}s at ${this.run.state.live?.weight ?? 0}% (step ${index + 1})`;
+      this.run.waitFor(`${label}; analysis every ${analysis.interval / 1000}s`);
+      const began = Date.now();
+      const generation = this.run.state.live?.generation ?? 0;
+      const watched: WatchCanaryOutput | Interrupt = await interruptible(this.run, this.control, () =>
+        registry.watchCanary.executeWithOptions(
+          {
+            startToCloseTimeout: remaining + 10 * 60_000,
+            heartbeatTimeout: WATCH_HEARTBEAT_TIMEOUT,
+            retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 20 },
+            summary: `watch canary: ${label}`,
+          },
+          [
+            {
+              model: this.run.state.model,
+              target: this.driver.target,
+              generation,
+              analysis,
+              startedAtMs: began,
+              durationMs: remaining,
+              stopWhenConclusive: conclusiveOnly,
+            },
+          ],
+        ),
+      );
+      remaining = Math.max(0, remaining - (Date.now() - began));
+      if (watched === 'pause') {
+        await this.holdWhilePaused();
+        continue;
+      }
+      if (watched === 'abort' || watched === 'promoteFull') return this.interrupted(watched);
+      const verdict = labelled(watched.verdict, `step ${index + 1}, ${watched.ticks} ticks`);
+      if (verdict.status !== 'inconclusive') return this.judge(verdict, 'canary');
+      // Inconclusive at the end: gather more samples, up to the spec's limit.
+      const rule = analysis.onInconclusive;
+      if (extensions < rule.maxExtensions) {
+        extensions++;
+        remaining = rule.extendBy;
+        conclusiveOnly = true;
+        this.run.audit(
+          'canary-extended',
+          `inconclusive (${verdict.summary}); extending ${rule.extendBy / 1000}s (${extensions}/${rule.maxExtensions})`,
+        );
+        continue;
+      }
+      if (rule.then === 'fail') return this.judge({ ...verdict, status: 'failed' }, 'canary');
+      this.run.recordGateQuietly(verdict);
+      await this.pauseForHuman(
+        `canary still inconclusive after ${extensions} extensions: ${verdict.summary}`,
+      );
+      return;
+    }
+  }
+
+  /** A passed verdict is recorded; a failed one rolls back (or holds for a person when automatic rollback is off). */
+  private async judge(verdict: GateVerdict, gate: 'shadow' | 'canary'): Promise<void> {
+    if (verdict.status === 'passed') {
+      this.run.recordGateQuietly(verdict);
+      return;
+    }
+    if (this.run.spec.rollback.automatic) {
+      this.run.recordGate({ ...verdict, status: 'failed' }, 'rolled-back');
+      return;
+    }
+    this.run.recordGateQuietly(verdict);
+    await this.pauseForHuman(`${gate} failed and automatic rollback is off: ${verdict.summary}`);
+  }
+
+  /** Holds the rollout at its current weights until someone resumes, aborts or forces promotion. */
+  private async pauseForHuman(reason: string): Promise<void> {
+    this.run.updateLive({ paused: { by: 'prograde', reason, at: this.run.now() } });
+    this.run.audit('paused', reason, 'prograde');
+    await this.holdWhilePaused();
+    if (this.control.abort) return this.interrupted('abort');
+  }
+
+  private async holdWhilePaused(): Promise<void> {
+    const paused = this.run.state.live?.paused;
+    this.run.waitFor(
+      `resume, abort or promote --full (paused by ${paused?.by ?? '?'}: ${paused?.reason ?? ''})`,
+    );
+    await condition(() => !this.run.state.live?.paused || !!this.control.abort || !!this.control.promoteFull);
+    if (this.control.abort) this.interrupted('abort');
+  }
+
+  private async awaitGoAhead(index: number, approvers: readonly string[]): Promise<void> {
+    this.run.updateLive({ awaitingGoAhead: approvers });
+    this.run.waitFor(`a go-ahead (resume) from ${approvers.join(', ')} (step ${index + 1})`);
+    this.control.resume = undefined;
+    await condition(() => !!this.control.resume || !!this.control.abort || !!this.control.promoteFull);
+    const { awaitingGoAhead: _done, ...rest } = this.run.state.live ?? {
+      generation: null,
+      weight: 0,
+      step: null,
+      steps: 0,
+    };
+    this.run.update({ live: rest });
+    if (this.control.abort) this.interrupted('abort');
+  }
+
+  private interrupted(kind: 'abort' | 'promoteFull'): void {
+    if (kind === 'abort') {
+      const r = this.control.abort;
+      throw new Stop('aborted', `aborted by ${r?.operator ?? '?'}: ${r?.reason ?? ''}`);
+    }
+  }
+
+  /** Final step on the target: the candidate serves everything; the old champion stays loaded. */
+  async promoteOnTarget(): Promise<void> {
+    await this.driver.apply(
+      { stable: { version: this.candidate }, retain: [this.champion] },
+      `stable v${this.candidate} at 100%; previous champion v${this.champion} kept loaded`,
+    );
+  }
+
+  /** The rollback saga: champion back to 100%, candidate removed. Idempotent by generation. */
+  async rollback(reason: string): Promise<void> {
+    if (!this.driver.touched) return;
+    await this.driver.apply(
+      { stable: { version: this.champion } },
+      `rollback to v${this.champion}: ${reason}`,
+    );
+  }
+}
+
+function labelled(verdict: GateVerdict, where: string): GateVerdict {
+  return { ...verdict, summary: `${where}: ${verdict.summary}` };
+}

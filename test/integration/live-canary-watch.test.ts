@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleepUnlessAborted, watchCanary, type WatchHeartbeat } from '../../src/live/watch';
+import { sampleDataset } from '../../src/samples/datasets';
+import { sampleModel } from '../../src/samples/models';
+import { GatewayAdminClient, type StatsSnapshot } from '../../src/serving/admin-client';
+import { writeModelVersion } from '../../src/serving/model-directory';
+import { DirectoryModelSource } from '../../src/serving/model-source';
+import { startGateway, type GatewayHandle } from '../../src/serving/server';
+import { CanaryAnalysis } from '../../src/spec/schema';
+import { runTraffic } from '../../src/traffic/run';
+
+const TOKEN = 'live-watch-token';
+const analysis = CanaryAnalysis.parse({ interval: '1s', minSamples: 50 });
+
+let dir: string;
+let gw: GatewayHandle;
+let admin: GatewayAdminClient;
+let generation = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'prograde-live-watch-'));
+  const models = path.join(dir, 'models');
+  await writeModelVersion(models, 'credit', '1', sampleModel('good'));
+  await writeModelVersion(models, 'credit', '2', sampleModel('good', { seed: 2 }));
+  await writeModelVersion(models, 'credit', '3', sampleModel('nan'));
+  gw = await startGateway({
+    source: new DirectoryModelSource(models),
+    stateDir: path.join(dir, 'state'),
+    token: TOKEN,
+    logger: pino({ level: 'silent' }),
+  });
+  await gw.whenReady();
+  admin = new GatewayAdminClient({ baseUrl: gw.url, token: TOKEN });
+});
+
+afterAll(async () => {
+  await gw?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Routes 50 % to `canary`, runs traffic, and watches the canary with real stats, clock and sleep. */
+async function bakeWith(canary: string, shift: number[] | undefined, stopWhenConclusive: boolean) {
+  generation += 1;
+  const view = await admin.putRouting('credit', {
+    generation,
+    stable: { version: '1' },
+    canary: { version: canary, weight: 50 },
+  });
+  const startedAtMs = Date.parse(view.appliedAt);
+  const snapshots: StatsSnapshot[] = [];
+  const beats: WatchHeartbeat[] = [];
+  const stopTraffic = new AbortController();
+  const traffic = runTraffic({
+    gatewayUrl: gw.url,
+    model: 'credit',
+    rps: 100,
+    durationMs: 60_000,
+    dataset: sampleDataset({ rows: 2000, seed: 31, ...(shift ? { shift } : {}) }),
+    signal: stopTraffic.signal,
+  });
+  try {
+    const result = await watchCanary(
+      {
+        admin: {
+          stats: async (model, query) => {
+            const s = await admin.stats(model, query);
+            snapshots.push(s);
+            return s;
+          },
+        },
+        heartbeat: (d) => beats.push(d),
+        sleep: sleepUnlessAborted,
+        now: Date.now,
+      },
+      { model: 'credit', generation, startedAtMs, analysis, durationMs: 45_000, stopWhenConclusive },
+    );
+    return { result, snapshots, beats };
+  } finally {
+    stopTraffic.abort();
+    await traffic;
+  }
+}
+
+const enough = (s: StatsSnapshot): boolean =>
+  (s.variants.stable?.requests ?? 0) >= analysis.minSamples &&
+  (s.variants.canary?.requests ?? 0) >= analysis.minSamples;
+
+describe('canary watch against a real gateway with real traffic', () => {
+  it('fails a NaN canary on error rate within two intervals of minSamples being reached', async () => {
+    // f0 shifted by 2: about 31 % of rows have f0 > 2.5, where the `nan` model answers NaN (a 502).
+    const shift = Array.from({ length: 12 }, (_, i) => (i === 0 ? 2 : 0));
+    const { result, snapshots, beats } = await bakeWith('3', shift, false);
+    expect(result.verdict.status).toBe('failed');
+    expect(result.endedEarly).toBe(true);
+    const err = result.verdict.checks.find((c) => c.name === 'error rate increase');
+    expect(err?.status).toBe('failed');
+    expect(err?.value).toBeGreaterThan(0.15);
+    // Judged on the tick minSamples were first in, or the next one.
+    const firstEnough = snapshots.findIndex(enough);
+    expect(firstEnough).toBeGreaterThanOrEqual(0);
+    expect(snapshots.length - 1 - firstEnough).toBeLessThanOrEqual(1);
+    // Before that, every judgement was "waiting for samples", never a failure.
+    for (const b of beats.slice(1, firstEnough + 1)) expect(b.lastVerdict?.status).toBe('inconclusive');
+    expect(beats.at(-1)).toMatchObject({ tick: result.ticks, lastVerdict: { status: 'failed' } });
+    // Compact enough for workflow history.
+    expect(JSON.stringify(result).length).toBeLessThan(8000);
+  });
+
+  it('passes a healthy canary as soon as the analysis is conclusive', async () => {
+    const { result, snapshots } = await bakeWith('2', undefined, true);
+    expect(result.verdict.status).toBe('passed');
+    expect(result.endedEarly).toBe(true);
+    expect(result.verdict.checks.map((c) => c.status)).toEqual(['passed', 'passed', 'passed']);
+    expect(enough(snapshots.at(-1)!)).toBe(true);
+  });
+});

@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleepUnlessAborted, watchShadow } from '../../src/live/watch';
+import { sampleDataset } from '../../src/samples/datasets';
+import { sampleModel } from '../../src/samples/models';
+import { GatewayAdminClient } from '../../src/serving/admin-client';
+import { writeModelVersion } from '../../src/serving/model-directory';
+import { DirectoryModelSource } from '../../src/serving/model-source';
+import { startGateway, type GatewayHandle } from '../../src/serving/server';
+import { Shadow } from '../../src/spec/schema';
+import { runTraffic } from '../../src/traffic/run';
+
+const TOKEN = 'live-shadow-token';
+const shadow = Shadow.parse({ minRequests: 100, minDuration: '2s', maxDuration: '40s' });
+
+let dir: string;
+let gw: GatewayHandle;
+let admin: GatewayAdminClient;
+let generation = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'prograde-live-shadow-'));
+  const models = path.join(dir, 'models');
+  await writeModelVersion(models, 'credit', '1', sampleModel('good'));
+  await writeModelVersion(models, 'credit', '2', sampleModel('good', { seed: 2 }));
+  await writeModelVersion(models, 'credit', '3', sampleModel('nan'));
+  gw = await startGateway({
+    source: new DirectoryModelSource(models),
+    stateDir: path.join(dir, 'state'),
+    token: TOKEN,
+    logger: pino({ level: 'silent' }),
+  });
+  await gw.whenReady();
+  admin = new GatewayAdminClient({ baseUrl: gw.url, token: TOKEN });
+});
+
+afterAll(async () => {
+  await gw?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function shadowWith(version: string, shift: number[] | undefined) {
+  generation += 1;
+  const view = await admin.putRouting('credit', {
+    generation,
+    stable: { version: '1' },
+    shadow: { version, sampleRate: 100 },
+  });
+  const startedAtMs = Date.parse(view.appliedAt);
+  const stop = new AbortController();
+  const traffic = runTraffic({
+    gatewayUrl: gw.url,
+    model: 'credit',
+    rps: 100,
+    durationMs: 60_000,
+    dataset: sampleDataset({ rows: 2000, seed: 51, ...(shift ? { shift } : {}) }),
+    signal: stop.signal,
+  });
+  try {
+    const verdict = await watchShadow(
+      { admin, heartbeat: () => undefined, sleep: sleepUnlessAborted, now: Date.now },
+      { model: 'credit', generation, startedAtMs, shadow, durationMs: shadow.maxDuration },
+    );
+    const elapsedMs = Date.now() - startedAtMs;
+    stop.abort();
+    return { verdict, elapsedMs, traffic: await traffic };
+  } finally {
+    stop.abort();
+    await traffic;
+  }
+}
+
+describe('shadow watch against a real gateway with real traffic', () => {
+  it('passes a healthy shadow once minRequests and minDuration are reached, without touching callers', async () => {
+    const { verdict, elapsedMs, traffic } = await shadowWith('2', undefined);
+    expect(verdict.status).toBe('passed');
+    expect(elapsedMs).toBeGreaterThanOrEqual(shadow.minDuration);
+    expect(verdict.checks.find((c) => c.name === 'shadow error rate')?.sampleSize).toBeGreaterThanOrEqual(
+      100,
+    );
+    expect(traffic.errors).toBe(0);
+    expect(Object.keys(traffic.byVariant)).toEqual(['stable']);
+  });
+
+  it('fails a NaN shadow on errors before it is even ready, while callers see no errors', async () => {
+    const shift = Array.from({ length: 12 }, (_, i) => (i === 0 ? 2 : 0));
+    const { verdict, traffic } = await shadowWith('3', shift);
+    expect(verdict.status).toBe('failed');
+    const err = verdict.checks.find((c) => c.name === 'shadow error rate');
+    expect(err?.status).toBe('failed');
+    // The error budget of the whole minimum window was spent before minRequests were in.
+    expect(err?.evidence).toMatchObject({ early: true });
+    expect(traffic.errors).toBe(0);
+  });
+});

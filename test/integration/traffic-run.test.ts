@@ -1,0 +1,209 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sampleDataset } from '../../src/samples/datasets';
+import { sampleModel } from '../../src/samples/models';
+import { GatewayAdminClient } from '../../src/serving/admin-client';
+import { writeModelVersion } from '../../src/serving/model-directory';
+import { DirectoryModelSource } from '../../src/serving/model-source';
+import { startGateway, type GatewayHandle } from '../../src/serving/server';
+import { runTraffic, type TrafficResponse, type TrafficSummary } from '../../src/traffic/run';
+import { isLoopbackHost } from '../../src/traffic/target';
+
+const TOKEN = 'traffic-test-token';
+const rows = sampleDataset({ rows: 500, seed: 21 });
+
+let dir: string;
+let gw: GatewayHandle;
+let admin: GatewayAdminClient;
+let generation = 0;
+
+async function route(spec: { canary?: { version: string; weight: number } }): Promise<number> {
+  generation += 1;
+  await admin.putRouting('credit', { generation, stable: { version: '1' }, ...spec });
+  return generation;
+}
+
+function total(s: TrafficSummary): number {
+  return Object.values(s.byVariant).reduce((a, v) => a + v.requests, 0);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'prograde-traffic-'));
+  const models = path.join(dir, 'models');
+  await writeModelVersion(models, 'credit', '1', sampleModel('good'));
+  await writeModelVersion(models, 'credit', '2', sampleModel('good', { seed: 2 }));
+  gw = await startGateway({
+    source: new DirectoryModelSource(models),
+    stateDir: path.join(dir, 'state'),
+    token: TOKEN,
+    logger: pino({ level: 'silent' }),
+  });
+  await gw.whenReady();
+  admin = new GatewayAdminClient({ baseUrl: gw.url, token: TOKEN });
+});
+
+afterAll(async () => {
+  await gw?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('traffic generator against a real gateway', () => {
+  it('sends rps × duration requests split between stable and canary, matching the gateway stats', async () => {
+    const gen = await route({ canary: { version: '2', weight: 30 } });
+    const s = await runTraffic({
+      gatewayUrl: gw.url,
+      model: 'credit',
+      rps: 100,
+      durationMs: 3000,
+      dataset: rows,
+    });
+    expect(s).toMatchObject({ planned: 300, sent: 300, ok: 300, errors: 0, skipped: 0, stoppedEarly: false });
+    expect(s.byStatus).toEqual({ '200': 300 });
+    expect(total(s)).toBe(300);
+    const canaryShare = (s.byVariant.canary?.requests ?? 0) / 300;
+    expect(canaryShare).toBeGreaterThan(0.15);
+    expect(canaryShare).toBeLessThan(0.45);
+    expect(s.byVersion).toEqual({ '1': s.byVariant.stable?.requests, '2': s.byVariant.canary?.requests });
+    expect(s.latencyMs?.p50).toBeGreaterThan(0);
+    expect(s.latencyMs!.p99).toBeGreaterThanOrEqual(s.latencyMs!.p50);
+    // The timeline covers seconds 0..2 and accounts for every request.
+    expect(s.timeline.map((t) => t.second)).toEqual([0, 1, 2]);
+    const fromTimeline = s.timeline
+      .flatMap((t) => Object.values(t.variants))
+      .reduce((a, c) => a + c.ok + c.error, 0);
+    expect(fromTimeline).toBe(300);
+    // The gateway saw exactly what we sent.
+    const stats = await admin.stats('credit', { generation: gen });
+    expect(stats.variants.stable?.requests).toBe(s.byVariant.stable?.requests);
+    expect(stats.variants.canary?.requests).toBe(s.byVariant.canary?.requests);
+  });
+
+  it('keeps each routing key on one variant and speaks the MLflow protocol too', async () => {
+    await route({ canary: { version: '2', weight: 50 } });
+    const seen = new Map<string, Set<string>>();
+    const s = await runTraffic({
+      gatewayUrl: gw.url,
+      model: 'credit',
+      rps: 100,
+      durationMs: 1000,
+      protocol: 'invocations',
+      rowsPerRequest: 3,
+      routingKeys: Array.from({ length: 20 }, (_, i) => `user-${i}`),
+      dataset: rows,
+      onResponse: (r: TrafficResponse) => {
+        const set = seen.get(r.routingKey ?? '') ?? new Set<string>();
+        set.add(r.variant ?? 'none');
+        seen.set(r.routingKey ?? '', set);
+      },
+    });
+    expect(s.ok).toBe(100);
+    expect(seen.size).toBe(20);
+    for (const variants of seen.values()) expect(variants.size).toBe(1);
+    const variantsUsed = new Set([...seen.values()].flatMap((v) => [...v]));
+    expect(variantsUsed).toEqual(new Set(['stable', 'canary']));
+  });
+
+  it('stops at maxRequests and when aborted', async () => {
+    await route({});
+    const capped = await runTraffic({
+      gatewayUrl: gw.url,
+      model: 'credit',
+      rps: 200,
+      durationMs: 3000,
+      maxRequests: 40,
+      dataset: rows,
+    });
+    expect(capped).toMatchObject({ planned: 40, sent: 40, ok: 40 });
+
+    const ac = new AbortController();
+    let answered = 0;
+    const aborted = await runTraffic({
+      gatewayUrl: gw.url,
+      model: 'credit',
+      rps: 100,
+      durationMs: 10_000,
+      dataset: rows,
+      signal: ac.signal,
+      onResponse: () => {
+        answered += 1;
+        if (answered === 30) ac.abort();
+      },
+    });
+    expect(aborted.stoppedEarly).toBe(true);
+    expect(aborted.sent).toBeLessThan(1000);
+    expect(aborted.ok).toBeGreaterThanOrEqual(30);
+    expect(aborted.errors).toBe(0);
+  });
+
+  it('rolls back mid-traffic without a single caller getting an error', async () => {
+    await route({ canary: { version: '2', weight: 50 } });
+    let rolledBack: Promise<number> | undefined;
+    const s = await runTraffic({
+      gatewayUrl: gw.url,
+      model: 'credit',
+      rps: 100,
+      durationMs: 3000,
+      dataset: rows,
+      onResponse: (r) => {
+        if (rolledBack === undefined && r.sentAtMs > 1000) rolledBack = route({});
+      },
+    });
+    expect(await rolledBack).toBe(generation);
+    expect(s.errors).toBe(0);
+    expect(s.byStatus).toEqual({ '200': 300 });
+    // The last second is served by stable only.
+    expect(Object.keys(s.timeline.at(-1)?.variants ?? {})).toEqual(['stable']);
+    expect(s.byVariant.canary?.requests).toBeGreaterThan(0);
+  });
+
+  it('refuses a non-loopback gateway without sending anything', async () => {
+    // A real listener on every interface, addressed through a non-loopback address of this machine.
+    let hits = 0;
+    const server: Server = createServer((_req, res) => {
+      hits += 1;
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal && !isLoopbackHost(a.address));
+    const host = external?.address ?? '192.0.2.1';
+    const calls: TrafficResponse[] = [];
+    try {
+      await expect(
+        runTraffic({
+          gatewayUrl: `http://${host}:${port}`,
+          model: 'credit',
+          rps: 100,
+          durationMs: 1000,
+          dataset: rows,
+          onResponse: (r) => calls.push(r),
+        }),
+      ).rejects.toMatchObject({ code: 'TRAFFIC_TARGET_REFUSED', retry: 'terminal' });
+      await expect(
+        runTraffic({
+          gatewayUrl: 'http://example.com',
+          model: 'credit',
+          rps: 1,
+          durationMs: 1000,
+          dataset: rows,
+        }),
+      ).rejects.toMatchObject({ code: 'TRAFFIC_TARGET_REFUSED' });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(hits).toBe(0);
+    expect(calls).toEqual([]);
+    // Loopback spellings are accepted.
+    for (const h of ['127.0.0.1', '127.3.2.1', 'localhost', '[::1]'])
+      expect(isLoopbackHost(new URL(`http://${h}:1/`).hostname)).toBe(true);
+    for (const h of ['10.0.0.1', '128.0.0.1', 'localhost.example.com', '[::2]'])
+      expect(isLoopbackHost(new URL(`http://${h}:1/`).hostname)).toBe(false);
+  });
+});

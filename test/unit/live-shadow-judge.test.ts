@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { judgeShadow } from '../../src/live/shadow-judge';
+import { Shadow } from '../../src/spec/schema';
+import { snapshot, window } from './live-fixtures';
+
+const shadow = Shadow.parse({
+  minRequests: 200,
+  minDuration: '30s',
+  maxDuration: '5m',
+  checks: { minAgreement: 0.95, maxPsi: 0.2, maxKsStatistic: 0.2, maxErrorRate: 0.01, maxLatencyRatio: 1.5 },
+});
+
+const healthyAgreement = {
+  pairs: 300,
+  observedPairs: 300,
+  agreements: 297,
+  meanAbsDiff: 0.01,
+  maxAbsDiff: 0.08,
+};
+
+function healthy(requests = 300) {
+  return snapshot(
+    {
+      stable: window({ requests, seed: 1 }),
+      shadow: window({ version: '2', requests, seed: 2 }),
+    },
+    { ...healthyAgreement, pairs: requests, observedPairs: requests },
+  );
+}
+
+describe('shadow judge', () => {
+  it('is not ready before minRequests mirrored requests, and says how many are missing', () => {
+    const r = judgeShadow(healthy(120), shadow, 60_000);
+    expect(r.ready).toBe(false);
+    expect(r.verdict.status).toBe('inconclusive');
+    expect(r.verdict.gate).toBe('shadow');
+    expect(r.verdict.summary).toContain('80 more mirrored requests');
+  });
+
+  it('is not ready before minDuration, even with enough requests', () => {
+    const r = judgeShadow(healthy(300), shadow, 12_000);
+    expect(r.ready).toBe(false);
+    expect(r.verdict.status).toBe('inconclusive');
+    expect(r.verdict.summary).toContain('18s more');
+  });
+
+  it('passes a healthy shadow once ready, with evidence on every check', () => {
+    const r = judgeShadow(healthy(300), shadow, 31_000);
+    expect(r.ready).toBe(true);
+    expect(r.verdict.checks.map((c) => [c.name, c.status])).toEqual([
+      ['agreement', 'passed'],
+      ['score psi', 'passed'],
+      ['score ks', 'passed'],
+      ['shadow error rate', 'passed'],
+      ['shadow latency ratio', 'passed'],
+    ]);
+    for (const c of r.verdict.checks) {
+      expect(c.threshold).toBeTypeOf('number');
+      expect(c.value).toBeTypeOf('number');
+      expect(c.sampleSize).toBeGreaterThan(0);
+    }
+    expect(r.verdict.status).toBe('passed');
+  });
+
+  it('fails on error rate and agreement when the shadow emits NaN', () => {
+    const s = snapshot(
+      {
+        stable: window({ requests: 300, seed: 3 }),
+        shadow: window({ version: '2', requests: 300, errors: 90, seed: 4 }),
+      },
+      { pairs: 300, observedPairs: 300, agreements: 208, nanCount: 90, meanAbsDiff: 0.01, maxAbsDiff: 0.05 },
+    );
+    const r = judgeShadow(s, shadow, 40_000);
+    const byName = Object.fromEntries(r.verdict.checks.map((c) => [c.name, c]));
+    expect(byName['shadow error rate']?.status).toBe('failed');
+    expect(byName['shadow error rate']?.value).toBeCloseTo(0.3);
+    expect(byName.agreement?.status).toBe('failed');
+    expect(byName.agreement?.evidence).toMatchObject({ nonFiniteRows: 90, comparedRows: 300 });
+    expect(r.verdict.status).toBe('failed');
+  });
+
+  it('fails on PSI when the shadow scores shifted', () => {
+    const s = snapshot(
+      {
+        stable: window({ requests: 300, seed: 5 }),
+        shadow: window({ version: '2', requests: 300, logitMean: 0.5, seed: 6 }),
+      },
+      healthyAgreement,
+    );
+    const r = judgeShadow(s, shadow, 40_000);
+    expect(r.verdict.checks.find((c) => c.name === 'score psi')?.status).toBe('failed');
+    expect(r.verdict.status).toBe('failed');
+  });
+
+  it('fails on p95 latency ratio when the shadow is much slower', () => {
+    const s = snapshot(
+      {
+        stable: window({ requests: 300, seed: 7 }),
+        shadow: window({ version: '2', requests: 300, latencyMs: 25, seed: 8 }),
+      },
+      healthyAgreement,
+    );
+    const r = judgeShadow(s, shadow, 40_000);
+    expect(r.verdict.checks.find((c) => c.name === 'shadow latency ratio')?.status).toBe('failed');
+  });
+
+  it('declares a clear failure before readiness once errors exceed the whole minimum window budget', () => {
+    // 200 requests at 1 % allow 2 errors; 3 errors cannot be diluted below 1 % by the first judgement.
+    const s = snapshot({
+      stable: window({ requests: 40, seed: 9 }),
+      shadow: window({ version: '2', requests: 40, errors: 3, seed: 10 }),
+    });
+    const r = judgeShadow(s, shadow, 5_000);
+    expect(r.ready).toBe(false);
+    expect(r.verdict.status).toBe('failed');
+    expect(r.verdict.checks[0]?.evidence).toMatchObject({ early: true, errors: 3 });
+  });
+
+  it('does not fail early on errors within the minimum window budget', () => {
+    const s = snapshot({
+      stable: window({ requests: 40, seed: 11 }),
+      shadow: window({ version: '2', requests: 40, errors: 2, seed: 12 }),
+    });
+    expect(judgeShadow(s, shadow, 5_000).verdict.status).toBe('inconclusive');
+  });
+
+  it('fails when minRequests is still not reached at maxDuration', () => {
+    const r = judgeShadow(healthy(150), shadow, 300_000);
+    expect(r.ready).toBe(false);
+    expect(r.verdict.status).toBe('failed');
+    expect(r.verdict.summary).toContain('150/200');
+  });
+});

@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type StatsSource,
+  type WatchDeps,
+  type WatchHeartbeat,
+  WatchCancelledError,
+  watchCanary,
+  watchShadow,
+} from '../../src/live/watch';
+import { type StatsSnapshot } from '../../src/serving/admin-client';
+import { CanaryAnalysis, Shadow } from '../../src/spec/schema';
+import { snapshot, window } from './live-fixtures';
+
+const analysis = CanaryAnalysis.parse({ interval: '5s', minSamples: 50 });
+const T0 = 1_000_000;
+
+/** A fake clock whose sleep advances time, and a stats source that plays windows by tick. */
+function harness(windows: (tick: number) => StatsSnapshot, opts: Partial<WatchDeps> = {}) {
+  let now = T0;
+  const beats: WatchHeartbeat[] = [];
+  const queries: { sinceMs?: number; generation?: number }[] = [];
+  let tick = 0;
+  const admin: StatsSource = {
+    stats: (_model, query) => {
+      queries.push(query);
+      return Promise.resolve(windows(tick++));
+    },
+  };
+  const deps: WatchDeps = {
+    admin,
+    heartbeat: (d) => beats.push(d),
+    sleep: (ms) => {
+      now += ms;
+      return Promise.resolve();
+    },
+    now: () => now,
+    ...opts,
+  };
+  return { deps, beats, queries, clock: { get: () => now, set: (t: number) => (now = t) } };
+}
+
+const healthy = (n: number): StatsSnapshot =>
+  snapshot({
+    stable: window({ requests: n, seed: 1 }),
+    canary: window({ version: '2', requests: n, seed: 2 }),
+  });
+const nan = (n: number): StatsSnapshot =>
+  snapshot({
+    stable: window({ requests: n, seed: 3 }),
+    canary: window({ version: '2', requests: n, errors: Math.round(n * 0.3), seed: 4 }),
+  });
+const params = { model: 'credit', generation: 3, startedAtMs: T0, analysis, durationMs: 60_000 };
+
+describe('canary watch loop', () => {
+  it('returns early on the first failed verdict', async () => {
+    const h = harness((t) => (t < 2 ? healthy(20) : nan(60)));
+    const r = await watchCanary(h.deps, params);
+    expect(r.verdict.status).toBe('failed');
+    expect(r.ticks).toBe(3);
+    expect(r.endedEarly).toBe(true);
+    expect(r.elapsedMs).toBe(10_000);
+    expect(h.queries[0]).toEqual({ generation: 3, sinceMs: T0 });
+  });
+
+  it('bakes until the deadline and returns the final verdict, heartbeating every tick', async () => {
+    const h = harness(() => healthy(200));
+    const r = await watchCanary(h.deps, { ...params, durationMs: 20_000 });
+    expect(r).toMatchObject({ ticks: 5, endedEarly: false, elapsedMs: 20_000 });
+    expect(r.verdict.status).toBe('passed');
+    // One beat before the first fetch (to persist the deadline), then one per judgement.
+    expect(h.beats.map((b) => b.tick)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(new Set(h.beats.map((b) => b.deadlineMs))).toEqual(new Set([T0 + 20_000]));
+    expect(h.beats.at(-1)?.lastVerdict?.status).toBe('passed');
+  });
+
+  it('returns an inconclusive final verdict when the bake ends before enough samples', async () => {
+    const h = harness(() => healthy(10));
+    const r = await watchCanary(h.deps, { ...params, durationMs: 10_000 });
+    expect(r.verdict.status).toBe('inconclusive');
+    expect(r.endedEarly).toBe(false);
+  });
+
+  it('stops as soon as the analysis is conclusive when stopWhenConclusive is set', async () => {
+    const h = harness((t) => healthy(t === 0 ? 10 : 200));
+    const r = await watchCanary(h.deps, { ...params, stopWhenConclusive: true });
+    expect(r.verdict.status).toBe('passed');
+    expect(r).toMatchObject({ ticks: 2, endedEarly: true, elapsedMs: 5_000 });
+  });
+
+  it('resumes after a crash to the same absolute deadline and tick count', async () => {
+    const first = harness(() => healthy(200));
+    // First attempt: let it judge twice, then "crash" (cancel) during the third sleep.
+    const ac = new AbortController();
+    let sleeps = 0;
+    first.deps = {
+      ...first.deps,
+      signal: ac.signal,
+      sleep: (ms) => {
+        sleeps += 1;
+        first.clock.set(first.clock.get() + ms);
+        if (sleeps === 2) ac.abort();
+        return Promise.resolve();
+      },
+    };
+    await expect(watchCanary(first.deps, { ...params, durationMs: 30_000 })).rejects.toBeInstanceOf(
+      WatchCancelledError,
+    );
+    const details = first.beats.at(-1);
+    expect(details).toMatchObject({ tick: 2, deadlineMs: T0 + 30_000 });
+
+    // Second attempt starts 7 s later on another worker with the last heartbeat.
+    const second = harness(() => healthy(200), { resumeFrom: details });
+    second.clock.set(T0 + 17_000);
+    const r = await watchCanary(second.deps, { ...params, durationMs: 30_000 });
+    expect(r.endedEarly).toBe(false);
+    expect(second.clock.get()).toBe(T0 + 30_000);
+    expect(second.beats.every((b) => b.deadlineMs === T0 + 30_000)).toBe(true);
+    // Judgements at 17 s, 22 s, 27 s, 30 s continue the count from 2.
+    expect(r.ticks).toBe(6);
+  });
+
+  it('ignores heartbeat details of another generation', async () => {
+    const stale: WatchHeartbeat = { kind: 'canary', model: 'credit', generation: 2, tick: 9, deadlineMs: T0 };
+    const h = harness(() => healthy(200), { resumeFrom: stale });
+    const r = await watchCanary(h.deps, { ...params, durationMs: 10_000 });
+    expect(r.ticks).toBe(3);
+    expect(h.beats[0]?.deadlineMs).toBe(T0 + 10_000);
+  });
+
+  it('ends promptly with a typed error when cancelled while waiting for stats', async () => {
+    const ac = new AbortController();
+    const deps: WatchDeps = {
+      admin: { stats: () => new Promise<StatsSnapshot>(() => undefined) },
+      heartbeat: () => undefined,
+      sleep: () => Promise.resolve(),
+      now: () => T0,
+      signal: ac.signal,
+    };
+    const running = watchCanary(deps, params);
+    setTimeout(() => ac.abort(), 5);
+    const err = await running.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WatchCancelledError);
+    expect(err).toMatchObject({ code: 'LIVE_WATCH_CANCELLED', retry: 'terminal' });
+  });
+
+  it('propagates a stats error with its retry class', async () => {
+    const boom = Object.assign(new Error('down'), { code: 'GATEWAY_UNREACHABLE' });
+    const deps: WatchDeps = {
+      admin: { stats: () => Promise.reject(boom) },
+      heartbeat: () => undefined,
+      sleep: () => Promise.resolve(),
+      now: () => T0,
+    };
+    await expect(watchCanary(deps, params)).rejects.toBe(boom);
+  });
+});
+
+describe('shadow watch loop', () => {
+  const shadow = Shadow.parse({ minRequests: 100, minDuration: '10s', maxDuration: '1m' });
+  const shadowWindow = (requests: number, errors = 0): StatsSnapshot =>
+    snapshot(
+      {
+        stable: window({ requests, seed: 5 }),
+        shadow: window({ version: '2', requests, errors, seed: 6 }),
+      },
+      { pairs: requests, observedPairs: requests, agreements: requests - errors, nanCount: errors },
+    );
+  const base = { model: 'credit', generation: 3, startedAtMs: T0, shadow, durationMs: 60_000 };
+
+  it('waits for readiness, then returns the passed verdict', async () => {
+    const h = harness((t) => shadowWindow(30 * (t + 1)));
+    const v = await watchShadow(h.deps, base);
+    expect(v.status).toBe('passed');
+    // Ready needs 100 requests (tick 4) and 10 s (tick 11, at 1 s per tick).
+    expect(h.clock.get()).toBe(T0 + 10_000);
+  });
+
+  it('returns at once on a clear failure before readiness', async () => {
+    const h = harness((t) => shadowWindow(20 * (t + 1), t >= 2 ? 5 : 0));
+    const v = await watchShadow(h.deps, base);
+    expect(v.status).toBe('failed');
+    expect(h.clock.get()).toBe(T0 + 2_000);
+  });
+
+  it('fails at maxDuration when the shadow never gets enough requests', async () => {
+    const h = harness(() => shadowWindow(40));
+    const v = await watchShadow(h.deps, base);
+    expect(v.status).toBe('failed');
+    expect(v.summary).toContain('40/100');
+    expect(h.clock.get()).toBe(T0 + 60_000);
+  });
+});
