@@ -16,7 +16,8 @@ import { Evaluator } from './evaluation/evaluator';
 import { ResultCache } from './evaluation/result-cache';
 import { createLogger } from './logging';
 import { ModelCache } from './mlflow/cache';
-import { MlflowClient } from './mlflow/client';
+import { mlflowClient } from './config/mlflow';
+import { type MlflowClient } from './mlflow/client';
 
 let runtimeInstalled = false;
 
@@ -92,7 +93,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
   const logger = createLogger('prograde-worker');
   installRuntime(logger);
   const settings = temporalSettings(env);
-  const mlflow = MlflowClient.fromEnv(env);
+  const mlflow = mlflowClient(env);
   const connection = await connectWorker(settings);
   try {
     const worker = await createPromotionWorker({

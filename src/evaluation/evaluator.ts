@@ -13,7 +13,7 @@ import type { Dataset } from '../dataset/dataset';
 import { ProgradeError } from '../errors';
 import { judgeFairness } from '../gates/fairness';
 import { checkFormat } from '../gates/format';
-import { measureLatency } from '../gates/latency';
+import { measureLatency, measurePair } from '../gates/latency';
 import { judgeLatency } from '../gates/latency-judge';
 import { judgePerformance } from '../gates/performance';
 import type { GateVerdict } from '../gates/verdict';
@@ -210,7 +210,7 @@ export class Evaluator {
 
   /**
    * Latency is measured, not cached: it describes this worker now. Candidate and champion are
-   * measured the same way, interleaved in one activity, so machine load affects both alike.
+   * measured the same way, in alternating rounds within one activity, so load affects both alike.
    */
   async latencyGate(input: LatencyGateInput): Promise<GateVerdict> {
     const loaded = await this.dataset(input.dataset, input.evaluation);
@@ -221,12 +221,19 @@ export class Evaluator {
       rows: loaded.dataset.features,
       nFeatures: loaded.dataset.featureNames.length,
     };
-    const candidateMs = await this.withSession(input.candidate, input.contract, (s) =>
-      measureLatency(s, options),
-    );
-    const championMs = input.champion
-      ? await this.withSession(input.champion, input.contract, (s) => measureLatency(s, options))
-      : undefined;
+    const measured = input.champion
+      ? await this.withSession(input.candidate, input.contract, (cand) =>
+          this.withSession(input.champion as ModelKey, input.contract, (champ) =>
+            measurePair(cand, champ, options),
+          ),
+        )
+      : {
+          candidateMs: await this.withSession(input.candidate, input.contract, (s) =>
+            measureLatency(s, options),
+          ),
+        };
+    const { candidateMs } = measured;
+    const championMs = 'championMs' in measured ? measured.championMs : undefined;
     return judgeLatency({ gate: input.gate, candidateMs, ...(championMs ? { championMs } : {}) });
   }
 }

@@ -27,6 +27,9 @@ function percentiles(samples: readonly number[]): Record<Level, number> {
   return { p50, p95, p99 };
 }
 
+/** Absolute p95 difference below which a latency ratio cannot fail the gate. */
+export const LATENCY_RATIO_FLOOR_MS = 1;
+
 export function judgeLatency(input: LatencyInput): GateVerdict {
   const { gate, candidateMs, championMs } = input;
   const n = candidateMs.length;
@@ -93,7 +96,9 @@ export function judgeLatency(input: LatencyInput): GateVerdict {
       });
     } else {
       const ratio = cand.p95 / champ.p95;
-      const ok = ratio <= maxRatio;
+      // Sub-millisecond models make ratios of timer noise: 0.3 ms vs 0.02 ms is "15×" yet nothing a
+      // caller feels. Below the floor the ratio is reported but does not fail the gate.
+      const ok = ratio <= maxRatio || cand.p95 - champ.p95 < LATENCY_RATIO_FLOOR_MS;
       checks.push({
         name,
         metric: 'latency_p95_ratio',
@@ -102,7 +107,10 @@ export function judgeLatency(input: LatencyInput): GateVerdict {
         threshold: maxRatio,
         comparator: '<=',
         sampleSize: n,
-        message: `candidate p95 ${ms(cand.p95)} is ${ratio.toFixed(3)}× the champion's ${ms(champ.p95)} (${ok ? 'within' : 'above'} the allowed ${maxRatio}×)`,
+        message:
+          ratio > maxRatio && ok
+            ? `candidate p95 ${ms(cand.p95)} is ${ratio.toFixed(3)}× the champion's ${ms(champ.p95)}, but only ${ms(cand.p95 - champ.p95)} slower (under the ${LATENCY_RATIO_FLOOR_MS} ms floor)`
+            : `candidate p95 ${ms(cand.p95)} is ${ratio.toFixed(3)}× the champion's ${ms(champ.p95)} (${ok ? 'within' : 'above'} the allowed ${maxRatio}×)`,
         evidence: { ...evidence, ratio },
       });
     }

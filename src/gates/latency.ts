@@ -67,3 +67,27 @@ export async function measureLatency(session: ScoringSession, options: LatencyOp
   }
   return timings;
 }
+
+/**
+ * Candidate and champion measured in alternating rounds, after both have warmed up, so whatever
+ * else the worker is doing (other activities, a co-located gateway) weighs on both alike instead of
+ * on whichever model happened to run during a busy second.
+ */
+export async function measurePair(
+  candidate: ScoringSession,
+  champion: ScoringSession,
+  options: LatencyOptions,
+  rounds = 10,
+): Promise<{ candidateMs: number[]; championMs: number[] }> {
+  const per = Math.max(1, Math.ceil(options.iterations / rounds));
+  const candidateMs: number[] = [];
+  const championMs: number[] = [];
+  await measureLatency(candidate, { ...options, warmup: 0, iterations: Math.max(1, options.warmup) });
+  await measureLatency(champion, { ...options, warmup: 0, iterations: Math.max(1, options.warmup) });
+  for (let done = 0; done < options.iterations; done += per) {
+    const n = Math.min(per, options.iterations - done);
+    championMs.push(...(await measureLatency(champion, { ...options, warmup: 0, iterations: n })));
+    candidateMs.push(...(await measureLatency(candidate, { ...options, warmup: 0, iterations: n })));
+  }
+  return { candidateMs, championMs };
+}

@@ -10,6 +10,8 @@ export { SAMPLE_FEATURES, SAMPLE_LABEL, SAMPLE_SENSITIVE } from './datasets';
  * `sampleDataset` (properties asserted in test/unit/samples-models.test.ts):
  *
  * - good            ≈ the true weights: AUC ≥ 0.80, demographic parity ratio > 0.85
+ * - previous        last quarter's model: f0 and f1 at 60 % strength; slightly lower AUC than good,
+ *                   agreeing with it on most decisions (the demo's first champion)
  * - regressed       drops the strongest feature (f0): AUC at least 0.05 below good
  * - biased          good plus weight on f11 (a gender proxy, no signal): parity ratio < 0.6
  * - slow            good plus a chain of hidden MatMuls multiplied by 0: same scores, far more compute
@@ -19,10 +21,19 @@ export { SAMPLE_FEATURES, SAMPLE_LABEL, SAMPLE_SENSITIVE } from './datasets';
  * - opset-too-new   good, stamped with ai.onnx opset 99
  */
 export type ModelVariant =
-  'good' | 'regressed' | 'biased' | 'slow' | 'nan' | 'wrong-signature' | 'corrupt' | 'opset-too-new';
+  | 'good'
+  | 'previous'
+  | 'regressed'
+  | 'biased'
+  | 'slow'
+  | 'nan'
+  | 'wrong-signature'
+  | 'corrupt'
+  | 'opset-too-new';
 
 export const MODEL_VARIANTS: readonly ModelVariant[] = [
   'good',
+  'previous',
   'regressed',
   'biased',
   'slow',
@@ -42,9 +53,11 @@ export const SAMPLE_CONTRACT: {
 };
 
 export const NAN_CUTOFF = 2.5;
-export const BIASED_PROXY_WEIGHT = 0.6;
+export const BIASED_PROXY_WEIGHT = 0.25;
 export const SLOW_EXTRA_COMPUTE = { layers: 8, width: 256 } as const;
 export const OPSET_TOO_NEW = 99;
+/** Strength the `previous` model gives its two strongest features. */
+const PREVIOUS_STRENGTH = 0.6;
 /** Feature indices the `regressed` model ignores (the strongest one). */
 const REGRESSED_DROPPED = [0];
 /** Standard deviation of the per-seed weight jitter. */
@@ -73,6 +86,8 @@ function variantOptions(
   switch (variant) {
     case 'good':
       return base;
+    case 'previous':
+      return { ...base, weights: good.map((w, i) => (i <= 1 ? w * PREVIOUS_STRENGTH : w)) };
     case 'regressed':
       return { ...base, weights: good.map((w, i) => (REGRESSED_DROPPED.includes(i) ? 0 : w)) };
     case 'biased':

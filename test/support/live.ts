@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { Dataset } from '../../src/dataset/dataset';
 import { ModelCache } from '../../src/mlflow/cache';
-import { sampleDataset } from '../../src/samples/datasets';
+import { newSegmentRows, usualRows } from '../../src/samples/segments';
 import { GatewayAdminClient } from '../../src/serving/admin-client';
 import { MlflowModelSource } from '../../src/serving/mlflow-source';
 import { startGateway, type GatewayHandle } from '../../src/serving/server';
@@ -34,34 +34,9 @@ export function adminOf(gateway: GatewayHandle): GatewayAdminClient {
   return new GatewayAdminClient({ baseUrl: gateway.url, token: GATEWAY_TOKEN });
 }
 
-/** Rows of the sample distribution with f0 ≤ 2.5: the `nan` model answers all of them with numbers. */
-export function cleanRows(rows: number, seed: number): Dataset {
-  return keepRows(
-    sampleDataset({ rows, seed }),
-    (r, ds) => (ds.features[r * ds.featureNames.length] ?? 0) <= 2.5,
-  );
-}
-
-/** Rows shifted so f0 > 2.5 for about a third of them: the `nan` model fails on those, live. */
-export function nanTriggeringRows(rows: number, seed: number): Dataset {
-  return sampleDataset({ rows, seed, shift: [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] });
-}
-
-function keepRows(ds: Dataset, keep: (row: number, ds: Dataset) => boolean): Dataset {
-  const width = ds.featureNames.length;
-  const rows: number[] = [];
-  for (let r = 0; r < ds.rows; r++) if (keep(r, ds)) rows.push(r);
-  const features = new Float32Array(rows.length * width);
-  const labels = new Float64Array(rows.length);
-  rows.forEach((r, i) => {
-    features.set(ds.features.subarray(r * width, (r + 1) * width), i * width);
-    labels[i] = ds.labels[r] ?? 0;
-  });
-  const sensitive = Object.fromEntries(
-    Object.entries(ds.sensitive).map(([k, values]) => [k, rows.map((r) => values[r] ?? '')]),
-  );
-  return { ...ds, rows: rows.length, features, labels, sensitive };
-}
+/** Rows the `nan` model answers with numbers, and rows that trigger its NaN region. */
+export const cleanRows = usualRows;
+export const nanTriggeringRows = newSegmentRows;
 
 export interface LiveSpecOptions {
   readonly shadow?: boolean;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { measureLatency } from '../../src/gates/latency';
+import { measureLatency, measurePair } from '../../src/gates/latency';
 import { openSession, type ScoringSession } from '../../src/onnx/session';
 import { sampleModel } from '../../src/samples/models';
 
@@ -97,5 +97,26 @@ describe('measureLatency', () => {
     await expect(
       measureLatency(session, { batchSize: 0, warmup: 0, iterations: 1, rows: source, nFeatures: 12 }),
     ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+});
+
+describe('measurePair', () => {
+  it('measures candidate and champion in alternating rounds, the requested number of calls each', async () => {
+    const other = await openSession(sampleModel('slow'));
+    try {
+      const rows = new Float32Array(12 * 8).fill(0.1);
+      const { candidateMs, championMs } = await measurePair(other, session, {
+        batchSize: 2,
+        warmup: 3,
+        iterations: 25,
+        rows,
+        nFeatures: 12,
+      });
+      expect(candidateMs).toHaveLength(25);
+      expect(championMs).toHaveLength(25);
+      expect([...candidateMs, ...championMs].every((x) => Number.isFinite(x) && x >= 0)).toBe(true);
+    } finally {
+      await other.release();
+    }
   });
 });

@@ -39,6 +39,23 @@ describe('latency judge', () => {
     expect(ok.status).toBe('passed');
   });
 
+  it('does not fail a large ratio of sub-millisecond timings below the 1 ms floor', () => {
+    const tiny = ramp.map((x) => x / 1000); // p95 ≈ 0.095 ms
+    const v = judgeLatency({
+      gate: gate({ maxRatioVsChampion: 3 }),
+      candidateMs: tiny.map((x) => x * 10),
+      championMs: tiny,
+    });
+    expect(v.status).toBe('passed');
+    expect(v.checks[0]!.message).toMatch(/under the 1 ms floor/);
+    const slow = judgeLatency({
+      gate: gate({ maxRatioVsChampion: 3 }),
+      candidateMs: tiny.map((x) => x * 100),
+      championMs: tiny,
+    });
+    expect(slow.status).toBe('failed');
+  });
+
   it('skips the champion comparison for the first model', () => {
     const v = judgeLatency({ gate: gate({ maxRatioVsChampion: 1.2 }), candidateMs: ramp });
     expect(v.status).toBe('passed');

@@ -54,7 +54,7 @@ function scoresOf(variant: ModelVariant): Float32Array {
 }
 
 beforeAll(async () => {
-  for (const variant of ['good', 'regressed', 'biased', 'slow', 'nan'] as const) {
+  for (const variant of ['good', 'previous', 'regressed', 'biased', 'slow', 'nan'] as const) {
     const session = await openSession(sampleModel(variant));
     scores.set(variant, await session.score(ds.features, ds.rows, SAMPLE_FEATURES.length));
     await session.release();
@@ -83,6 +83,17 @@ describe('sample models', () => {
     expect(auc(scoresOf('good'), ds.labels) - auc(scoresOf('regressed'), ds.labels)).toBeGreaterThanOrEqual(
       0.05,
     );
+  });
+
+  it('previous is slightly worse than good but agrees with it on at least 90% of decisions', () => {
+    const good = scoresOf('good');
+    const previous = scoresOf('previous');
+    const gap = auc(good, ds.labels) - auc(previous, ds.labels);
+    expect(gap).toBeGreaterThan(0.005);
+    expect(gap).toBeLessThan(0.03);
+    let agree = 0;
+    for (let i = 0; i < good.length; i++) if ((good[i] ?? 0) >= 0.5 === (previous[i] ?? 0) >= 0.5) agree++;
+    expect(agree / good.length).toBeGreaterThanOrEqual(0.9);
   });
 
   it('biased selects one gender far more often (parity ratio < 0.6)', () => {

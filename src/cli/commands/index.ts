@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { register as control } from './control';
+import { register as demo } from './demo';
 import { register as dev } from './dev';
 import { register as gateway } from './gateway';
 import { register as promote } from './promote';
 import { register as registerModel } from './register';
+import { register as rollback } from './rollback';
 import { register as schema } from './schema';
 import { register as status } from './status';
 import { register as traffic } from './traffic';
@@ -12,6 +14,7 @@ import { register as worker } from './worker';
 
 /** Each command module exports `register(program)`; listing them here is the one place to wire one in. */
 export const commands: ReadonlyArray<(program: Command) => void> = [
+  demo,
   dev,
   validate,
   schema,
@@ -19,6 +22,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   promote,
   status,
   control,
+  rollback,
   worker,
   gateway,
   traffic,

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidInputError, ProgradeError, messageOf } from '../../errors';
-import { MlflowClient } from '../../mlflow/client';
+import { mlflowClient } from '../../config/mlflow';
 import { DEFAULT_EXPERIMENT, registerOnnxModel } from '../../mlflow/register';
 import { inspectOnnx } from '../../onnx/inspect';
 import { ExitCode } from '../exit-codes';
@@ -69,7 +69,7 @@ export function register(program: Command): void {
         console.error(`prograde: ${resolve(file)}: ${e.message} [${e.code}]`);
         throw new CliExit(ExitCode.invalidInput);
       }
-      const client = MlflowClient.fromEnv();
+      const client = mlflowClient();
       const result = await registerOnnxModel(client, {
         name: flags.name,
         onnxBytes,
