@@ -130,6 +130,23 @@ function equalRatesPValue(canary: Window, stable: Window): number | null {
   }
 }
 
+/** Too few samples on either side: wait, never fail (low traffic is not a verdict). */
+function waitingForSamples(
+  base: { name: string; metric: string; threshold: number; comparator: '<=' },
+  canary: number,
+  stable: number,
+  minSamples: number,
+): CheckResult | undefined {
+  if (canary >= minSamples && stable >= minSamples) return undefined;
+  return {
+    ...base,
+    status: 'inconclusive',
+    sampleSize: canary,
+    message: waitingMessage(base.name, { canary, stable }, minSamples),
+    evidence: { canary: { n: canary }, stable: { n: stable }, minSamples },
+  };
+}
+
 function latencyCheck(stable: Window, canary: Window, analysis: CanaryAnalysis): CheckResult {
   const name = 'latency increase';
   const metric = 'canary/stable median latency ratio (Hodges–Lehmann)';
@@ -137,15 +154,8 @@ function latencyCheck(stable: Window, canary: Window, analysis: CanaryAnalysis):
   const base = { name, metric, threshold: maxIncreaseRatio, comparator: '<=' as const };
   const c = finite(canary.latencyMs);
   const s = finite(stable.latencyMs);
-  if (c.length < analysis.minSamples || s.length < analysis.minSamples) {
-    return {
-      ...base,
-      status: 'inconclusive',
-      sampleSize: c.length,
-      message: waitingMessage(name, { canary: c.length, stable: s.length }, analysis.minSamples),
-      evidence: { canary: { n: c.length }, stable: { n: s.length }, minSamples: analysis.minSamples },
-    };
-  }
+  const waiting = waitingForSamples(base, c.length, s.length, analysis.minSamples);
+  if (waiting) return waiting;
   const mw = mannWhitneyU(c, s, 'greater');
   const cSub = evenSubsample(c, HL_MAX_PER_SIDE);
   const sSub = evenSubsample(s, HL_MAX_PER_SIDE);
@@ -201,15 +211,8 @@ function predictionCheck(stable: Window, canary: Window, analysis: CanaryAnalysi
   const base = { name, metric, threshold: maxPsi, comparator: '<=' as const };
   const c = finite(canary.scores);
   const s = finite(stable.scores);
-  if (c.length < analysis.minSamples || s.length < analysis.minSamples) {
-    return {
-      ...base,
-      status: 'inconclusive',
-      sampleSize: c.length,
-      message: waitingMessage(name, { canary: c.length, stable: s.length }, analysis.minSamples),
-      evidence: { canary: { n: c.length }, stable: { n: s.length }, minSamples: analysis.minSamples },
-    };
-  }
+  const waiting = waitingForSamples(base, c.length, s.length, analysis.minSamples);
+  if (waiting) return waiting;
   const bins = psiBins(s.length, c.length);
   const d = driftReport(s, c, bins);
   const evidence = {

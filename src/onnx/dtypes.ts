@@ -1,5 +1,5 @@
 import { onnx } from 'onnx-proto';
-import { type TensorDtype } from './tensor-spec';
+import { TensorDtype } from './tensor-spec';
 
 const DataType = onnx.TensorProto.DataType;
 
@@ -26,17 +26,7 @@ export function onnxElemTypeName(elemType: number): string {
 }
 
 /** ORT's `Tensor.Type` strings already use prograde's names for the types both know. */
-const ORT_NAMES: ReadonlySet<string> = new Set<TensorDtype>([
-  'float32',
-  'float64',
-  'int32',
-  'int64',
-  'bool',
-  'string',
-  'float16',
-  'int8',
-  'uint8',
-]);
+const ORT_NAMES: ReadonlySet<string> = new Set<string>(TensorDtype.options);
 
 export function dtypeFromOrtType(type: string): TensorDtype | undefined {
   return ORT_NAMES.has(type) ? (type as TensorDtype) : undefined;

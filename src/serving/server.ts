@@ -135,7 +135,12 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const token = options.token ?? process.env.PROGRADE_GATEWAY_TOKEN;
   const maxBodyBytes = options.maxBodyBytes ?? 8 * 1024 * 1024;
   const threshold = options.agreementThreshold ?? 0.5;
-  const batching: BatchingOptions = { maxBatchSize: 64, maxWaitMs: 2, ...options.batching };
+  const batching: BatchingOptions = {
+    maxBatchSize: 64,
+    maxWaitMs: 2,
+    maxConcurrentRuns: options.workers ?? 2,
+    ...options.batching,
+  };
   const poolOptions = {
     intraOpNumThreads: options.intraOpNumThreads ?? 1,
     warmupRuns: options.warmupRuns ?? 3,

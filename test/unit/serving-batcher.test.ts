@@ -47,6 +47,27 @@ describe('micro-batching', () => {
     expect(batches).toEqual([2, 3]);
   });
 
+  it('runs at once while inference is idle, and batches what arrives while runs are in flight', async () => {
+    const sizes: number[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const idleFirst = new MicroBatcher(
+      async (feeds) => {
+        sizes.push(feeds[0]?.dims[0] ?? 0);
+        await gate;
+        return feeds.map((f) => ({ ...f, name: 'y' }));
+      },
+      ['y'],
+      { maxBatchSize: 64, maxWaitMs: 10_000, maxConcurrentRuns: 1 },
+    );
+    const first = idleFirst.submit([input([1])], 1);
+    const queued = [idleFirst.submit([input([2])], 1), idleFirst.submit([input([3])], 1)];
+    expect(sizes).toEqual([1]); // the first ran without waiting 10 s for company
+    release();
+    await Promise.all([first, ...queued]);
+    expect(sizes).toEqual([1, 2]); // the two that queued behind it ran together as soon as it finished
+  });
+
   it('fails every request of a batch whose run fails', async () => {
     const batcher = new MicroBatcher(() => Promise.reject(new Error('boom')), ['y'], {
       maxBatchSize: 10,
