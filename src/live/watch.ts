@@ -108,13 +108,32 @@ export async function watchShadow(deps: WatchDeps, params: ShadowWatchParams): P
   return result.verdict;
 }
 
+/**
+ * Alpha spending across looks. A bake judges the same growing window every tick and stops at the
+ * first significant failure, so testing each look at the spec's alpha would fail healthy canaries
+ * far more often than alpha says (dozens of looks at 1 %: a false rollback in a large share of
+ * rollouts — seen in this suite before this correction). Bonferroni over the planned looks keeps the
+ * whole bake's false-failure rate at or below the spec's alpha; a real failure (a 30 % NaN rate, a
+ * 3× slowdown) still has p-values far below the corrected level within a tick or two.
+ */
+export function alphaSpent(analysis: CanaryAnalysis, durationMs: number): CanaryAnalysis {
+  const looks = Math.max(1, Math.ceil(durationMs / analysis.interval));
+  return {
+    ...analysis,
+    errorRateAlpha: analysis.errorRateAlpha / looks,
+    latency: { ...analysis.latency, alpha: analysis.latency.alpha / looks },
+    prediction: { ...analysis.prediction, ksAlpha: analysis.prediction.ksAlpha / looks },
+  };
+}
+
 export function watchCanary(deps: WatchDeps, params: CanaryWatchParams): Promise<CanaryWatchResult> {
+  const perLook = alphaSpent(params.analysis, params.durationMs);
   return watch(deps, {
     kind: 'canary',
     params,
     intervalMs: params.analysis.interval,
     judge: (stats) => {
-      const verdict = judgeCanary(stats, params.analysis);
+      const verdict = judgeCanary(stats, perLook);
       return { verdict, stop: params.stopWhenConclusive === true && verdict.status === 'passed' };
     },
   });

@@ -127,7 +127,7 @@ export class LiveRollout {
   }
 
   /** Shadow, then canary steps. Returns normally when the candidate earned promotion. */
-  async run_(): Promise<void> {
+  async runPhases(): Promise<void> {
     const { spec } = this.run;
     const steps = spec.canary?.steps ?? [];
     await this.driver.init(steps.length);

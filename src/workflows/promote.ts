@@ -9,7 +9,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ModelKey } from '../activities/contracts';
-import { LiveRollout, type Control } from './live';
+import { GatewayDriver, LiveRollout, type Control } from './live';
 import {
   abortUpdate,
   approveSignal,
@@ -58,7 +58,7 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
         { url: spec.target.url, ...tokenEnv(spec.target.tokenEnv) },
         champion.version,
       );
-      await live.run_();
+      await live.runPhases();
     }
 
     run.enter('promoting', `moving @${spec.aliases.champion} to v${candidate.version}`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  alphaSpent,
   type StatsSource,
   type WatchDeps,
   type WatchHeartbeat,
@@ -188,5 +189,21 @@ describe('shadow watch loop', () => {
     expect(v.status).toBe('failed');
     expect(v.summary).toContain('40/100');
     expect(h.clock.get()).toBe(T0 + 60_000);
+  });
+});
+
+describe('alpha spending across looks', () => {
+  it('divides every significance level by the number of planned looks', () => {
+    const analysis = CanaryAnalysis.parse({
+      interval: '1s',
+      errorRateAlpha: 0.05,
+      latency: { alpha: 0.02 },
+      prediction: { ksAlpha: 0.01 },
+    });
+    const spent = alphaSpent(analysis, 10_000);
+    expect(spent.errorRateAlpha).toBeCloseTo(0.005, 12);
+    expect(spent.latency.alpha).toBeCloseTo(0.002, 12);
+    expect(spent.prediction.ksAlpha).toBeCloseTo(0.001, 12);
+    expect(alphaSpent(analysis, 500).errorRateAlpha).toBe(0.05);
   });
 });
