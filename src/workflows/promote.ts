@@ -202,12 +202,7 @@ async function approvalPhase(run: Run): Promise<void> {
 async function firstDeployment(run: Run, candidate: string, champion: string | undefined): Promise<void> {
   const target = run.spec.target;
   if (!target) return;
-  const driver = new LiveRollout(
-    run,
-    {},
-    { url: target.url, ...tokenEnv(target.tokenEnv) },
-    champion ?? candidate,
-  ).driver;
+  const driver = new GatewayDriver(run, { url: target.url, ...tokenEnv(target.tokenEnv) });
   await driver.init(0);
   await driver.apply(
     { stable: { version: candidate }, ...(champion ? { retain: [champion] } : {}) },
