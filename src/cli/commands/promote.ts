@@ -121,6 +121,7 @@ export function register(program: Command): void {
         }
         const live = process.stderr.isTTY && !flags.json && !process.env.CI;
         let drawn = 0;
+        let printed = 0;
         const final = await followPromotion(started.handle, (state) => {
           if (flags.json) return;
           const text = renderState(state);
@@ -130,10 +131,10 @@ export function register(program: Command): void {
             process.stderr.write(`${text}\n`);
             drawn = text.split('\n').length;
           } else {
-            const last = state.audit[state.audit.length - 1];
-            console.error(
-              `[${state.phase}] ${last ? `${last.kind}: ${last.message}` : (state.waitingFor ?? '')}`,
-            );
+            // Plain lines for CI logs: every audit entry once, in order (polls can skip phases).
+            for (const a of state.audit.slice(printed))
+              console.error(`[${state.phase}] ${a.kind}: ${a.message}`);
+            printed = state.audit.length;
           }
         });
         if (flags.json) console.log(JSON.stringify({ ...final, link }, null, 2));
