@@ -8,13 +8,14 @@ import { freePort } from '../../src/devstack/ports';
 import { repoRoot } from '../../src/devstack/tools';
 import type { GatewayHandle } from '../../src/serving/server';
 import type { PromotionState } from '../../src/workflows/state';
-import { createHarness, uniqueModel, type Harness } from '../support/harness';
+import { createHarness, type Harness } from '../support/harness';
 import {
   adminOf,
   backgroundTraffic,
   cleanRows,
   GATEWAY_TOKEN,
   liveSpec,
+  servedChampion,
   startTestGateway,
 } from '../support/live';
 import { stack } from '../support/stack';
@@ -45,18 +46,6 @@ describe('promotion workflow – live durability', () => {
     await gateway?.close();
     await h?.close();
   });
-
-  /** A model whose champion v1 already serves 100% on `on` (routing generation 1). */
-  async function servedChampion(
-    harness: Harness,
-    on: GatewayHandle,
-    prefix: string,
-  ): Promise<{ model: string; champion: string }> {
-    const model = uniqueModel(prefix);
-    const champion = await harness.register(model, 'good', 'champion');
-    await adminOf(on).putRouting(model, { generation: 1, stable: { version: champion } }, 'test setup');
-    return { model, champion };
-  }
 
   function waitForStatus(
     handle: PromotionHandle,

@@ -5,13 +5,14 @@ import { operate, promotionStatus, startPromotion, type PromotionHandle } from '
 import { TAG } from '../../src/registry/outcome';
 import { writeDatasetCsv } from '../../src/samples/datasets';
 import type { GatewayHandle } from '../../src/serving/server';
-import { createHarness, uniqueModel, type Harness } from '../support/harness';
+import { createHarness, type Harness } from '../support/harness';
 import {
   adminOf,
   backgroundTraffic,
   cleanRows,
   liveSpec,
   nanTriggeringRows,
+  servedChampion,
   startTestGateway,
 } from '../support/live';
 import { eventually } from '../support/wait';
@@ -35,14 +36,6 @@ describe('promotion workflow – live rollout', () => {
     await h?.close();
   });
 
-  /** A model whose champion v1 already serves 100% on the gateway. */
-  async function servedChampion(prefix: string): Promise<{ model: string; champion: string }> {
-    const model = uniqueModel(prefix);
-    const champion = await h.register(model, 'good', 'champion');
-    await adminOf(gateway).putRouting(model, { generation: 1, stable: { version: champion } }, 'test setup');
-    return { model, champion };
-  }
-
   async function phase(
     handle: PromotionHandle,
     wanted: (s: Awaited<ReturnType<typeof promotionStatus>>) => boolean,
@@ -60,7 +53,7 @@ describe('promotion workflow – live rollout', () => {
   }
 
   it('promotes a good candidate through shadow and three canary steps, applying each desired state once', async () => {
-    const { model, champion } = await servedChampion('live-good');
+    const { model, champion } = await servedChampion(h, gateway, 'live-good');
     const candidate = await h.register(model, 'good', undefined, 5);
     const traffic = backgroundTraffic(gateway, model, cleanRows(3000, 21));
     const { handle } = await startPromotion(
@@ -101,7 +94,7 @@ describe('promotion workflow – live rollout', () => {
   });
 
   it('rolls back a candidate that fails only on live traffic within two analysis intervals, and no request fails because of the rollback', async () => {
-    const { model, champion } = await servedChampion('live-nan');
+    const { model, champion } = await servedChampion(h, gateway, 'live-nan');
     const candidate = await h.register(model, 'nan');
     // Offline the candidate is fine: the holdout never reaches its NaN region.
     const holdout = join(h.dir, 'holdout-clean.csv');
@@ -162,7 +155,7 @@ describe('promotion workflow – live rollout', () => {
   });
 
   it('abort mid-canary rolls back, with who and why recorded', async () => {
-    const { model, champion } = await servedChampion('live-abort');
+    const { model, champion } = await servedChampion(h, gateway, 'live-abort');
     const candidate = await h.register(model, 'good', undefined, 6);
     const traffic = backgroundTraffic(gateway, model, cleanRows(2000, 24), 40);
     const { handle } = await startPromotion(
@@ -184,7 +177,7 @@ describe('promotion workflow – live rollout', () => {
   });
 
   it('cancelling the workflow (as from the Temporal UI) rolls back too', async () => {
-    const { model, champion } = await servedChampion('live-cancel');
+    const { model, champion } = await servedChampion(h, gateway, 'live-cancel');
     const candidate = await h.register(model, 'good', undefined, 7);
     const traffic = backgroundTraffic(gateway, model, cleanRows(2000, 25), 40);
     const { handle } = await startPromotion(
@@ -202,7 +195,7 @@ describe('promotion workflow – live rollout', () => {
   });
 
   it('pause holds the bake and resume continues it to promotion', async () => {
-    const { model } = await servedChampion('live-pause');
+    const { model } = await servedChampion(h, gateway, 'live-pause');
     const candidate = await h.register(model, 'good', undefined, 8);
     const traffic = backgroundTraffic(gateway, model, cleanRows(2000, 26), 40);
     const { handle } = await startPromotion(

@@ -43,41 +43,7 @@ const quietBundlerLogger = {
   error: (m: string) => console.error(m),
 };
 
-/** The sample spec of the fraud-detector demo, with per-test overrides. */
-export function sampleSpec(model: string, overrides: Partial<PromotionSpecInput> = {}): PromotionSpecInput {
-  return {
-    apiVersion: 'prograde/v1',
-    model,
-    contract: {
-      inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 12] }],
-      outputs: [{ name: 'probability', dtype: 'float32', shape: [-1, 1] }],
-      maxModelSize: '10MB',
-    },
-    evaluation: {
-      dataset: 'holdout.csv',
-      label: 'is_fraud',
-      features: { prefix: 'f', from: 0, to: 11 },
-      sensitive: ['gender'],
-      bootstrapResamples: 300,
-    },
-    gates: {
-      performance: [
-        { metric: 'auc', min: 0.75 },
-        { metric: 'auc', maxDropVsChampion: 0.02 },
-        { metric: 'log_loss', maxRiseVsChampion: 0.05 },
-      ],
-      fairness: {
-        minGroupSize: 30,
-        checks: [
-          { metric: 'demographic_parity_ratio', min: 0.8 },
-          { metric: 'equalized_odds_difference', max: 0.15 },
-        ],
-      },
-      latency: { batchSize: 1, warmup: 10, iterations: 50, p99: '250ms', maxRatioVsChampion: 20 },
-    },
-    ...overrides,
-  };
-}
+export { sampleSpec } from './specs';
 
 export interface Harness {
   readonly client: Client;

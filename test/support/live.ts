@@ -6,10 +6,8 @@ import { newSegmentRows, usualRows } from '../../src/samples/segments';
 import { GatewayAdminClient } from '../../src/serving/admin-client';
 import { MlflowModelSource } from '../../src/serving/mlflow-source';
 import { startGateway, type GatewayHandle } from '../../src/serving/server';
-import type { PromotionSpecInput } from '../../src/spec/schema';
 import { runTraffic, type TrafficSummary } from '../../src/traffic';
-import type { Harness } from './harness';
-import { sampleSpec } from './harness';
+import { uniqueModel, type Harness } from './harness';
 
 export const GATEWAY_TOKEN = 'live-test-token';
 // The worker runs in the test process and reads the admin token from its environment, as in production.
@@ -38,42 +36,7 @@ export function adminOf(gateway: GatewayHandle): GatewayAdminClient {
 export const cleanRows = usualRows;
 export const nanTriggeringRows = newSegmentRows;
 
-export interface LiveSpecOptions {
-  readonly shadow?: boolean;
-  readonly bake?: string;
-  readonly weights?: readonly number[];
-  readonly automatic?: boolean;
-}
-
-/** Short live phases for tests: shadow, then setWeight/bake pairs, analysis every second. */
-export function liveSpec(model: string, gatewayUrl: string, o: LiveSpecOptions = {}): PromotionSpecInput {
-  const weights = o.weights ?? [20, 50, 80];
-  return sampleSpec(model, {
-    gates: { performance: [{ metric: 'auc', min: 0.7 }] },
-    ...(o.shadow === false
-      ? {}
-      : {
-          shadow: {
-            sampleRate: 100,
-            minRequests: 60,
-            minDuration: '2s',
-            maxDuration: '60s',
-            checks: { minAgreement: 0.9 },
-          },
-        }),
-    canary: {
-      steps: weights.flatMap((w) => [{ setWeight: w }, { bake: o.bake ?? '3s' }]),
-      analysis: {
-        interval: '1s',
-        minSamples: 20,
-        onInconclusive: { extendBy: '3s', maxExtensions: 2, then: 'fail' },
-      },
-    },
-    approval: { required: false, approvers: ['alice', 'bob'] },
-    rollback: { automatic: o.automatic ?? true, keepPreviousFor: '2s' },
-    target: { type: 'gateway', url: gatewayUrl, tokenEnv: 'PROGRADE_GATEWAY_TOKEN' },
-  });
-}
+export { liveSpec, type LiveSpecOptions } from './specs';
 
 /** Background traffic at `rps` until stopped; bounded by `maxMs` whatever happens. */
 export function backgroundTraffic(
@@ -101,4 +64,16 @@ export function backgroundTraffic(
       return done;
     },
   };
+}
+
+/** A model whose champion v1 already serves 100% on `gateway` (routing generation 1). */
+export async function servedChampion(
+  h: Harness,
+  gateway: GatewayHandle,
+  prefix: string,
+): Promise<{ model: string; champion: string }> {
+  const model = uniqueModel(prefix);
+  const champion = await h.register(model, 'good', 'champion');
+  await adminOf(gateway).putRouting(model, { generation: 1, stable: { version: champion } }, 'test setup');
+  return { model, champion };
 }

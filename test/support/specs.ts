@@ -1,0 +1,79 @@
+import type { PromotionSpecInput } from '../../src/spec/schema';
+
+/**
+ * Specs the tests (and the history recorder) promote with. Kept free of vitest imports so that
+ * plain scripts such as test/fixtures/histories/record.ts can use them too.
+ */
+
+/** The sample spec of the fraud-detector demo, with per-test overrides. */
+export function sampleSpec(model: string, overrides: Partial<PromotionSpecInput> = {}): PromotionSpecInput {
+  return {
+    apiVersion: 'prograde/v1',
+    model,
+    contract: {
+      inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 12] }],
+      outputs: [{ name: 'probability', dtype: 'float32', shape: [-1, 1] }],
+      maxModelSize: '10MB',
+    },
+    evaluation: {
+      dataset: 'holdout.csv',
+      label: 'is_fraud',
+      features: { prefix: 'f', from: 0, to: 11 },
+      sensitive: ['gender'],
+      bootstrapResamples: 300,
+    },
+    gates: {
+      performance: [
+        { metric: 'auc', min: 0.75 },
+        { metric: 'auc', maxDropVsChampion: 0.02 },
+        { metric: 'log_loss', maxRiseVsChampion: 0.05 },
+      ],
+      fairness: {
+        minGroupSize: 30,
+        checks: [
+          { metric: 'demographic_parity_ratio', min: 0.8 },
+          { metric: 'equalized_odds_difference', max: 0.15 },
+        ],
+      },
+      latency: { batchSize: 1, warmup: 10, iterations: 50, p99: '250ms', maxRatioVsChampion: 20 },
+    },
+    ...overrides,
+  };
+}
+
+export interface LiveSpecOptions {
+  readonly shadow?: boolean;
+  readonly bake?: string;
+  readonly weights?: readonly number[];
+  readonly automatic?: boolean;
+}
+
+/** Short live phases for tests: shadow, then setWeight/bake pairs, analysis every second. */
+export function liveSpec(model: string, gatewayUrl: string, o: LiveSpecOptions = {}): PromotionSpecInput {
+  const weights = o.weights ?? [20, 50, 80];
+  return sampleSpec(model, {
+    gates: { performance: [{ metric: 'auc', min: 0.7 }] },
+    ...(o.shadow === false
+      ? {}
+      : {
+          shadow: {
+            sampleRate: 100,
+            minRequests: 60,
+            minDuration: '2s',
+            maxDuration: '60s',
+            checks: { minAgreement: 0.9 },
+          },
+        }),
+    canary: {
+      steps: weights.flatMap((w) => [{ setWeight: w }, { bake: o.bake ?? '3s' }]),
+      analysis: {
+        interval: '1s',
+        minSamples: 20,
+        onInconclusive: { extendBy: '3s', maxExtensions: 2, then: 'fail' },
+      },
+    },
+    approval: { required: false, approvers: ['alice', 'bob'] },
+    rollback: { automatic: o.automatic ?? true, keepPreviousFor: '2s' },
+    target: { type: 'gateway', url: gatewayUrl, tokenEnv: 'PROGRADE_GATEWAY_TOKEN' },
+  });
+}
