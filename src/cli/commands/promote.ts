@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { z } from 'zod';
 import { connectClient } from '../../client/connect';
 import { followPromotion, startPromotion, uiLink } from '../../client/promotions';
@@ -35,6 +37,20 @@ export function exitCodeForOutcome(state: PromotionState): ExitCode {
       return ExitCode.rejected;
     default:
       return ExitCode.infrastructure;
+  }
+}
+
+/** True when some worker has polled the task queue recently; a promotion without one would wait silently. */
+async function hasWorkflowPollers(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
+  try {
+    const described = await client.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: { name: taskQueue },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    return (described.pollers ?? []).length > 0;
+  } catch {
+    return true; // no answer is no evidence; do not warn on a guess
   }
 }
 
@@ -107,6 +123,11 @@ export function register(program: Command): void {
           if (!flags.json) console.error(line);
         };
         say(`${started.started ? 'started' : 'attached to open'} ${started.workflowId}\n  ${link}`);
+        if (!(await hasWorkflowPollers(client, settings.namespace, settings.taskQueue))) {
+          say(
+            `warning: no worker is polling task queue '${settings.taskQueue}'; the promotion waits until one runs (\`prograde worker\`)`,
+          );
+        }
         if (!flags.wait) {
           if (flags.json)
             console.log(
