@@ -1,45 +1,33 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import pino from 'pino';
+import { startSampleGateway, type SampleGateway } from '../support/sample-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleepUnlessAborted, watchShadow } from '../../src/live/watch';
 import { sampleDataset } from '../../src/samples/datasets';
-import { sampleModel } from '../../src/samples/models';
-import { GatewayAdminClient } from '../../src/serving/admin-client';
-import { writeModelVersion } from '../../src/serving/model-directory';
-import { DirectoryModelSource } from '../../src/serving/model-source';
-import { startGateway, type GatewayHandle } from '../../src/serving/server';
+import { type GatewayAdminClient } from '../../src/serving/admin-client';
+import { type GatewayHandle } from '../../src/serving/server';
 import { Shadow } from '../../src/spec/schema';
 import { runTraffic } from '../../src/traffic/run';
 
 const TOKEN = 'live-shadow-token';
 const shadow = Shadow.parse({ minRequests: 100, minDuration: '2s', maxDuration: '40s' });
 
-let dir: string;
 let gw: GatewayHandle;
 let admin: GatewayAdminClient;
 let generation = 0;
 
+let stack: SampleGateway;
+
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'prograde-live-shadow-'));
-  const models = path.join(dir, 'models');
-  await writeModelVersion(models, 'credit', '1', sampleModel('good'));
-  await writeModelVersion(models, 'credit', '2', sampleModel('good', { seed: 2 }));
-  await writeModelVersion(models, 'credit', '3', sampleModel('nan'));
-  gw = await startGateway({
-    source: new DirectoryModelSource(models),
-    stateDir: path.join(dir, 'state'),
-    token: TOKEN,
-    logger: pino({ level: 'silent' }),
-  });
-  await gw.whenReady();
-  admin = new GatewayAdminClient({ baseUrl: gw.url, token: TOKEN });
+  stack = await startSampleGateway(
+    'live-shadow',
+    'credit',
+    { '1': 'good', '2': { variant: 'good', seed: 2 }, '3': 'nan' },
+    TOKEN,
+  );
+  ({ gw, admin } = stack);
 });
 
 afterAll(async () => {
-  await gw?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await stack?.close();
 });
 
 async function shadowWith(version: string, shift: number[] | undefined) {

@@ -1,23 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
-import path from 'node:path';
-import pino from 'pino';
+import { networkInterfaces } from 'node:os';
+import { startSampleGateway, type SampleGateway } from '../support/sample-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleDataset } from '../../src/samples/datasets';
-import { sampleModel } from '../../src/samples/models';
-import { GatewayAdminClient } from '../../src/serving/admin-client';
-import { writeModelVersion } from '../../src/serving/model-directory';
-import { DirectoryModelSource } from '../../src/serving/model-source';
-import { startGateway, type GatewayHandle } from '../../src/serving/server';
+import { type GatewayAdminClient } from '../../src/serving/admin-client';
+import { type GatewayHandle } from '../../src/serving/server';
 import { runTraffic, type TrafficResponse, type TrafficSummary } from '../../src/traffic/run';
 import { isLoopbackHost } from '../../src/traffic/target';
 
 const TOKEN = 'traffic-test-token';
 const rows = sampleDataset({ rows: 500, seed: 21 });
 
-let dir: string;
 let gw: GatewayHandle;
 let admin: GatewayAdminClient;
 let generation = 0;
@@ -32,24 +26,20 @@ function total(s: TrafficSummary): number {
   return Object.values(s.byVariant).reduce((a, v) => a + v.requests, 0);
 }
 
+let stack: SampleGateway;
+
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'prograde-traffic-'));
-  const models = path.join(dir, 'models');
-  await writeModelVersion(models, 'credit', '1', sampleModel('good'));
-  await writeModelVersion(models, 'credit', '2', sampleModel('good', { seed: 2 }));
-  gw = await startGateway({
-    source: new DirectoryModelSource(models),
-    stateDir: path.join(dir, 'state'),
-    token: TOKEN,
-    logger: pino({ level: 'silent' }),
-  });
-  await gw.whenReady();
-  admin = new GatewayAdminClient({ baseUrl: gw.url, token: TOKEN });
+  stack = await startSampleGateway(
+    'traffic',
+    'credit',
+    { '1': 'good', '2': { variant: 'good', seed: 2 } },
+    TOKEN,
+  );
+  ({ gw, admin } = stack);
 });
 
 afterAll(async () => {
-  await gw?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await stack?.close();
 });
 
 describe('traffic generator against a real gateway', () => {
