@@ -10,7 +10,7 @@ import { preferredOrFreePort } from '../devstack/ports';
 import { repoRoot } from '../devstack/tools';
 import { ModelCache } from '../mlflow/cache';
 import { MlflowClient } from '../mlflow/client';
-import { isMlflowNotFound, MlflowError } from '../mlflow/errors';
+import { isMlflowNotFound } from '../mlflow/errors';
 import { registerOnnxModel } from '../mlflow/register';
 import { writeDatasetCsv } from '../samples/datasets';
 import { sampleModel, type ModelVariant } from '../samples/models';
@@ -155,8 +155,7 @@ async function hasChampion(mlflow: MlflowClient): Promise<boolean> {
     await mlflow.getModelVersionByAlias(MODEL, 'champion');
     return true;
   } catch (e) {
-    if (isMlflowNotFound(e) || (e instanceof MlflowError && e.code === 'MLFLOW_INVALID_PARAMETER_VALUE'))
-      return false;
+    if (isMlflowNotFound(e)) return false;
     throw e;
   }
 }

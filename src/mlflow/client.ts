@@ -5,6 +5,7 @@ import { finished } from 'node:stream/promises';
 import { ProgradeError } from '../errors';
 import { joinArtifactPath, normaliseRelative } from './artifact-path';
 import { mlflowConfigFromEnv, type MlflowConfig } from './config';
+import { MlflowError } from './errors';
 import { MlflowHttp } from './http';
 import {
   ArtifactListing,
@@ -202,11 +203,35 @@ export class MlflowClient {
     await this.http.json('POST', `${API}/registered-models/alias`, Empty, { body: { name, alias, version } });
   }
 
+  /**
+   * The version an alias points at. MLflow 3 answers a missing alias with 400 INVALID_PARAMETER_VALUE
+   * ("Registered model alias … not found"); it is reported as RESOURCE_DOES_NOT_EXIST here, once, so
+   * callers test `isMlflowNotFound` as for any other missing resource.
+   */
   async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
-    const r = await this.http.json('GET', `${API}/registered-models/alias`, ModelVersionResponse, {
-      query: { name, alias },
-    });
-    return r.model_version;
+    try {
+      const r = await this.http.json('GET', `${API}/registered-models/alias`, ModelVersionResponse, {
+        query: { name, alias },
+      });
+      return r.model_version;
+    } catch (e) {
+      if (
+        e instanceof MlflowError &&
+        e.code === 'MLFLOW_INVALID_PARAMETER_VALUE' &&
+        /alias .* not found/i.test(e.message)
+      ) {
+        throw new MlflowError({
+          code: 'MLFLOW_RESOURCE_DOES_NOT_EXIST',
+          message: `${name} has no alias @${alias}`,
+          retry: 'terminal',
+          endpoint: e.endpoint,
+          ...(e.status === undefined ? {} : { status: e.status }),
+          ...(e.serverErrorCode === undefined ? {} : { serverErrorCode: e.serverErrorCode }),
+          cause: e,
+        });
+      }
+      throw e;
+    }
   }
 
   async deleteAlias(name: string, alias: string): Promise<void> {

@@ -6,7 +6,7 @@ import type {
   ResolveOutput,
 } from '../activities/contracts';
 import { ProgradeError } from '../errors';
-import { MlflowError, isMlflowNotFound } from '../mlflow/errors';
+import { isMlflowNotFound } from '../mlflow/errors';
 import type { MlflowClient } from '../mlflow/client';
 import type { ModelVersion } from '../mlflow/schemas';
 import { buildReport, renderMarkdown } from '../report/report';
@@ -38,16 +38,6 @@ function toRegistryVersion(v: ModelVersion): RegistryVersion {
   };
 }
 
-/** MLflow answers a missing alias with 400 INVALID_PARAMETER_VALUE "... alias ... not found", not 404. */
-function aliasMissing(e: unknown): boolean {
-  return (
-    isMlflowNotFound(e) ||
-    (e instanceof MlflowError &&
-      e.code === 'MLFLOW_INVALID_PARAMETER_VALUE' &&
-      /alias.*not found/i.test(e.message))
-  );
-}
-
 /** Candidate by number and champion by alias; no champion alias yet means a first model. */
 export async function resolveVersions(client: MlflowClient, input: ResolveInput): Promise<ResolveOutput> {
   const candidate = await client.getModelVersion(input.model, input.candidateVersion);
@@ -63,7 +53,7 @@ export async function resolveVersions(client: MlflowClient, input: ResolveInput)
   try {
     champion = await client.getModelVersionByAlias(input.model, input.championAlias);
   } catch (e) {
-    if (!aliasMissing(e)) throw e;
+    if (!isMlflowNotFound(e)) throw e;
   }
   return { candidate: toRegistryVersion(candidate), champion: champion ? toRegistryVersion(champion) : null };
 }

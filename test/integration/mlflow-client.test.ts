@@ -150,6 +150,9 @@ describe('MlflowClient – aliases', () => {
     await client.deleteAlias(name, 'champion');
     const e = await caught(client.getModelVersionByAlias(name, 'champion'));
     expect(e.retry).toBe('terminal');
+    // MLflow answers 400 INVALID_PARAMETER_VALUE for a missing alias; the client calls it what it is.
+    expect(e.code).toBe('MLFLOW_RESOURCE_DOES_NOT_EXIST');
+    expect(e.message).toBe(`${name} has no alias @champion`);
     expect((await client.getRegisteredModel(name)).aliases).toEqual({});
   });
 });
