@@ -102,26 +102,26 @@ export class Evaluator {
     return target;
   }
 
+  // Gates fetch each model once and pass the FetchedModel on: a fetch re-hashes the cached files
+  // to verify them, which for a large model is not free.
   private async withSession<T>(
-    key: ModelKey,
+    model: FetchedModel,
     contract: Contract,
-    use: (s: ScoringSession, m: FetchedModel) => Promise<T>,
+    use: (s: ScoringSession) => Promise<T>,
   ): Promise<T> {
-    const model = await this.fetch(key);
     const session = await openSession(
       model.onnxPath,
       contract.scoreOutput === undefined ? {} : { scoreOutput: contract.scoreOutput },
     );
     try {
-      return await use(session, model);
+      return await use(session);
     } finally {
       await session.release();
     }
   }
 
   /** Scores for every row, cached on disk by (model sha256, dataset sha256, columns, score output). */
-  async scores(key: ModelKey, contract: Contract, loaded: LoadedDataset): Promise<Float32Array> {
-    const model = await this.fetch(key);
+  async scores(model: FetchedModel, contract: Contract, loaded: LoadedDataset): Promise<Float32Array> {
     const parts = {
       v: EVALUATION_CACHE_VERSION,
       kind: 'scores',
@@ -132,7 +132,7 @@ export class Evaluator {
       scoreOutput: contract.scoreOutput ?? null,
     };
     return this.deps.results.float32(parts, () =>
-      this.withSession(key, contract, (s) =>
+      this.withSession(model, contract, (s) =>
         s.score(loaded.dataset.features, loaded.dataset.rows, loaded.dataset.featureNames.length),
       ),
     );
@@ -161,19 +161,21 @@ export class Evaluator {
 
   async performanceGate(input: PerformanceGateInput): Promise<GateVerdict> {
     const loaded = await this.dataset(input.dataset, input.evaluation);
+    const candidateModel = await this.fetch(input.candidate);
+    const championModel = input.champion ? await this.fetch(input.champion) : undefined;
     const parts = {
       v: EVALUATION_CACHE_VERSION,
       gate: 'performance',
-      candidate: (await this.fetch(input.candidate)).sha256,
-      champion: input.champion ? (await this.fetch(input.champion)).sha256 : null,
+      candidate: candidateModel.sha256,
+      champion: championModel?.sha256 ?? null,
       dataset: loaded.sha256,
       checks: input.checks,
       evaluation: input.evaluation,
       task: input.task,
     };
     return this.deps.results.json(parts, async () => {
-      const candidate = await this.scores(input.candidate, input.contract, loaded);
-      const champion = input.champion ? await this.scores(input.champion, input.contract, loaded) : undefined;
+      const candidate = await this.scores(candidateModel, input.contract, loaded);
+      const champion = championModel ? await this.scores(championModel, input.contract, loaded) : undefined;
       return judgePerformance({
         checks: input.checks,
         candidate,
@@ -188,16 +190,17 @@ export class Evaluator {
 
   async fairnessGate(input: FairnessGateInput): Promise<GateVerdict> {
     const loaded = await this.dataset(input.dataset, input.evaluation);
+    const model = await this.fetch(input.candidate);
     const parts = {
       v: EVALUATION_CACHE_VERSION,
       gate: 'fairness',
-      candidate: (await this.fetch(input.candidate)).sha256,
+      candidate: model.sha256,
       dataset: loaded.sha256,
       config: input.gate,
       evaluation: input.evaluation,
     };
     return this.deps.results.json(parts, async () => {
-      const scores = await this.scores(input.candidate, input.contract, loaded);
+      const scores = await this.scores(model, input.contract, loaded);
       return judgeFairness({
         gate: input.gate,
         scores,
@@ -221,14 +224,14 @@ export class Evaluator {
       rows: loaded.dataset.features,
       nFeatures: loaded.dataset.featureNames.length,
     };
-    const measured = input.champion
-      ? await this.withSession(input.candidate, input.contract, (cand) =>
-          this.withSession(input.champion as ModelKey, input.contract, (champ) =>
-            measurePair(cand, champ, options),
-          ),
+    const candidateModel = await this.fetch(input.candidate);
+    const championModel = input.champion ? await this.fetch(input.champion) : undefined;
+    const measured = championModel
+      ? await this.withSession(candidateModel, input.contract, (cand) =>
+          this.withSession(championModel, input.contract, (champ) => measurePair(cand, champ, options)),
         )
       : {
-          candidateMs: await this.withSession(input.candidate, input.contract, (s) =>
+          candidateMs: await this.withSession(candidateModel, input.contract, (s) =>
             measureLatency(s, options),
           ),
         };
