@@ -141,6 +141,8 @@ export interface WatchCanaryInput {
   readonly target: TargetRef;
   readonly generation: number;
   readonly analysis: CanaryAnalysis;
+  /** Looks the whole canary may take; each check's alpha is divided by it (see live/alpha-spending.ts). */
+  readonly looks: number;
   readonly startedAtMs: number;
   readonly durationMs: number;
   /** `analysis` steps end as soon as the verdict is conclusive; `bake` steps run their whole time. */

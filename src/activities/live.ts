@@ -100,6 +100,7 @@ export function watchCanary(input: WatchCanaryInput): Promise<WatchCanaryOutput>
     startedAtMs: input.startedAtMs,
     durationMs: input.durationMs,
     analysis: input.analysis,
+    looks: input.looks,
     stopWhenConclusive: input.stopWhenConclusive,
   });
 }

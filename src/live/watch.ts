@@ -3,6 +3,7 @@ import { ProgradeError } from '../errors';
 import { type GateVerdict, type VerdictStatus } from '../gates/verdict';
 import { type StatsSnapshot } from '../serving/admin-client';
 import { type CanaryAnalysis, type Shadow } from '../spec/schema';
+import { alphaSpent } from './alpha-spending';
 import { judgeCanary } from './canary-judge';
 import { judgeShadow } from './shadow-judge';
 
@@ -66,6 +67,8 @@ export interface ShadowWatchParams extends WatchParamsBase {
 
 export interface CanaryWatchParams extends WatchParamsBase {
   readonly analysis: CanaryAnalysis;
+  /** Looks the spec's alpha is spread over: `plannedLooks` of the whole canary (see alpha-spending.ts). */
+  readonly looks: number;
   /** Analysis steps: return as soon as the verdict is passed or failed. Bake steps: watch the whole time. */
   readonly stopWhenConclusive?: boolean;
 }
@@ -108,26 +111,8 @@ export async function watchShadow(deps: WatchDeps, params: ShadowWatchParams): P
   return result.verdict;
 }
 
-/**
- * Alpha spending across looks. A bake judges the same growing window every tick and stops at the
- * first significant failure, so testing each look at the spec's alpha would fail healthy canaries
- * far more often than alpha says (dozens of looks at 1 %: a false rollback in a large share of
- * rollouts — seen in this suite before this correction). Bonferroni over the planned looks keeps the
- * whole bake's false-failure rate at or below the spec's alpha; a real failure (a 30 % NaN rate, a
- * 3× slowdown) still has p-values far below the corrected level within a tick or two.
- */
-export function alphaSpent(analysis: CanaryAnalysis, durationMs: number): CanaryAnalysis {
-  const looks = Math.max(1, Math.ceil(durationMs / analysis.interval));
-  return {
-    ...analysis,
-    errorRateAlpha: analysis.errorRateAlpha / looks,
-    latency: { ...analysis.latency, alpha: analysis.latency.alpha / looks },
-    prediction: { ...analysis.prediction, ksAlpha: analysis.prediction.ksAlpha / looks },
-  };
-}
-
 export function watchCanary(deps: WatchDeps, params: CanaryWatchParams): Promise<CanaryWatchResult> {
-  const perLook = alphaSpent(params.analysis, params.durationMs);
+  const perLook = alphaSpent(params.analysis, params.looks);
   return watch(deps, {
     kind: 'canary',
     params,

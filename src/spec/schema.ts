@@ -355,11 +355,13 @@ export const CanaryAnalysis = z.strictObject({
     description: 'Largest tolerated rise in error rate, candidate minus champion',
   }),
   errorRateAlpha: Alpha.default(0.05).meta({
-    description: 'Significance level of the two-proportion error-rate test',
+    description: 'Significance level of the two-proportion error-rate test, over the whole canary',
   }),
   latency: z
     .strictObject({
-      alpha: Alpha.default(0.02).meta({ description: 'Significance level of the Mann-Whitney latency test' }),
+      alpha: Alpha.default(0.02).meta({
+        description: 'Significance level of the Mann-Whitney latency test, over the whole canary',
+      }),
       maxIncreaseRatio: z
         .number()
         .min(1)
@@ -375,7 +377,7 @@ export const CanaryAnalysis = z.strictObject({
         .default(0.2)
         .meta({ description: 'Largest population stability index of the scores' }),
       ksAlpha: Alpha.default(0.01).meta({
-        description: 'Significance level of the Kolmogorov-Smirnov score test',
+        description: 'Significance level of the Kolmogorov-Smirnov score test, over the whole canary',
       }),
     })
     .prefault({}),

@@ -1,6 +1,7 @@
 import { CancellationScope, condition, isCancellation, sleep } from '@temporalio/workflow';
 import type { DesiredRouting, TargetRef, WatchCanaryOutput } from '../activities/contracts';
 import type { GateVerdict } from '../gates/verdict';
+import { plannedLooks } from '../live/alpha-spending';
 import type { CanaryStep } from '../spec/schema';
 import { registry, Stop, type Run } from './run';
 import type { OperatorRequest } from './state';
@@ -209,8 +210,10 @@ export class LiveRollout {
 
   /** A bake (runs its whole time) or an analysis step (ends once conclusive), with pause and extensions. */
   private async watchStep(index: number, durationMs: number, stopWhenConclusive: boolean): Promise<void> {
-    const analysis = this.run.spec.canary?.analysis;
-    if (!analysis) return;
+    const canary = this.run.spec.canary;
+    if (!canary) return;
+    const { analysis } = canary;
+    const looks = plannedLooks(canary);
     let remaining = durationMs;
     let extensions = 0;
     let conclusiveOnly = stopWhenConclusive;
@@ -233,6 +236,7 @@ export class LiveRollout {
               target: this.driver.target,
               generation,
               analysis,
+              looks,
               startedAtMs: began,
               durationMs: remaining,
               stopWhenConclusive: conclusiveOnly,

@@ -64,7 +64,15 @@ async function bakeWith(canary: string, shift: number[] | undefined, stopWhenCon
         sleep: sleepUnlessAborted,
         now: Date.now,
       },
-      { model: 'credit', generation, startedAtMs, analysis, durationMs: 45_000, stopWhenConclusive },
+      {
+        model: 'credit',
+        generation,
+        startedAtMs,
+        analysis,
+        durationMs: 45_000,
+        looks: Math.ceil(45_000 / analysis.interval),
+        stopWhenConclusive,
+      },
     );
     return { result, snapshots, beats };
   } finally {

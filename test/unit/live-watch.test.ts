@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  alphaSpent,
   type StatsSource,
   type WatchDeps,
   type WatchHeartbeat,
@@ -9,7 +8,8 @@ import {
   watchShadow,
 } from '../../src/live/watch';
 import { type StatsSnapshot } from '../../src/serving/admin-client';
-import { CanaryAnalysis, Shadow } from '../../src/spec/schema';
+import { alphaSpent, plannedLooks } from '../../src/live/alpha-spending';
+import { type Canary, CanaryAnalysis, Shadow } from '../../src/spec/schema';
 import { snapshot, window } from './live-fixtures';
 
 const analysis = CanaryAnalysis.parse({ interval: '5s', minSamples: 50 });
@@ -50,7 +50,14 @@ const nan = (n: number): StatsSnapshot =>
     stable: window({ requests: n, seed: 3 }),
     canary: window({ version: '2', requests: n, errors: Math.round(n * 0.3), seed: 4 }),
   });
-const params = { model: 'credit', generation: 3, startedAtMs: T0, analysis, durationMs: 60_000 };
+const params = {
+  model: 'credit',
+  generation: 3,
+  startedAtMs: T0,
+  analysis,
+  durationMs: 60_000,
+  looks: Math.ceil(60_000 / analysis.interval),
+};
 
 describe('canary watch loop', () => {
   it('returns early on the first failed verdict', async () => {
@@ -193,17 +200,37 @@ describe('shadow watch loop', () => {
 });
 
 describe('alpha spending across looks', () => {
+  const analysis = CanaryAnalysis.parse({
+    interval: '1s',
+    errorRateAlpha: 0.05,
+    latency: { alpha: 0.02 },
+    prediction: { ksAlpha: 0.01 },
+    onInconclusive: { extendBy: '3s', maxExtensions: 2 },
+  });
+
   it('divides every significance level by the number of planned looks', () => {
-    const analysis = CanaryAnalysis.parse({
-      interval: '1s',
-      errorRateAlpha: 0.05,
-      latency: { alpha: 0.02 },
-      prediction: { ksAlpha: 0.01 },
-    });
-    const spent = alphaSpent(analysis, 10_000);
+    const spent = alphaSpent(analysis, 10);
     expect(spent.errorRateAlpha).toBeCloseTo(0.005, 12);
     expect(spent.latency.alpha).toBeCloseTo(0.002, 12);
     expect(spent.prediction.ksAlpha).toBeCloseTo(0.001, 12);
-    expect(alphaSpent(analysis, 500).errorRateAlpha).toBe(0.05);
+    expect(alphaSpent(analysis, 1).errorRateAlpha).toBe(0.05);
+    expect(() => alphaSpent(analysis, 0)).toThrow(/positive integer/);
+  });
+
+  it('plans a look per interval of every bake and analysis step, extensions included', () => {
+    const canary: Canary = {
+      analysis,
+      steps: [
+        { setWeight: 10 },
+        { bake: 4_000 },
+        { pause: { duration: 60_000 } },
+        { setWeight: 50 },
+        { analysis: { maxDuration: 2_500 } },
+        { pause: { approvers: ['alice'] } },
+      ],
+    };
+    // (4 s + 2 × 3 s) / 1 s = 10 looks, plus ceil((2.5 s + 6 s) / 1 s) = 9; pauses judge nothing.
+    expect(plannedLooks(canary)).toBe(19);
+    expect(plannedLooks({ analysis, steps: [{ setWeight: 100 }] })).toBe(1);
   });
 });

@@ -1,0 +1,42 @@
+import type { Canary, CanaryAnalysis } from '../spec/schema';
+
+/**
+ * Alpha spending for the canary: the spec's significance levels bound the false-rollback rate of a
+ * healthy candidate over the whole canary, not per look and not per step.
+ *
+ * A bake judges its window every tick and stops at the first significant failure, and a canary has
+ * several bakes, each of which may be extended when inconclusive. Testing every look at the spec's
+ * alpha fails healthy canaries far more often than alpha says; spending it per bake still multiplies
+ * it by the number of steps and extensions (this suite once rolled back about one healthy canary in
+ * ten that way). Bonferroni over every look the canary may take keeps the whole rollout's
+ * false-failure rate per check at or below the spec's alpha. It is conservative when windows overlap,
+ * and cheap: a real failure (a 30 % NaN rate, a 3× slowdown) drives p-values many orders of
+ * magnitude below the corrected level within a tick or two.
+ *
+ * Pure and free of I/O, so the workflow computes it from the spec and hands the spent levels to each
+ * watch activity.
+ */
+
+/** Every look the canary's analysis may take: each bake or analysis step at full length plus all its extensions. */
+export function plannedLooks(canary: Canary): number {
+  const { interval, onInconclusive } = canary.analysis;
+  const extensionMs = onInconclusive.maxExtensions * onInconclusive.extendBy;
+  let looks = 0;
+  for (const step of canary.steps) {
+    const watchedMs = 'bake' in step ? step.bake : 'analysis' in step ? step.analysis.maxDuration : undefined;
+    if (watchedMs !== undefined) looks += Math.ceil((watchedMs + extensionMs) / interval);
+  }
+  return Math.max(1, looks);
+}
+
+/** The analysis with every significance level divided by `looks`. */
+export function alphaSpent(analysis: CanaryAnalysis, looks: number): CanaryAnalysis {
+  if (!Number.isInteger(looks) || looks < 1)
+    throw new RangeError(`looks must be a positive integer, got ${looks}`);
+  return {
+    ...analysis,
+    errorRateAlpha: analysis.errorRateAlpha / looks,
+    latency: { ...analysis.latency, alpha: analysis.latency.alpha / looks },
+    prediction: { ...analysis.prediction, ksAlpha: analysis.prediction.ksAlpha / looks },
+  };
+}
