@@ -217,6 +217,9 @@ export class LiveRollout {
     let remaining = durationMs;
     let extensions = 0;
     let conclusiveOnly = stopWhenConclusive;
+    // Every watch of this step (after a pause, or an extension) judges the step's whole window: an
+    // extension exists to gather more samples, so it must not throw away the ones already seen.
+    const stepStartedAt = Date.now();
     for (;;) {
       const label = `${conclusiveOnly ? 'analysis' : 'bake'} ${Math.round(remaining / 1000)}s at ${this.run.state.live?.weight ?? 0}% (step ${index + 1})`;
       this.run.waitFor(`${label}; analysis every ${analysis.interval / 1000}s`);
@@ -237,7 +240,7 @@ export class LiveRollout {
               generation,
               analysis,
               looks,
-              startedAtMs: began,
+              startedAtMs: stepStartedAt,
               durationMs: remaining,
               stopWhenConclusive: conclusiveOnly,
             },

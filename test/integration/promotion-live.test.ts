@@ -93,6 +93,39 @@ describe('promotion workflow – live rollout', () => {
     expect(mv.aliases).toContain('champion');
   });
 
+  it('extends an inconclusive bake and judges the step’s whole window, samples from before the extension included', async () => {
+    const { model } = await servedChampion(h, gateway, 'live-extend');
+    const candidate = await h.register(model, 'good', undefined, 7);
+    // 8 req/s at 50 %: a 4 s window holds ~16 requests per variant, never the 24 each that minSamples
+    // asks for (48 > 8 × 4.x). Only a window that keeps the bake's samples through the extension can pass.
+    const traffic = backgroundTraffic(gateway, model, cleanRows(2000, 25), 8);
+    const { handle } = await startPromotion(
+      h.client,
+      h.input(
+        liveSpec(model, gateway.url, {
+          shadow: false,
+          weights: [50],
+          bake: '4s',
+          minSamples: 24,
+          extendBy: '4s',
+          maxExtensions: 3,
+        }),
+        candidate,
+      ),
+      h.taskQueue,
+    );
+    const final = await handle.result();
+    await traffic.stop();
+
+    expect(final.outcome, final.reason).toBe('promoted');
+    expect(final.audit.filter((a) => a.kind === 'canary-extended').length).toBeGreaterThanOrEqual(1);
+    const canary = final.gates.find((g) => g.gate === 'canary');
+    expect(canary?.status).toBe('passed');
+    const windowSeconds = Number(/window ([\d.]+)s/.exec(canary?.summary ?? '')?.[1]);
+    expect(windowSeconds, canary?.summary).toBeGreaterThan(4.5);
+    for (const check of canary?.checks ?? []) expect(check.sampleSize ?? 0).toBeGreaterThanOrEqual(24);
+  });
+
   it('rolls back a candidate that fails only on live traffic within two analysis intervals, and no request fails because of the rollback', async () => {
     const { model, champion } = await servedChampion(h, gateway, 'live-nan');
     const candidate = await h.register(model, 'nan');

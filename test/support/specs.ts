@@ -46,6 +46,10 @@ export interface LiveSpecOptions {
   readonly bake?: string;
   readonly weights?: readonly number[];
   readonly automatic?: boolean;
+  readonly minSamples?: number;
+  /** Inconclusive-bake extensions: `extendBy` each, up to `maxExtensions` (default 3s, 2). */
+  readonly extendBy?: string;
+  readonly maxExtensions?: number;
 }
 
 /** Short live phases for tests: shadow, then setWeight/bake pairs, analysis every second. */
@@ -68,13 +72,13 @@ export function liveSpec(model: string, gatewayUrl: string, o: LiveSpecOptions =
       steps: weights.flatMap((w) => [{ setWeight: w }, { bake: o.bake ?? '3s' }]),
       analysis: {
         interval: '1s',
-        minSamples: 20,
+        minSamples: o.minSamples ?? 20,
         // Every healthy promotion in the suite risks a chance rollback at these levels; at the
         // defaults (2 % latency, 1 % drift per canary) a dozen of them fail a CI run about once in
         // ten. The failures the tests provoke (NaN rates, slow models) have p-values far below this.
         latency: { alpha: 1e-4 },
         prediction: { ksAlpha: 1e-4 },
-        onInconclusive: { extendBy: '3s', maxExtensions: 2, then: 'fail' },
+        onInconclusive: { extendBy: o.extendBy ?? '3s', maxExtensions: o.maxExtensions ?? 2, then: 'fail' },
       },
     },
     approval: { required: false, approvers: ['alice', 'bob'] },
