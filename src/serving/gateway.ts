@@ -254,11 +254,18 @@ export class Gateway {
       this.deps.metrics.observe(labels, latencyMs, true);
       this.deps.logger.warn({ model, version, variant, err: e }, 'inference failed');
       const code = isProgradeError(e) ? e.code : 'SERVING_INFERENCE_FAILED';
+      // A crashed inference thread is temporary (the pool restarts it): 503 tells clients to retry.
+      const status = isProgradeError(e) && e.retry === 'retryable' ? 503 : 500;
       throw new VariantError(
-        new HttpError(500, code, `inference on model '${model}' version ${version} failed: ${messageOf(e)}`, {
-          model,
-          version,
-        }),
+        new HttpError(
+          status,
+          code,
+          `inference on model '${model}' version ${version} failed: ${messageOf(e)}`,
+          {
+            model,
+            version,
+          },
+        ),
         variant,
         version,
       );

@@ -17,6 +17,8 @@
  *   and counted as an error of its variant: the model, not the caller, is at fault, and a canary
  *   that emits NaN must fail its analysis rather than pass silently.
  * - Client errors (400, 404, 413, 429) are not variant errors; they never reach a model.
+ * - A batch whose inference thread crashes is re-run once on a restarted thread; a second crash is
+ *   answered 503 SERVING_WORKER_CRASHED (retry later), other inference failures 500.
  * - Shadow copies run on their own worker threads with a bounded backlog (overflow is dropped and
  *   counted), so the caller's latency never includes shadow work.
  * - The admin API is disabled (503) when no token is configured, never open.

@@ -1,8 +1,9 @@
 import type { TensorSpec } from '../../onnx/tensor-spec';
 
 /**
- * Messages between the gateway's event loop and its inference worker threads. Tensor data travels as
- * transferred ArrayBuffers, so a batch is never copied between threads.
+ * Messages between the gateway's event loop and its inference worker threads. Outputs travel as
+ * transferred ArrayBuffers; inputs are copied (a few kB per batch) so that the pool still holds them
+ * when a thread dies mid-run and the batch is run again.
  */
 export type NumericDtype = 'float32' | 'float64' | 'int32' | 'int64';
 

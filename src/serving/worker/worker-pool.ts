@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -26,7 +27,7 @@ interface Pending {
  * source checkout boots the thread through a tiny eval'd script that registers tsx and then requires
  * the TypeScript module; a compiled build loads the .js file directly.
  */
-function spawnWorker(): Worker {
+export function spawnInferenceWorker(): Worker {
   const compiled = path.join(__dirname, 'inference-worker.js');
   if (existsSync(compiled)) return new Worker(compiled);
   const source = path.join(__dirname, 'inference-worker.ts');
@@ -34,50 +35,108 @@ function spawnWorker(): Worker {
   return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(source)});`, { eval: true });
 }
 
+/** Crashes within this window count towards the restart back-off. */
+const CRASH_WINDOW_MS = 60_000;
+const MAX_RESTART_DELAY_MS = 5_000;
+
+/** Restart delay after `recentCrashes` crashes in the window: at once, then 100 ms doubling to 5 s. */
+export function restartDelayMs(recentCrashes: number): number {
+  return recentCrashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (recentCrashes - 2));
+}
+
+function crashError(e: Error, worker: number): ProgradeError {
+  return new ProgradeError('SERVING_WORKER_CRASHED', e.message, 'retryable', { worker }, { cause: e });
+}
+
+interface PoolWorkerHooks {
+  readonly spawn: () => Worker;
+  /** Load messages for every session the pool holds, replayed into a restarted thread. */
+  readonly sessions: () => Omit<LoadRequest, 'id'>[];
+  readonly logger: Logger;
+}
+
+/**
+ * One inference thread and its replacement after a crash. While a restarted thread reloads its
+ * sessions the worker is not `available`, and every `send` waits for it: a run posted to a fresh
+ * thread before its session is back would fail with "not loaded" for no reason of the caller's.
+ */
 class PoolWorker {
   private worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /** Settles (never rejects) once the current thread holds every session; replaced by each crash. */
+  private ready: Promise<void> = Promise.resolve();
+  private restarting = false;
+  private readonly crashes: number[] = [];
   inflight = 0;
   closed = false;
 
   constructor(
     readonly index: number,
-    private readonly onCrash: (w: PoolWorker, error: Error) => void,
+    private readonly hooks: PoolWorkerHooks,
   ) {
     this.worker = this.start();
   }
 
+  get available(): boolean {
+    return !this.restarting && !this.closed;
+  }
+
   private start(): Worker {
-    const worker = spawnWorker();
-    worker.on('message', (reply: WorkerReply) => this.settle(reply));
-    worker.on('error', (e) => this.failAll(e));
+    const worker = this.hooks.spawn();
+    let failure: Error | undefined;
+    // Events of a thread already replaced are stale: acting on them would kill its successor.
+    worker.on('message', (reply: WorkerReply) => {
+      if (worker === this.worker) this.settle(reply);
+    });
+    // An uncaught error is followed by 'exit'; keep it as the reason and restart once, on exit.
+    worker.on('error', (e) => (failure = e));
     worker.on('exit', (code) => {
-      if (this.closed) return;
-      this.failAll(new Error(`inference worker ${this.index} exited with code ${code}`));
+      if (worker !== this.worker || this.closed) return;
+      this.crashed(failure ?? new Error(`inference worker ${this.index} exited with code ${code}`));
     });
     return worker;
   }
 
-  private failAll(e: Error): void {
+  private crashed(e: Error): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
     this.inflight = 0;
-    for (const p of pending)
-      p.reject(
-        new ProgradeError(
-          'SERVING_WORKER_CRASHED',
-          e.message,
-          'retryable',
-          { worker: this.index },
-          { cause: e },
-        ),
-      );
-    if (!this.closed) {
-      void this.worker.terminate();
-      this.worker = this.start();
-      this.onCrash(this, e);
-    }
+    for (const p of pending) p.reject(crashError(e, this.index));
+
+    const now = Date.now();
+    this.crashes.push(now);
+    while ((this.crashes[0] ?? now) < now - CRASH_WINDOW_MS) this.crashes.shift();
+    const delayMs = restartDelayMs(this.crashes.length);
+    this.hooks.logger.error(
+      { worker: this.index, err: e, restartInMs: delayMs, crashesLastMinute: this.crashes.length },
+      'inference worker crashed; restarting it and reloading its sessions',
+    );
+    this.restarting = true;
+    const restart = (async () => {
+      if (delayMs > 0) await sleep(delayMs);
+      if (this.closed) return;
+      try {
+        this.worker = this.start();
+      } catch (err) {
+        // A thread that cannot even start (a broken install) counts as another crash, with back-off.
+        this.crashed(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const loads = this.hooks.sessions().map(async (msg) => {
+        try {
+          await this.post(msg);
+        } catch (err) {
+          this.hooks.logger.error({ worker: this.index, key: msg.key, err }, 'reloading a session failed');
+        }
+      });
+      await Promise.all(loads);
+    })();
+    this.ready = restart;
+    void restart.finally(() => {
+      // A crash during the reload started another restart: that one decides.
+      if (this.ready === restart) this.restarting = false;
+    });
   }
 
   private settle(reply: WorkerReply): void {
@@ -89,7 +148,16 @@ class PoolWorker {
     else p.reject(new ProgradeError(reply.code, reply.message, 'terminal', { worker: this.index }));
   }
 
-  send(msg: Outgoing, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
+  /** Posts once the thread is up and holds its sessions. */
+  async send(msg: Outgoing): Promise<WorkerReply & { ok: true }> {
+    for (let current = this.ready; ; current = this.ready) {
+      await current;
+      if (current === this.ready) break;
+    }
+    return this.post(msg);
+  }
+
+  private post(msg: Outgoing): Promise<WorkerReply & { ok: true }> {
     if (this.closed)
       return Promise.reject(
         new ProgradeError('SERVING_POOL_CLOSED', 'the inference pool is closed', 'terminal'),
@@ -99,7 +167,8 @@ class PoolWorker {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       const message: ToWorker = { ...msg, id };
-      this.worker.postMessage(message, transfer);
+      // Inputs are copied, not transferred: the caller keeps them to re-run a batch whose thread died.
+      this.worker.postMessage(message);
     });
   }
 
@@ -117,6 +186,8 @@ export interface WorkerPoolOptions {
   readonly intraOpNumThreads: number;
   readonly warmupRuns: number;
   readonly logger: Logger;
+  /** Starts one inference thread; tests pass one that keeps a handle on each thread. */
+  readonly spawn?: () => Worker;
 }
 
 /**
@@ -135,25 +206,12 @@ export class WorkerPool {
         `worker pool size must be an integer in 1..64, got ${options.size}`,
       );
     }
-    this.workers = Array.from(
-      { length: options.size },
-      (_, i) => new PoolWorker(i, (w, e) => this.recover(w, e)),
-    );
-  }
-
-  private recover(worker: PoolWorker, error: Error): void {
-    this.options.logger.error(
-      { worker: worker.index, err: error },
-      'inference worker crashed; restarting and reloading its sessions',
-    );
-    for (const [key, model] of this.loaded) {
-      worker.send(this.loadMessage(key, model)).catch((e: unknown) => {
-        this.options.logger.error(
-          { worker: worker.index, key, err: e },
-          'reloading a session after a worker crash failed',
-        );
-      });
-    }
+    const hooks: PoolWorkerHooks = {
+      spawn: options.spawn ?? spawnInferenceWorker,
+      sessions: () => [...this.loaded].map(([key, model]) => this.loadMessage(key, model)),
+      logger: options.logger,
+    };
+    this.workers = Array.from({ length: options.size }, (_, i) => new PoolWorker(i, hooks));
   }
 
   private loadMessage(key: string, model: LoadRequest['model']): Omit<LoadRequest, 'id'> {
@@ -182,19 +240,34 @@ export class WorkerPool {
     return first.value.signature;
   }
 
+  /**
+   * Runs one batch on the least busy available worker. Inference is a pure function of its inputs,
+   * so a batch whose thread crashed under it is run once more on another (or the restarted) thread;
+   * a batch that kills two threads in a row fails with SERVING_WORKER_CRASHED.
+   */
   async run(
     key: string,
     feeds: readonly WireTensor[],
     fetches: readonly string[],
   ): Promise<readonly WireTensor[]> {
-    const worker = this.workers.reduce((best, w) => (w.inflight < best.inflight ? w : best));
-    const reply = await worker.send(
-      { kind: 'run', key, feeds, fetches },
-      feeds.map((f) => f.buffer),
-    );
-    if (reply.kind !== 'ran')
-      throw new ProgradeError('SERVING_WORKER_FAILED', `unexpected reply while running ${key}`);
-    return reply.outputs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const reply = await this.pick().send({ kind: 'run', key, feeds, fetches });
+        if (reply.kind !== 'ran')
+          throw new ProgradeError('SERVING_WORKER_FAILED', `unexpected reply while running ${key}`);
+        return reply.outputs;
+      } catch (e) {
+        if (attempt >= 2 || !(e instanceof ProgradeError) || e.code !== 'SERVING_WORKER_CRASHED') throw e;
+        this.options.logger.warn({ key, err: e }, 're-running a batch whose inference worker crashed');
+      }
+    }
+  }
+
+  /** The least busy worker that is up, or the least busy one when all are restarting. */
+  private pick(): PoolWorker {
+    const up = this.workers.filter((w) => w.available);
+    const candidates = up.length > 0 ? up : this.workers;
+    return candidates.reduce((best, w) => (w.inflight < best.inflight ? w : best));
   }
 
   async unload(key: string): Promise<void> {
