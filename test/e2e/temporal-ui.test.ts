@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide, promotionStatus, startPromotion, uiLink } from '../../src/client/promotions';
+import { decide, startPromotion, uiLink } from '../../src/client/promotions';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { stack } from '../support/stack';
-import { eventually } from '../support/wait';
+import { eventually, untilStatus } from '../support/wait';
 import { expectVisible, launchChromium, screenshotDir, uiContext } from './support/browser';
 
 const SEARCH_ATTRIBUTE_COLUMNS = ['ProgradeModel', 'ProgradeVersion', 'ProgradePhase', 'ProgradeOutcome'];
@@ -162,9 +162,7 @@ describe('Temporal Web UI – a promotion is inspectable', () => {
     });
     const { handle, workflowId, runId } = await startPromotion(h.client, h.input(spec, version), h.taskQueue);
     try {
-      await eventually('phase approval', async () =>
-        (await promotionStatus(handle)).phase === 'approval' ? true : undefined,
-      );
+      await untilStatus(handle, (s) => s.phase === 'approval', 'phase approval');
       await eventually('visibility to index phase approval', async () => {
         for await (const wf of h.client.workflow.list({
           query: `WorkflowId = "${workflowId}" AND ProgradePhase = "approval"`,

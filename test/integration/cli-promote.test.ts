@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promotionStatus, promotionHandle } from '../../src/client/promotions';
+import { promotionHandle } from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
 import type { PromotionState } from '../../src/workflows/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
@@ -17,7 +17,7 @@ import {
 } from '../support/live';
 import type { GatewayHandle } from '../../src/serving/server';
 import { stack } from '../support/stack';
-import { eventually } from '../support/wait';
+import { untilStatus } from '../support/wait';
 
 interface CliResult {
   readonly status: number;
@@ -116,9 +116,7 @@ describe('prograde promote from CI', () => {
     const started = await prograde(h, ['promote', '--spec', file, '--version', candidate, '--wait']);
     expect(started.status, started.stderr).toBe(0);
     const handle = promotionHandle(h.client, model, candidate);
-    await eventually('retaining', async () =>
-      (await promotionStatus(handle)).phase === 'retaining' ? true : undefined,
-    );
+    await untilStatus(handle, (s) => s.phase === 'retaining', 'retaining');
     expect((await adminOf(gateway).getRouting(model))?.versions[champion]?.status).toBe('ready');
 
     const r = await prograde(h, [

@@ -7,7 +7,7 @@ import { approveSignal } from '../../src/workflows/messages';
 import type { PromotionState } from '../../src/workflows/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { stack } from '../support/stack';
-import { eventually } from '../support/wait';
+import { untilStatus } from '../support/wait';
 
 /** Approvals: who may decide, once, with a reason — and what a timeout does. */
 describe('promotion workflow – approval', () => {
@@ -36,9 +36,7 @@ describe('promotion workflow – approval', () => {
       },
     });
     const { handle } = await startPromotion(h.client, h.input(spec, version), h.taskQueue);
-    await eventually('phase approval', async () =>
-      (await promotionStatus(handle)).phase === 'approval' ? true : undefined,
-    );
+    await untilStatus(handle, (s) => s.phase === 'approval', 'phase approval');
     return { handle, model, version };
   }
 
@@ -93,8 +91,10 @@ describe('promotion workflow – approval', () => {
   it('applies the same rules to the signal form: an invalid signal is recorded and ignored', async () => {
     const { handle } = await startAwaitingApproval();
     await handle.signal(approveSignal, { approver: 'mallory', reason: 'sneaky' });
-    await eventually('ignored signal in audit', async () =>
-      (await promotionStatus(handle)).audit.some((a) => a.kind === 'ignored-signal') ? true : undefined,
+    await untilStatus(
+      handle,
+      (s) => s.audit.some((a) => a.kind === 'ignored-signal'),
+      'ignored signal in audit',
     );
     expect((await promotionStatus(handle)).phase).toBe('approval');
     await handle.signal(approveSignal, { approver: 'bob', reason: 'ok from chat' });

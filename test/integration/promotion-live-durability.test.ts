@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
+import { startPromotion } from '../../src/client/promotions';
 import { freePort } from '../../src/devstack/ports';
 import { repoRoot } from '../../src/devstack/tools';
 import type { GatewayHandle } from '../../src/serving/server';
@@ -19,7 +19,7 @@ import {
   startTestGateway,
 } from '../support/live';
 import { stack } from '../support/stack';
-import { eventually } from '../support/wait';
+import { eventually, untilStatus } from '../support/wait';
 
 const EventType = temporal.api.enums.v1.EventType;
 const PendingActivityState = temporal.api.enums.v1.PendingActivityState;
@@ -46,22 +46,6 @@ describe('promotion workflow – live durability', () => {
     await gateway?.close();
     await h?.close();
   });
-
-  function waitForStatus(
-    handle: PromotionHandle,
-    wanted: (s: PromotionState) => boolean,
-    what: string,
-  ): Promise<PromotionState> {
-    return eventually(
-      what,
-      async () => {
-        const s = await promotionStatus(handle);
-        return wanted(s) ? s : undefined;
-      },
-      120_000,
-      100,
-    );
-  }
 
   it('keeps workflow history the same size whether the canary bakes for 3 or 9 analysis intervals', async () => {
     const runs = await Promise.all(
@@ -130,7 +114,7 @@ describe('promotion workflow – live durability', () => {
         ),
         h.taskQueue,
       );
-      await waitForStatus(
+      await untilStatus(
         handle,
         (s) => s.phase === 'canary' && s.live?.weight === 30 && /bake/.test(s.waitingFor ?? ''),
         'canary bake at 30%',

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operate, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
+import { operate, promotionStatus, startPromotion } from '../../src/client/promotions';
 import { TAG } from '../../src/registry/outcome';
 import { writeDatasetCsv } from '../../src/samples/datasets';
 import type { GatewayHandle } from '../../src/serving/server';
@@ -15,7 +15,7 @@ import {
   servedChampion,
   startTestGateway,
 } from '../support/live';
-import { eventually } from '../support/wait';
+import { untilStatus } from '../support/wait';
 
 /**
  * Given a real gateway serving the champion under live traffic, a real Temporal dev server and a
@@ -35,22 +35,6 @@ describe('promotion workflow – live rollout', () => {
     await gateway?.close();
     await h?.close();
   });
-
-  async function phase(
-    handle: PromotionHandle,
-    wanted: (s: Awaited<ReturnType<typeof promotionStatus>>) => boolean,
-    what: string,
-  ) {
-    return eventually(
-      what,
-      async () => {
-        const s = await promotionStatus(handle);
-        return wanted(s) ? s : undefined;
-      },
-      120_000,
-      100,
-    );
-  }
 
   it('promotes a good candidate through shadow and three canary steps, applying each desired state once', async () => {
     const { model, champion } = await servedChampion(h, gateway, 'live-good');
@@ -141,7 +125,7 @@ describe('promotion workflow – live rollout', () => {
       }),
       h.taskQueue,
     );
-    await phase(
+    await untilStatus(
       handle,
       (s) => s.phase === 'canary' && (s.live?.weight ?? 0) === 50 && /bake/.test(s.waitingFor ?? ''),
       'canary bake at 50%',
@@ -196,7 +180,7 @@ describe('promotion workflow – live rollout', () => {
       h.input(liveSpec(model, gateway.url, { shadow: false, weights: [30], bake: '60s' }), candidate),
       h.taskQueue,
     );
-    await phase(handle, (s) => s.phase === 'canary' && (s.live?.weight ?? 0) === 30, 'canary at 30%');
+    await untilStatus(handle, (s) => s.phase === 'canary' && (s.live?.weight ?? 0) === 30, 'canary at 30%');
     await expect(operate(handle, 'abort', { operator: 'mallory', reason: 'x' })).rejects.toThrow(
       /may not abort/,
     );
@@ -218,7 +202,7 @@ describe('promotion workflow – live rollout', () => {
       h.input(liveSpec(model, gateway.url, { shadow: false, weights: [30], bake: '60s' }), candidate),
       h.taskQueue,
     );
-    await phase(handle, (s) => s.phase === 'canary' && (s.live?.weight ?? 0) === 30, 'canary at 30%');
+    await untilStatus(handle, (s) => s.phase === 'canary' && (s.live?.weight ?? 0) === 30, 'canary at 30%');
     await handle.cancel();
     const final = await handle.result();
     await traffic.stop();
@@ -236,7 +220,7 @@ describe('promotion workflow – live rollout', () => {
       h.input(liveSpec(model, gateway.url, { shadow: false, weights: [30], bake: '3s' }), candidate),
       h.taskQueue,
     );
-    await phase(handle, (s) => s.phase === 'canary' && /bake/.test(s.waitingFor ?? ''), 'canary bake');
+    await untilStatus(handle, (s) => s.phase === 'canary' && /bake/.test(s.waitingFor ?? ''), 'canary bake');
     await operate(handle, 'pause', { operator: 'bob', reason: 'checking dashboards' });
     // Longer than the whole bake: a paused rollout must not finish it.
     await new Promise((r) => setTimeout(r, 4_500));
