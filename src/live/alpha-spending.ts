@@ -17,14 +17,21 @@ import type { Canary, CanaryAnalysis } from '../spec/schema';
  * watch activity.
  */
 
-/** Every look the canary's analysis may take: each bake or analysis step at full length plus all its extensions. */
+/**
+ * Every look the canary's analysis may take. A watch judges at its start and then every interval up
+ * to its deadline, so a watch of `d` ms takes floor(d / interval) + 1 looks; each bake or analysis
+ * step is one watch at full length plus `maxExtensions` watches of `extendBy`. A watch resumed after
+ * an operator's pause judges a few more times than planned; those looks are not counted, since a
+ * person is already watching the rollout then.
+ */
 export function plannedLooks(canary: Canary): number {
   const { interval, onInconclusive } = canary.analysis;
-  const extensionMs = onInconclusive.maxExtensions * onInconclusive.extendBy;
+  const looksOf = (watchMs: number): number => Math.floor(watchMs / interval) + 1;
+  const extensions = onInconclusive.maxExtensions * looksOf(onInconclusive.extendBy);
   let looks = 0;
   for (const step of canary.steps) {
-    const watchedMs = 'bake' in step ? step.bake : 'analysis' in step ? step.analysis.maxDuration : undefined;
-    if (watchedMs !== undefined) looks += Math.ceil((watchedMs + extensionMs) / interval);
+    if ('bake' in step) looks += looksOf(step.bake) + extensions;
+    else if ('analysis' in step) looks += looksOf(step.analysis.maxDuration) + extensions;
   }
   return Math.max(1, looks);
 }

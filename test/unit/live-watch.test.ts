@@ -229,8 +229,9 @@ describe('alpha spending across looks', () => {
         { pause: { approvers: ['alice'] } },
       ],
     };
-    // (4 s + 2 × 3 s) / 1 s = 10 looks, plus ceil((2.5 s + 6 s) / 1 s) = 9; pauses judge nothing.
-    expect(plannedLooks(canary)).toBe(19);
+    // A watch of d seconds at 1 s judges floor(d) + 1 times; an extension of 3 s judges 4 times.
+    // Bake: 5 + 2 × 4 = 13; analysis: floor(2.5) + 1 = 3, + 2 × 4 = 11; pauses judge nothing.
+    expect(plannedLooks(canary)).toBe(24);
     expect(plannedLooks({ analysis, steps: [{ setWeight: 100 }] })).toBe(1);
   });
 });
