@@ -18,15 +18,15 @@ import type { Canary, CanaryAnalysis } from '../spec/schema';
  */
 
 /**
- * Every look the canary's analysis may take. A watch judges at its start and then every interval up
- * to its deadline, so a watch of `d` ms takes floor(d / interval) + 1 looks; each bake or analysis
+ * Every look the canary's analysis may take. A watch judges at its start, every interval after, and
+ * once more at its deadline, so a watch of `d` ms takes ceil(d / interval) + 1 looks; each bake or analysis
  * step is one watch at full length plus `maxExtensions` watches of `extendBy`. A watch resumed after
  * an operator's pause judges a few more times than planned; those looks are not counted, since a
  * person is already watching the rollout then.
  */
 export function plannedLooks(canary: Canary): number {
   const { interval, onInconclusive } = canary.analysis;
-  const looksOf = (watchMs: number): number => Math.floor(watchMs / interval) + 1;
+  const looksOf = (watchMs: number): number => Math.ceil(watchMs / interval) + 1;
   const extensions = onInconclusive.maxExtensions * looksOf(onInconclusive.extendBy);
   let looks = 0;
   for (const step of canary.steps) {

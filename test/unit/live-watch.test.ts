@@ -81,6 +81,18 @@ describe('canary watch loop', () => {
     expect(h.beats.at(-1)?.lastVerdict?.status).toBe('passed');
   });
 
+  it('judges as many times as plannedLooks counts for the bake, also when it is not a whole number of intervals', async () => {
+    for (const durationMs of [20_000, 12_000, 3_000]) {
+      const h = harness(() => healthy(200));
+      const r = await watchCanary(h.deps, { ...params, durationMs });
+      const plan = plannedLooks({
+        analysis: { ...analysis, onInconclusive: { ...analysis.onInconclusive, maxExtensions: 0 } },
+        steps: [{ setWeight: 10 }, { bake: durationMs }],
+      });
+      expect(r.ticks, `${durationMs} ms`).toBe(plan);
+    }
+  });
+
   it('returns an inconclusive final verdict when the bake ends before enough samples', async () => {
     const h = harness(() => healthy(10));
     const r = await watchCanary(h.deps, { ...params, durationMs: 10_000 });
@@ -229,9 +241,9 @@ describe('alpha spending across looks', () => {
         { pause: { approvers: ['alice'] } },
       ],
     };
-    // A watch of d seconds at 1 s judges floor(d) + 1 times; an extension of 3 s judges 4 times.
-    // Bake: 5 + 2 × 4 = 13; analysis: floor(2.5) + 1 = 3, + 2 × 4 = 11; pauses judge nothing.
-    expect(plannedLooks(canary)).toBe(24);
+    // A watch of d seconds at 1 s judges at 0, 1, 2, … and at d: ceil(d) + 1 times.
+    // Bake: 5 + 2 extensions × 4 = 13; analysis (0, 1, 2, 2.5 s): 4 + 8 = 12; pauses judge nothing.
+    expect(plannedLooks(canary)).toBe(25);
     expect(plannedLooks({ analysis, steps: [{ setWeight: 100 }] })).toBe(1);
   });
 });
