@@ -2,6 +2,7 @@
  * `npm run bench [-- <name>...]`: runs the named benchmarks (all when none is named), prints their
  * tables, writes bench/results/<name>.json and updates that benchmark's section of bench/RESULTS.md.
  */
+import { runCanaryBench } from './canary';
 import { runGatesBench } from './gates';
 import { runGatewayBench } from './gateway';
 import { renderTextTable, saveResult, type BenchResult } from './lib/report';
@@ -11,6 +12,7 @@ type Bench = (command: string, log: (line: string) => void) => Promise<BenchResu
 const BENCHES: Readonly<Record<string, Bench>> = {
   gateway: runGatewayBench,
   gates: runGatesBench,
+  canary: runCanaryBench,
 };
 
 async function main(): Promise<number> {
