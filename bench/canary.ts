@@ -14,7 +14,7 @@ import { seededRng, type SampleRng } from '../src/samples/rng';
 import type { StatsSnapshot } from '../src/serving/admin-client';
 import { type Canary, CanaryAnalysis } from '../src/spec/schema';
 import { machineInfo } from './lib/machine';
-import type { BenchResult, Table } from './lib/report';
+import { runRecord, type BenchResult, type Table } from './lib/report';
 
 const ROLLOUTS = 2_000;
 const BROKEN_ROLLOUTS = 300;
@@ -262,14 +262,8 @@ export async function runCanaryBench(command: string, log: (line: string) => voi
     ],
     rows: brokenRows,
   };
-  const finished = new Date();
   return {
-    name: 'canary',
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    durationSec: (finished.getTime() - started.getTime()) / 1000,
-    command,
-    machine,
+    ...runRecord('canary', started, command, machine),
     settings: {
       rollouts: ROLLOUTS,
       brokenRollouts: BROKEN_ROLLOUTS,

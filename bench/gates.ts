@@ -8,7 +8,7 @@ import path from 'node:path';
 import { TsChild } from './lib/child';
 import { GatesMeasurement, type GatesPoint, type GatesTask } from './lib/gates-point';
 import { machineInfo } from './lib/machine';
-import type { BenchResult, Table } from './lib/report';
+import { runRecord, type BenchResult, type Table } from './lib/report';
 import { formatSpread, MIB, spreadOf, type Spread } from './lib/summary';
 
 const REPEATS = 3;
@@ -165,15 +165,9 @@ export async function runGatesBench(command: string, log: (line: string) => void
       formatSpread(r.peakMiB, 0),
     ]),
   };
-  const finished = new Date();
   const endLoad = (os.loadavg()[0] ?? 0).toFixed(2);
   return {
-    name: 'gates',
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    durationSec: (finished.getTime() - started.getTime()) / 1000,
-    command,
-    machine,
+    ...runRecord('gates', started, command, machine),
     settings: {
       repetitions: REPEATS,
       resamples: RESAMPLES,

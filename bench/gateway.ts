@@ -16,7 +16,7 @@ import { TsChild } from './lib/child';
 import { ChildReady, type GatewayChildConfig } from './lib/gateway-child';
 import { runLoad, type LoadResult } from './lib/load-generator';
 import { machineInfo, processCpuMs, processMemory } from './lib/machine';
-import type { BenchResult, Table } from './lib/report';
+import { runRecord, type BenchResult, type Table } from './lib/report';
 import {
   formatSpread,
   MIB,
@@ -418,15 +418,9 @@ export async function runGatewayBench(command: string, log: (line: string) => vo
           .join(', '),
       ]),
     };
-    const finished = new Date();
     const endLoad = (os.loadavg()[0] ?? 0).toFixed(2);
     return {
-      name: 'gateway',
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationSec: (finished.getTime() - started.getTime()) / 1000,
-      command,
-      machine,
+      ...runRecord('gateway', started, command, machine),
       settings: {
         scenarios: SCENARIOS.map((s) => `${s.name}: ${s.what}`),
         concurrency: CONCURRENCY,

@@ -28,6 +28,24 @@ export interface BenchResult {
   readonly raw: unknown;
 }
 
+/** The header of a result: what ran, when, for how long, on which machine. */
+export function runRecord(
+  name: string,
+  started: Date,
+  command: string,
+  machine: MachineInfo,
+): Pick<BenchResult, 'name' | 'startedAt' | 'finishedAt' | 'durationSec' | 'command' | 'machine'> {
+  const finished = new Date();
+  return {
+    name,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationSec: (finished.getTime() - started.getTime()) / 1000,
+    command,
+    machine,
+  };
+}
+
 export const BENCH_DIR = path.resolve(__dirname, '..');
 const RESULTS_MD = path.join(BENCH_DIR, 'RESULTS.md');
 
