@@ -168,6 +168,8 @@ describe('promotion workflow – live durability', () => {
       await hc?.close();
     });
 
+    // Longer than the default 60 s: a 30 s heartbeat timeout, then a fresh worker process that
+    // bundles the workflow code before it takes the retried activity.
     it('a worker killed during a canary bake is replaced and the rollout finishes, each routing generation applied once', async () => {
       const { model, champion } = await servedChampion(hc, gateway, 'kill-bake');
       const candidate = await hc.register(model, 'good', undefined, 60);
@@ -223,7 +225,7 @@ describe('promotion workflow – live durability', () => {
           }
         }
       }
-    });
+    }, 150_000);
   });
 });
 

@@ -54,6 +54,8 @@ describe('promotion workflow – durability', () => {
     await first.handle.terminate('test done');
   });
 
+  // Longer than the default 60 s: a 20 s heartbeat timeout, then a fresh worker process that
+  // bundles the workflow code before it takes the retried activity.
   it('a worker killed in the middle of evaluation is replaced and the promotion ends the same, with one set of registry writes', async () => {
     const model = uniqueModel('crash');
     const champion = await h.register(model, 'good', 'champion');
@@ -129,5 +131,5 @@ describe('promotion workflow – durability', () => {
       replacement.kill('SIGTERM');
       await new Promise((r) => replacement.once('exit', r));
     }
-  });
+  }, 150_000);
 });
