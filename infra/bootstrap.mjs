@@ -85,10 +85,54 @@ function pythonVersionOk(python) {
   return major === 3 && minor >= 10 ? r.stdout.trim() : null;
 }
 
+/** A stale lock (its holder died) is taken over after this long; a real install takes about two minutes. */
+const LOCK_STALE_MS = 15 * 60_000;
+
+/**
+ * Two bootstraps on one machine (`npm test` beside `npm run demo`, or two clones sharing the cache) must
+ * not install into the same folder at once: the second would delete the first's half-made venv. An atomic
+ * mkdir is the lock; a waiter re-checks the `.complete` marker when the holder is done.
+ */
+async function withInstallLock(dir, body) {
+  const lock = `${dir}.lock`;
+  mkdirSync(dirname(dir), { recursive: true });
+  for (let announced = false; ;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (e) {
+      if (e?.code !== 'EEXIST') throw e;
+      let age = 0;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue; // released between the mkdir and the stat: try again at once
+      }
+      if (age > LOCK_STALE_MS) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!announced) say(`another bootstrap is installing ${dir}; waiting for it`);
+      announced = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 async function ensureVenv(dir, requirementArgs, what) {
   // The `.complete` marker is written last, so an interrupted install is redone, never trusted.
   const done = join(dir, '.complete');
   if (existsSync(done)) return { ok: true };
+  return withInstallLock(dir, () => installVenv(dir, requirementArgs, what, done));
+}
+
+async function installVenv(dir, requirementArgs, what, done) {
+  if (existsSync(done)) return { ok: true }; // another bootstrap finished it while we waited
   const python = process.env.PROGRADE_PYTHON || 'python3';
   const version = pythonVersionOk(python);
   if (!version)
