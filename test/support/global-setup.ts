@@ -27,6 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('temporalUiUrl', temporal.uiUrl ?? '');
   project.provide('mlflowUri', mlflow.url);
   project.provide('stackDir', dir);
+  project.provide('mlflowPid', mlflow.process.pid);
   return async () => {
     await Promise.all([temporal.process.stop(), mlflow.process.stop()]);
     console.log('[stack] Temporal and MLflow servers stopped');

@@ -12,6 +12,8 @@ declare module 'vitest' {
     temporalNamespace: string;
     /** Scratch folder of this test run (servers' data lives under it). */
     stackDir: string;
+    /** Process id of the `mlflow server` the integration run started (the root of its process tree). */
+    mlflowPid: number;
   }
 }
 
@@ -21,4 +23,5 @@ export const stack = {
   temporalNamespace: (): string => inject('temporalNamespace'),
   temporalUiUrl: (): string => inject('temporalUiUrl'),
   stackDir: (): string => inject('stackDir'),
+  mlflowPid: (): number => inject('mlflowPid'),
 };
