@@ -1,12 +1,23 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, lstat, mkdir, readFile, realpath, rename, rm, writeFile, copyFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import {
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  writeFile,
+  copyFile,
+} from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { ProgradeError } from '../errors';
 import { proxiedArtifactPath } from './artifact-path';
 import { type MlflowClient } from './client';
-import { parseMlmodel, type Mlmodel } from './mlmodel';
+import { notOnnxMessage, parseMlmodel, type Mlmodel } from './mlmodel';
 import { resolveModelVersion, type ModelUri } from './uri';
 
 export interface CachedFile {
@@ -16,10 +27,29 @@ export interface CachedFile {
   readonly sha256: string;
 }
 
+/**
+ * What the registry says a version is, read again on every fetch. A version deleted and registered
+ * again under the same name and number differs in at least its registration time, and usually in
+ * its logged model id and source too, so its files are never taken for the old ones.
+ */
+export interface VersionIdentity {
+  /** The MLflow 3 logged model behind the version, or null. */
+  readonly modelId: string | null;
+  /** The version's `source` as registered (`models:/m-…`, `runs:/…`, a storage URI). */
+  readonly source: string;
+  /** Where the registry serves the files from (`get-download-uri`). */
+  readonly artifactUri: string;
+  readonly runId: string;
+  /** Registration time in ms, or null when the server does not say. */
+  readonly createdAt: number | null;
+}
+
 /** A registered model version, every file of it on local disk and verified. */
 export interface FetchedModel {
   readonly name: string;
   readonly version: string;
+  /** What the registry named when the files were checked. */
+  readonly identity: VersionIdentity;
   /** Folder holding the files at their artifact-relative paths (external data sits beside the .onnx). */
   readonly dir: string;
   readonly files: readonly CachedFile[];
@@ -37,10 +67,18 @@ export interface CacheStats {
 }
 
 const MANIFEST = '.prograde-manifest.json';
+const Identity = z.object({
+  modelId: z.string().nullable(),
+  source: z.string(),
+  artifactUri: z.string(),
+  runId: z.string(),
+  createdAt: z.number().nullable(),
+});
 const Manifest = z.object({
   name: z.string(),
   version: z.string(),
   baseUrl: z.string(),
+  identity: Identity,
   files: z.array(
     z.object({
       path: z.string(),
@@ -50,6 +88,28 @@ const Manifest = z.object({
   ),
 });
 type Manifest = z.infer<typeof Manifest>;
+
+interface ListedFile {
+  readonly path: string;
+  readonly size: number | undefined;
+}
+
+const sameIdentity = (a: VersionIdentity, b: VersionIdentity): boolean =>
+  a.modelId === b.modelId &&
+  a.source === b.source &&
+  a.artifactUri === b.artifactUri &&
+  a.runId === b.runId &&
+  a.createdAt === b.createdAt;
+
+/** The listing the server gives now still names exactly the cached files, at the cached sizes. */
+function listingMatches(files: readonly CachedFile[], listing: readonly ListedFile[]): boolean {
+  if (files.length !== listing.length) return false;
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  return listing.every((l) => {
+    const f = byPath.get(l.path);
+    return f !== undefined && (l.size === undefined || l.size === f.size);
+  });
+}
 
 function escape(path: string, why: string, details: Record<string, unknown> = {}): ProgradeError {
   return new ProgradeError(
@@ -101,6 +161,27 @@ async function assertInside(root: string, path: string, shownAs: string): Promis
   }
 }
 
+/** MLflow 3 does not always report a version's `model_id`; its source or artifact URI still names it. */
+function loggedModelIdIn(...uris: string[]): string | null {
+  for (const uri of uris) {
+    const m = /(?:^models:\/|\/models\/)(m-[0-9a-f]+)(?:\/|$)/.exec(uri);
+    if (m?.[1]) return m[1];
+  }
+  return null;
+}
+
+/** Folder name of an identity: a hash of every field, so any change in the registry gives a new folder. */
+function identityKey(identity: VersionIdentity): string {
+  const fields = [
+    identity.modelId,
+    identity.source,
+    identity.artifactUri,
+    identity.runId,
+    identity.createdAt,
+  ];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 24);
+}
+
 async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
@@ -110,9 +191,12 @@ async function sha256OfFile(file: string): Promise<string> {
 /**
  * Local, content-addressed copy of registered model versions. Blobs are stored once under
  * `blobs/<sha256>`, written to a temporary name and renamed only when complete, so a crash never
- * leaves half a file under a real name. Each version's folder holds hard links to its blobs at their
- * artifact paths plus a manifest written last; a version whose manifest and files check out is served
- * without touching the network.
+ * leaves half a file under a real name. A version's files are hard links to their blobs in a folder
+ * named by what the registry says the version is *now* (its identity: logged model id, source,
+ * download URI, registration time), with a manifest of sha256s written last. Every fetch asks the
+ * registry again and lists the files, so a version deleted and registered again under the same
+ * number, or files replaced at the same source, are downloaded afresh; only bytes whose identity,
+ * listing and sha256 all still match are served from disk.
  */
 export class ModelCache {
   private readonly statsValue: CacheStats = { filesDownloaded: 0, bytesDownloaded: 0 };
@@ -131,11 +215,39 @@ export class ModelCache {
     return { ...this.statsValue };
   }
 
-  /** Folder a version lives in: one per server, model name (encoded, so a name cannot form a path) and version. */
-  versionDir(name: string, version: string): string {
+  /**
+   * Folder of one identity of a version: per server, model name (encoded, so a name cannot form a
+   * path), version and a hash of the identity.
+   */
+  versionDir(name: string, version: string, identity: VersionIdentity): string {
+    return join(this.versionParent(name, version), identityKey(identity));
+  }
+
+  private versionParent(name: string, version: string): string {
     const server = createHash('sha256').update(this.client.baseUrl).digest('hex').slice(0, 12);
     if (!/^[1-9]\d*$/.test(version)) throw escape(version, 'a model version is a positive number');
     return join(this.root, 'models', server, encodeURIComponent(name), version);
+  }
+
+  /** What the registry says the version is now; a version that is not READY cannot be fetched yet. */
+  async identify(name: string, version: string): Promise<VersionIdentity> {
+    const mv = await this.client.getModelVersion(name, version);
+    if (mv.status !== 'READY') {
+      throw new ProgradeError(
+        mv.status === 'FAILED_REGISTRATION' ? 'MLFLOW_REGISTRATION_FAILED' : 'MLFLOW_VERSION_NOT_READY',
+        `Model version ${name}/${version} is ${mv.status}, so its files cannot be fetched yet`,
+        mv.status === 'FAILED_REGISTRATION' ? 'terminal' : 'retryable',
+        { name, version, status: mv.status },
+      );
+    }
+    const artifactUri = await this.client.getModelVersionDownloadUri(name, version);
+    return {
+      modelId: mv.modelId ?? loggedModelIdIn(mv.source, artifactUri),
+      source: mv.source,
+      artifactUri,
+      runId: mv.runId,
+      createdAt: mv.createdAt ?? null,
+    };
   }
 
   /** Resolves a `models:/name/N` or `models:/name@alias` URI and fetches that version. */
@@ -145,27 +257,52 @@ export class ModelCache {
   }
 
   async fetchVersion(name: string, version: string): Promise<FetchedModel> {
-    const dir = this.versionDir(name, version);
-    const running = this.inflight.get(dir);
+    const key = this.versionParent(name, version);
+    const running = this.inflight.get(key);
     if (running) return running;
-    const fetching = this.fetchInto(dir, name, version).finally(() => this.inflight.delete(dir));
-    this.inflight.set(dir, fetching);
+    const fetching = this.fetchInto(name, version).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, fetching);
     return fetching;
   }
 
-  private async fetchInto(dir: string, name: string, version: string): Promise<FetchedModel> {
+  private async fetchInto(name: string, version: string): Promise<FetchedModel> {
+    const identity = await this.identify(name, version);
+    const artifactRoot = proxiedArtifactPath(identity.artifactUri);
+    const dir = this.versionDir(name, version, identity);
     await mkdir(dir, { recursive: true });
     await assertInside(this.root, dir, relative(this.root, dir));
 
-    const cached = await this.readVerifiedManifest(dir, name, version);
-    const files = cached ?? (await this.download(dir, name, version));
-    return this.describe(dir, name, version, files);
+    const listing = await this.listRecursive(artifactRoot, '');
+    if (listing.length === 0) {
+      throw new ProgradeError(
+        'MODEL_FILES_MISSING',
+        `Model version ${name}/${version} has no files at ${artifactRoot}`,
+        'terminal',
+        { name, version, artifactRoot },
+      );
+    }
+    let files = await this.readVerifiedManifest(dir, name, version, identity, listing);
+    if (!files) {
+      files = await this.download(dir, name, version, identity, artifactRoot, listing);
+      await this.dropOtherIdentities(dir);
+    }
+    return this.describe(dir, name, version, identity, files);
+  }
+
+  /** Earlier identities of the same version name files the registry no longer serves; their blobs stay. */
+  private async dropOtherIdentities(dir: string): Promise<void> {
+    const parent = dirname(dir);
+    for (const entry of await readdir(parent)) {
+      if (entry !== basename(dir)) await rm(join(parent, entry), { recursive: true, force: true });
+    }
   }
 
   private async readVerifiedManifest(
     dir: string,
     name: string,
     version: string,
+    identity: VersionIdentity,
+    listing: readonly ListedFile[],
   ): Promise<CachedFile[] | undefined> {
     let manifest: Manifest;
     try {
@@ -175,7 +312,13 @@ export class ModelCache {
     } catch {
       return undefined;
     }
-    if (manifest.name !== name || manifest.version !== version || manifest.baseUrl !== this.client.baseUrl)
+    if (
+      manifest.name !== name ||
+      manifest.version !== version ||
+      manifest.baseUrl !== this.client.baseUrl ||
+      !sameIdentity(manifest.identity, identity) ||
+      !listingMatches(manifest.files, listing)
+    )
       return undefined;
     for (const f of manifest.files) {
       const path = safeJoin(dir, f.path);
@@ -193,30 +336,14 @@ export class ModelCache {
     return manifest.files;
   }
 
-  private async download(dir: string, name: string, version: string): Promise<CachedFile[]> {
-    const mv = await this.client.getModelVersion(name, version);
-    if (mv.status !== 'READY') {
-      throw new ProgradeError(
-        mv.status === 'FAILED_REGISTRATION' ? 'MLFLOW_REGISTRATION_FAILED' : 'MLFLOW_VERSION_NOT_READY',
-        `Model version ${name}/${version} is ${mv.status}, so its files cannot be fetched yet`,
-        mv.status === 'FAILED_REGISTRATION' ? 'terminal' : 'retryable',
-        { name, version, status: mv.status },
-      );
-    }
-    const artifactRoot = proxiedArtifactPath(await this.client.getModelVersionDownloadUri(name, version));
-    const listing = await this.listRecursive(artifactRoot, '');
-    if (listing.length === 0) {
-      throw new ProgradeError(
-        'MODEL_FILES_MISSING',
-        `Model version ${name}/${version} has no files at ${artifactRoot}`,
-        'terminal',
-        {
-          name,
-          version,
-          artifactRoot,
-        },
-      );
-    }
+  private async download(
+    dir: string,
+    name: string,
+    version: string,
+    identity: VersionIdentity,
+    artifactRoot: string,
+    listing: readonly ListedFile[],
+  ): Promise<CachedFile[]> {
     await rm(join(dir, MANIFEST), { force: true });
     const files: CachedFile[] = [];
     for (const entry of listing) {
@@ -227,7 +354,7 @@ export class ModelCache {
       await this.place(blob.file, target);
       files.push({ path: entry.path, size: blob.size, sha256: blob.sha256 });
     }
-    const manifest: Manifest = { name, version, baseUrl: this.client.baseUrl, files };
+    const manifest: Manifest = { name, version, baseUrl: this.client.baseUrl, identity, files };
     const tmp = join(dir, `${MANIFEST}.${randomUUID()}.tmp`);
     await writeFile(tmp, JSON.stringify(manifest, null, 2));
     await rename(tmp, join(dir, MANIFEST));
@@ -235,12 +362,9 @@ export class ModelCache {
   }
 
   /** Every file under `root/sub`, paths relative to `root`, each name checked before use. */
-  private async listRecursive(
-    root: string,
-    sub: string,
-  ): Promise<{ path: string; size: number | undefined }[]> {
+  private async listRecursive(root: string, sub: string): Promise<ListedFile[]> {
     const entries = await this.client.listArtifacts(sub === '' ? root : `${root}/${sub}`);
-    const out: { path: string; size: number | undefined }[] = [];
+    const out: ListedFile[] = [];
     for (const entry of entries) {
       const rel = sub === '' ? checkEntryName(entry.path) : `${sub}/${checkEntryName(entry.path)}`;
       if (entry.isDir) out.push(...(await this.listRecursive(root, rel)));
@@ -292,6 +416,7 @@ export class ModelCache {
     dir: string,
     name: string,
     version: string,
+    identity: VersionIdentity,
     files: readonly CachedFile[],
   ): Promise<FetchedModel> {
     const mlmodelFile = files.find((f) => f.path === 'MLmodel');
@@ -308,6 +433,7 @@ export class ModelCache {
     return {
       name,
       version,
+      identity,
       dir,
       files,
       onnxPath: safeJoin(dir, onnxFile.path),
@@ -340,6 +466,14 @@ export class ModelCache {
       return file;
     }
     const onnx = files.filter((f) => f.path.endsWith('.onnx'));
+    if (onnx.length === 0) {
+      // A pickled scikit-learn or native XGBoost model: say so, and how to log it as ONNX.
+      throw new ProgradeError('MODEL_NOT_ONNX', notOnnxMessage(mlmodel, `${name}/${version}`), 'terminal', {
+        name,
+        version,
+        flavors: Object.keys(mlmodel.raw.flavors),
+      });
+    }
     if (onnx.length !== 1 || !onnx[0]) {
       throw new ProgradeError(
         'ONNX_FILE_MISSING',

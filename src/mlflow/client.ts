@@ -108,6 +108,11 @@ export class MlflowClient {
     return page(r.registered_models, r.next_page_token);
   }
 
+  /** Deletes the registered model with all its versions, aliases and tags (not the logged models' files). */
+  async deleteRegisteredModel(name: string): Promise<void> {
+    await this.http.json('DELETE', `${API}/registered-models/delete`, Empty, { body: { name } });
+  }
+
   /** Every registered model matching `filter`, following page tokens. */
   async *iterateRegisteredModels(filter?: string, pageSize = 100): AsyncGenerator<RegisteredModel> {
     yield* paginate((pageToken) =>
@@ -154,6 +159,10 @@ export class MlflowClient {
     yield* paginate((pageToken) =>
       this.searchModelVersions(withToken({ maxResults: pageSize, ...(filter ? { filter } : {}) }, pageToken)),
     );
+  }
+
+  async deleteModelVersion(name: string, version: string): Promise<void> {
+    await this.http.json('DELETE', `${API}/model-versions/delete`, Empty, { body: { name, version } });
   }
 
   /** Where the version's files live (an `mlflow-artifacts:` URI), whatever its `source` says. */

@@ -111,8 +111,77 @@ describe('ModelCache – fetching a version', () => {
   });
 });
 
+describe('ModelCache – never stale', () => {
+  it('serves the new files after the registered model was deleted and registered again under the same name and version', async () => {
+    const name = uniqueName('recreated');
+    const oldBytes = buildLogisticModel({ weights: [0.5, -0.25, 1], bias: 0.1 });
+    const newBytes = buildLogisticModel({ weights: [-2, 3, 0.75], bias: -1 });
+    const dir = scratch();
+    const cache = new ModelCache(client, dir);
+    const first = await registerOnnxModel(client, { name, onnxBytes: oldBytes });
+    const old = await cache.fetchVersion(name, first.version);
+    expect(old.sha256).toBe(sha256(oldBytes));
+
+    await client.deleteRegisteredModel(name);
+    const second = await registerOnnxModel(client, { name, onnxBytes: newBytes });
+    expect(second.version).toBe(first.version);
+    expect(second.modelId).not.toBe(first.modelId);
+
+    const before = cache.stats.filesDownloaded;
+    const fresh = await cache.fetchVersion(name, second.version);
+    expect(fresh.sha256).toBe(sha256(newBytes));
+    expect(readFileSync(fresh.onnxPath).equals(Buffer.from(newBytes))).toBe(true);
+    expect(fresh.identity.modelId).toBe(second.modelId);
+    expect(fresh.dir).not.toBe(old.dir);
+    expect(cache.stats.filesDownloaded).toBeGreaterThan(before);
+    // The old identity's folder is gone; a new cache over the same folder agrees without downloading.
+    expect(existsSync(old.dir)).toBe(false);
+    const reopened = new ModelCache(client, dir);
+    expect((await reopened.fetchVersion(name, second.version)).sha256).toBe(sha256(newBytes));
+    expect(reopened.stats.filesDownloaded).toBe(0);
+  });
+
+  it('downloads again when the files at the same source were replaced', async () => {
+    const name = uniqueName('replaced');
+    const mlmodel = Buffer.from(writeOnnxMlmodel({ modelId: 'm-0', artifactPath: 'x' }));
+    const oldBytes = buildLogisticModel({ weights: [1, 2], bias: 0 });
+    const { version, root } = await registerNestedAt(name, { MLmodel: mlmodel, 'model.onnx': oldBytes });
+    const cache = new ModelCache(client, scratch());
+    expect((await cache.fetchVersion(name, version)).sha256).toBe(sha256(oldBytes));
+
+    // Same registry entry, other bytes at the same path (and a file more): the listing tells.
+    const newBytes = buildLogisticModel({ weights: [1, 2, 3, 4], bias: 1 });
+    await client.uploadArtifact(`${root}/model.onnx`, newBytes);
+    await client.uploadArtifact(`${root}/notes.txt`, Buffer.from('retrained'));
+    const fresh = await cache.fetchVersion(name, version);
+    expect(fresh.sha256).toBe(sha256(newBytes));
+    expect(fresh.files.map((f) => f.path).sort()).toEqual(['MLmodel', 'model.onnx', 'notes.txt']);
+  });
+
+  it('refuses a version that no longer exists instead of serving its cached files', async () => {
+    const name = uniqueName('deleted');
+    const { version } = await registerOnnxModel(client, {
+      name,
+      onnxBytes: buildLogisticModel({ weights: [1, 1, 1], bias: 0 }),
+    });
+    const cache = new ModelCache(client, scratch());
+    await cache.fetchVersion(name, version);
+    await client.deleteModelVersion(name, version);
+    await expect(cache.fetchVersion(name, version)).rejects.toMatchObject({
+      code: 'MLFLOW_RESOURCE_DOES_NOT_EXIST',
+    });
+  });
+});
+
 /** A logged model with files in nested folders, registered by hand through the REST API. */
 async function registerNested(name: string, files: Record<string, Uint8Array>): Promise<string> {
+  return (await registerNestedAt(name, files)).version;
+}
+
+async function registerNestedAt(
+  name: string,
+  files: Record<string, Uint8Array>,
+): Promise<{ version: string; root: string }> {
   const experimentId = await client.createExperiment(uniqueName('exp'));
   const logged = await client.createLoggedModel(experimentId, { name: 'model' });
   const root = proxiedArtifactPath(logged.artifactUri);
@@ -121,7 +190,7 @@ async function registerNested(name: string, files: Record<string, Uint8Array>): 
   await client.createRegisteredModel(name);
   const mv = await client.createModelVersion(name, logged.artifactUri, { modelId: logged.modelId });
   await client.waitUntilReady(name, mv.version);
-  return mv.version;
+  return { version: mv.version, root };
 }
 
 describe('ModelCache – nested files and refusals', () => {
@@ -157,7 +226,7 @@ describe('ModelCache – nested files and refusals', () => {
     const dir = scratch();
     const outside = scratch();
     const cache = new ModelCache(client, dir);
-    const versionDir = cache.versionDir(name, version);
+    const versionDir = cache.versionDir(name, version, await cache.identify(name, version));
     mkdirSync(versionDir, { recursive: true });
     symlinkSync(outside, join(versionDir, 'weights'));
 
@@ -193,9 +262,10 @@ describe('ModelCache – nested files and refusals', () => {
   it('keeps model names that look like paths inside the cache folder', () => {
     const dir = scratch();
     const cache = new ModelCache(client, dir);
-    const inside = cache.versionDir('../../etc', '1');
+    const identity = { modelId: null, source: 's', artifactUri: 'a', runId: '', createdAt: null };
+    const inside = cache.versionDir('../../etc', '1', identity);
     expect(relative(dir, inside).startsWith('..')).toBe(false);
-    expect(() => cache.versionDir('m', '../1')).toThrow(
+    expect(() => cache.versionDir('m', '../1', identity)).toThrow(
       expect.objectContaining({ code: 'ARTIFACT_PATH_ESCAPE' }),
     );
   });
