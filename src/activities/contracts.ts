@@ -1,5 +1,5 @@
 import type { GateVerdict } from '../gates/verdict';
-import type { TensorSpec } from '../onnx/tensor-spec';
+import type { MlflowSignature } from '../mlflow/signature';
 import type { CanaryAnalysis, Contract, Evaluation, Shadow, Task } from '../spec/schema';
 import type { FairnessGate, LatencyGate, PerformanceCheck } from '../spec/gates-schema';
 import type { DatasetRef, PromotionState } from '../workflows/state';
@@ -41,10 +41,8 @@ export interface FetchedModelSummary {
   readonly sha256: string;
   readonly sizeBytes: number;
   readonly fileCount: number;
-  readonly signature: {
-    readonly inputs: readonly TensorSpec[];
-    readonly outputs: readonly TensorSpec[];
-  } | null;
+  /** The version's MLflow signature as logged (tensor or column based), or null when it has none. */
+  readonly signature: MlflowSignature | null;
 }
 
 interface EvaluationContext {

@@ -20,9 +20,10 @@ import type { GateVerdict } from '../gates/verdict';
 import type { ModelCache, FetchedModel } from '../mlflow/cache';
 import { proxiedArtifactPath } from '../mlflow/artifact-path';
 import type { MlflowClient } from '../mlflow/client';
+import { signatureFromPayload } from '../mlflow/signature';
 import { resolveArtifactPath } from '../mlflow/uri';
 import { openSession, type ScoringSession } from '../onnx/session';
-import type { Contract, Evaluation } from '../spec/schema';
+import type { Contract, Evaluation, Task } from '../spec/schema';
 import type { DatasetRef } from '../workflows/state';
 import { type ResultCache, cacheKey } from './result-cache';
 
@@ -71,20 +72,19 @@ export class Evaluator {
       sha256: m.sha256,
       sizeBytes: onnx?.size ?? readFileSync(m.onnxPath).byteLength,
       fileCount: m.files.length,
-      signature:
-        m.mlmodel.signature?.kind === 'tensor'
-          ? { inputs: m.mlmodel.signature.inputs, outputs: m.mlmodel.signature.outputs }
-          : null,
+      signature: m.mlmodel.signature ?? null,
     };
   }
 
-  async dataset(ref: DatasetRef, evaluation: Evaluation): Promise<LoadedDataset> {
+  async dataset(ref: DatasetRef, evaluation: Evaluation, task?: Task): Promise<LoadedDataset> {
     const path = ref.kind === 'file' ? ref.path : await this.downloadDataset(ref.uri);
     const sha256 = await datasetSha256(path);
     const dataset = await readDatasetCsv(path, {
       label: evaluation.label,
       features: evaluation.features,
       sensitive: evaluation.sensitive,
+      // A regression holdout has continuous labels; only classification needs them 0/1.
+      task: task === 'regression' ? 'regression' : 'classification',
       ...(evaluation.maxRows === undefined ? {} : { maxRows: evaluation.maxRows }),
     });
     return { dataset, sha256 };
@@ -140,9 +140,10 @@ export class Evaluator {
 
   async formatGate(input: FormatGateInput): Promise<GateVerdict> {
     const model = await this.fetch(input.candidate);
-    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const loaded = await this.dataset(input.dataset, input.evaluation, input.task);
     const width = loaded.dataset.featureNames.length;
     const smokeRows = Math.min(32, loaded.dataset.rows);
+    const signature = signatureFromPayload(input.signature);
     return checkFormat({
       path: model.onnxPath,
       task: input.task === 'regression' ? 'regression' : 'classification',
@@ -154,13 +155,14 @@ export class Evaluator {
           : { maxModelSizeBytes: input.contract.maxModelSize }),
         ...(input.contract.scoreOutput === undefined ? {} : { scoreOutput: input.contract.scoreOutput }),
       },
-      ...(input.signature ? { mlflowSignature: input.signature } : {}),
+      ...(signature ? { mlflowSignature: signature } : {}),
+      features: loaded.dataset.featureNames,
       smoke: loaded.dataset.features.slice(0, smokeRows * width),
     });
   }
 
   async performanceGate(input: PerformanceGateInput): Promise<GateVerdict> {
-    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const loaded = await this.dataset(input.dataset, input.evaluation, input.task);
     const candidateModel = await this.fetch(input.candidate);
     const championModel = input.champion ? await this.fetch(input.champion) : undefined;
     const parts = {
@@ -189,7 +191,7 @@ export class Evaluator {
   }
 
   async fairnessGate(input: FairnessGateInput): Promise<GateVerdict> {
-    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const loaded = await this.dataset(input.dataset, input.evaluation, input.task);
     const model = await this.fetch(input.candidate);
     const parts = {
       v: EVALUATION_CACHE_VERSION,
@@ -216,7 +218,7 @@ export class Evaluator {
    * measured the same way, in alternating rounds within one activity, so load affects both alike.
    */
   async latencyGate(input: LatencyGateInput): Promise<GateVerdict> {
-    const loaded = await this.dataset(input.dataset, input.evaluation);
+    const loaded = await this.dataset(input.dataset, input.evaluation, input.task);
     const options = {
       batchSize: input.gate.batchSize,
       warmup: input.gate.warmup,

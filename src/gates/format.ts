@@ -1,29 +1,28 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InvalidInputError, ProgradeError, messageOf } from '../errors';
+import { type MlflowSignature } from '../mlflow/signature';
 import { MAX_SUPPORTED_OPSET, defaultDomainOpset, inspectOnnx, type OnnxModelInfo } from '../onnx/inspect';
+import { describeScoreColumn, isScoreDtype, pickScoreOutput } from '../onnx/score-output';
 import { openSession, type ScoringSession } from '../onnx/session';
 import { type TensorSpec } from '../onnx/tensor-spec';
+import { mlflowSignatureChecks } from './format-signature';
 import { type CheckResult, type GateVerdict, combine } from './verdict';
 
 /**
  * The format gate: can this artifact be served in place of the champion at all? It decodes the
  * ModelProto, checks opset and size, loads it in onnxruntime, holds its signature against the serving
- * contract (and the MLflow signature when the version has one), and scores a smoke batch.
- * Every problem is a failed check in the verdict, never a throw — a corrupt model is a finding.
+ * contract (and the MLflow signature when the version has one, see `./format-signature`), says which
+ * output will be scored, and scores a smoke batch. Without an MLflow signature the contract alone
+ * rules. Every problem is a failed check in the verdict, never a throw — a corrupt model is a finding.
  */
 
 export interface FormatContract {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
   readonly maxModelSizeBytes?: number;
-  /** Output whose values the smoke batch checks; default: the first float output. */
+  /** Output whose values are scored; default: the first float output (see src/onnx/score-output.ts). */
   readonly scoreOutput?: string;
-}
-
-export interface MlflowSignature {
-  readonly inputs: readonly TensorSpec[];
-  readonly outputs: readonly TensorSpec[];
 }
 
 export type ModelSource = { readonly bytes: Uint8Array } | { readonly path: string };
@@ -31,6 +30,8 @@ export type ModelSource = { readonly bytes: Uint8Array } | { readonly path: stri
 export type CheckFormatInput = ModelSource & {
   readonly contract: FormatContract;
   readonly mlflowSignature?: MlflowSignature;
+  /** The evaluation's feature columns, in the order the rows are fed; checked against a column signature. */
+  readonly features?: readonly string[];
   /** Row-major smoke rows; their width is `smokeFeatures`, else the last dim of the contract's first input. */
   readonly smoke: Float32Array;
   readonly smokeFeatures?: number;
@@ -99,6 +100,22 @@ function specProblems(
   return problems;
 }
 
+/** A ZipMap output: skl2onnx's default for classifiers, one {class: probability} map per row. */
+function zipMapOutputs(info: OnnxModelInfo): OnnxModelInfo['unsupportedOutputs'] {
+  return info.unsupportedOutputs.filter((u) => u.type.startsWith('seq(map('));
+}
+
+function zipMapHint(info: OnnxModelInfo): string {
+  const zipMaps = zipMapOutputs(info);
+  if (zipMaps.length === 0) return '';
+  return (
+    `; '${zipMaps.map((z) => z.name).join("', '")}' is a ZipMap output (a sequence of maps, one {class: probability} per row), ` +
+    'which onnxruntime-node cannot return and prograde cannot score: export the classifier without it, ' +
+    "with skl2onnx `to_onnx(clf, X, options={id(clf): {'zipmap': False}})` or onnxmltools `convert_lightgbm(..., zipmap=False)`, " +
+    "which gives 'probabilities' as a float tensor [N,2]"
+  );
+}
+
 function signatureChecks(
   kind: Kind,
   model: readonly TensorSpec[],
@@ -107,6 +124,7 @@ function signatureChecks(
   referenceName: string,
   fixedMustMatch: boolean,
   extrasAllowed: boolean,
+  hint = '',
 ): CheckResult[] {
   const metric = referenceName === 'the contract' ? `${kind}_signature` : `mlflow_${kind}_signature`;
   const prefix = referenceName === 'the contract' ? '' : 'mlflow signature ';
@@ -118,7 +136,7 @@ function signatureChecks(
       const why = other
         ? `${kind} '${expected.name}' has type ${other.type} but ${referenceName} says tensor ${expected.dtype}`
         : `the model has no ${kind} '${expected.name}' (it has ${[...model.map((s) => s.name), ...unsupported.map((u) => u.name)].map((n) => `'${n}'`).join(', ') || 'none'})`;
-      return failed(name, metric, why, { evidence: { expected } });
+      return failed(name, metric, `${why}${hint}`, { evidence: { expected } });
     }
     const problems = specProblems(kind, actual, expected, referenceName, fixedMustMatch);
     return problems.length === 0
@@ -256,6 +274,58 @@ async function smokeCheck(
   );
 }
 
+const describeOutputs = (info: OnnxModelInfo): string =>
+  [
+    ...info.outputs.map((o) => `'${o.name}' ${o.dtype} ${formatShape(o.shape)}`),
+    ...info.unsupportedOutputs.map((u) => `'${u.name}' ${u.type}`),
+  ].join(', ') || 'none';
+
+/** Which output the scores will be read from, and how, by the rule of src/onnx/score-output.ts. */
+function scoreOutputCheck(info: OnnxModelInfo, contract: FormatContract): CheckResult {
+  const name = 'score output';
+  const metric = 'score_output';
+  const chosen = pickScoreOutput(info.outputs, contract.scoreOutput);
+  const why = contract.scoreOutput !== undefined ? 'contract.scoreOutput' : 'the first float output';
+  if (chosen === undefined) {
+    return failed(
+      name,
+      metric,
+      `the model has no float32/float64 output to score (outputs: ${describeOutputs(info)})${zipMapHint(info)}`,
+    );
+  }
+  const spec = info.outputs.find((o) => o.name === chosen);
+  if (!spec) {
+    const other = info.unsupportedOutputs.find((u) => u.name === chosen);
+    return failed(
+      name,
+      metric,
+      other
+        ? `score output '${chosen}' has type ${other.type}; scores are read from a float32/float64 tensor${zipMapHint(info)}`
+        : `score output '${chosen}' is not an output of the model (outputs: ${describeOutputs(info)})`,
+    );
+  }
+  const shown = `'${spec.name}' ${spec.dtype} ${formatShape(spec.shape)}`;
+  if (!isScoreDtype(spec.dtype))
+    return failed(
+      name,
+      metric,
+      `score output ${shown} is not float32/float64; scores are read from a float tensor`,
+    );
+  const how = describeScoreColumn(spec.shape);
+  if (how !== undefined) return passed(name, metric, `scores are read from ${shown} (${why}): ${how}`);
+  if (spec.shape.length === 2 && spec.shape[1] === -1)
+    return passed(
+      name,
+      metric,
+      `scores are read from ${shown} (${why}); its row width is free, so the smoke batch shows whether it is 1 or 2`,
+    );
+  return failed(
+    name,
+    metric,
+    `score output ${shown} has no score by prograde's rule: it reads [N] or [N,1] as the score and column 1 of [N,2] as P(class 1)`,
+  );
+}
+
 async function readModel(source: ModelSource): Promise<Uint8Array> {
   return 'bytes' in source ? source.bytes : new Uint8Array(await readFile(source.path));
 }
@@ -314,47 +384,34 @@ export async function checkFormat(input: CheckFormatInput): Promise<GateVerdict>
       'the contract',
       true,
       true,
+      zipMapHint(info),
     ),
   ];
   checks.push(...contractChecks);
+  const scoreCheck = scoreOutputCheck(info, contract);
+  checks.push(scoreCheck);
   if (input.mlflowSignature) {
-    const sig = input.mlflowSignature;
-    checks.push(
-      ...signatureChecks(
-        'input',
-        info.inputs,
-        info.unsupportedInputs,
-        sig.inputs,
-        'the MLflow signature',
-        false,
-        false,
-      ),
-      ...signatureChecks(
-        'output',
-        info.outputs,
-        info.unsupportedOutputs,
-        sig.outputs,
-        'the MLflow signature',
-        false,
-        true,
-      ),
-    );
+    checks.push(...mlflowSignatureChecks(info, input.mlflowSignature, input.features));
   }
 
   let session: ScoringSession | undefined;
   try {
+    // A score output the model lacks is already a failed check; it must not also read as a load failure.
+    const scoreOutput = scoreCheck.status === 'passed' ? contract.scoreOutput : undefined;
     session = await openSession('path' in input ? input.path : bytes, {
-      ...(contract.scoreOutput !== undefined ? { scoreOutput: contract.scoreOutput } : {}),
+      ...(scoreOutput !== undefined ? { scoreOutput } : {}),
     });
     checks.push(passed('onnxruntime loads', 'ort_load', 'onnxruntime-node 1.30 loads the model'));
-    if (contractChecks.every((c) => c.status === 'passed')) {
+    if (contractChecks.every((c) => c.status === 'passed') && scoreCheck.status === 'passed') {
       checks.push(await smokeCheck(session, input, width));
     } else {
       checks.push({
         name: 'smoke batch',
         status: 'inconclusive',
         metric: 'smoke_bad_scores',
-        message: 'the smoke batch was not run because the model does not match the contract',
+        message: contractChecks.every((c) => c.status === 'passed')
+          ? 'the smoke batch was not run because the model has no output it can be scored from'
+          : 'the smoke batch was not run because the model does not match the contract',
       });
     }
   } catch (e) {

@@ -1,7 +1,8 @@
 import { stringify, parse } from 'yaml';
 import { z } from 'zod';
 import { ProgradeError, messageOf } from '../errors';
-import { type TensorDtype, TensorSpec } from '../onnx/tensor-spec';
+import { type TensorDtype, type TensorSpec } from '../onnx/tensor-spec';
+import { type MlflowSignature, type SignatureSchema } from './signature';
 
 /**
  * The `MLmodel` file MLflow writes beside a model's files: flavors, signature, ids. Only the parts
@@ -38,12 +39,8 @@ const MlflowTensorSpec = z.object({
   name: z.string().optional(),
   'tensor-spec': z.object({ dtype: z.string(), shape: z.array(z.number().int()) }),
 });
+const MlflowColumnSpec = z.object({ type: z.string(), name: z.string().optional() });
 const MlflowSignatureList = z.array(z.looseObject({ type: z.string() }));
-
-export type Signature =
-  | { readonly kind: 'tensor'; readonly inputs: TensorSpec[]; readonly outputs: TensorSpec[] }
-  /** Column-based (dataframe) signatures, kept as MLflow wrote them. */
-  | { readonly kind: 'columns'; readonly inputs: unknown[]; readonly outputs: unknown[] };
 
 export const OnnxFlavor = z.looseObject({
   onnx_version: z.string().optional(),
@@ -70,7 +67,7 @@ export interface Mlmodel {
   readonly raw: MlmodelFile;
   /** Path of the ONNX file relative to the model root, when the model has an onnx flavor. */
   readonly onnxData: string | undefined;
-  readonly signature: Signature | undefined;
+  readonly signature: MlflowSignature | undefined;
   readonly modelId: string | undefined;
 }
 
@@ -98,33 +95,57 @@ function parseSignatureList(json: string | null | undefined, field: string, wher
   return list.data;
 }
 
-function toTensorSpecs(items: unknown[], field: string, where: string): TensorSpec[] {
-  return items.map((item, i) => {
-    const spec = MlflowTensorSpec.parse(item);
-    const dtype = NUMPY_DTYPES[spec['tensor-spec'].dtype];
-    if (!dtype)
-      throw invalid(
-        `signature.${field}[${i}] has dtype ${spec['tensor-spec'].dtype}, which prograde does not support`,
-        where,
-      );
-    // MLflow allows unnamed specs (a single positional input); TensorSpec needs a name, so give a positional one.
-    return TensorSpec.parse({ name: spec.name ?? `${field}_${i}`, dtype, shape: spec['tensor-spec'].shape });
-  });
+function parseSchema(items: unknown[], field: string, where: string): SignatureSchema {
+  const tensors = items.filter((item) => (item as { type: string }).type === 'tensor');
+  if (tensors.length > 0 && tensors.length < items.length)
+    throw invalid(`signature.${field} mixes tensor and column specs`, where);
+  if (tensors.length > 0) {
+    return {
+      kind: 'tensor',
+      tensors: items.map((item, i) => {
+        const spec = MlflowTensorSpec.safeParse(item);
+        if (!spec.success)
+          throw invalid(
+            `signature.${field}[${i}] is not a tensor spec: ${z.prettifyError(spec.error)}`,
+            where,
+          );
+        const { dtype, shape } = spec.data['tensor-spec'];
+        // Unnamed specs stay unnamed: MLflow feeds them by position, and so does the format gate.
+        return {
+          ...(spec.data.name !== undefined ? { name: spec.data.name } : {}),
+          dtype: NUMPY_DTYPES[dtype] ?? dtype,
+          shape,
+        };
+      }),
+    };
+  }
+  return {
+    kind: 'columns',
+    columns: items.map((item, i) => {
+      const column = MlflowColumnSpec.safeParse(item);
+      if (!column.success)
+        throw invalid(
+          `signature.${field}[${i}] is not a column spec: ${z.prettifyError(column.error)}`,
+          where,
+        );
+      return {
+        ...(column.data.name !== undefined ? { name: column.data.name } : {}),
+        type: column.data.type,
+      };
+    }),
+  };
 }
 
-function parseSignature(file: MlmodelFile, where: string): Signature | undefined {
+function parseSignature(file: MlmodelFile, where: string): MlflowSignature | undefined {
   if (!file.signature) return undefined;
   const inputs = parseSignatureList(file.signature.inputs, 'inputs', where);
   const outputs = parseSignatureList(file.signature.outputs, 'outputs', where);
-  const all = [...inputs, ...outputs] as { type: string }[];
-  if (all.length > 0 && all.every((s) => s.type === 'tensor')) {
-    return {
-      kind: 'tensor',
-      inputs: toTensorSpecs(inputs, 'inputs', where),
-      outputs: toTensorSpecs(outputs, 'outputs', where),
-    };
-  }
-  return { kind: 'columns', inputs, outputs };
+  // A signature without inputs says nothing the gate could hold the graph to.
+  if (inputs.length === 0) return undefined;
+  return {
+    inputs: parseSchema(inputs, 'inputs', where),
+    ...(outputs.length > 0 ? { outputs: parseSchema(outputs, 'outputs', where) } : {}),
+  };
 }
 
 /** Parses MLmodel YAML; `where` names the file in error messages. */
@@ -143,6 +164,38 @@ export function parseMlmodel(yamlText: string, where = 'MLmodel'): Mlmodel {
     signature: parseSignature(file.data, where),
     modelId: file.data.model_id ?? undefined,
   };
+}
+
+/** How to turn a model of each common non-ONNX flavour into ONNX, for the refusal message. */
+const TO_ONNX: Readonly<Record<string, string>> = {
+  sklearn:
+    "skl2onnx: onx = skl2onnx.to_onnx(model, X[:1].astype(numpy.float32), options={id(model): {'zipmap': False}})",
+  xgboost:
+    "onnxmltools: onx = onnxmltools.convert_xgboost(model, initial_types=[('X', FloatTensorType([None, n_features]))])",
+  lightgbm:
+    "onnxmltools: onx = onnxmltools.convert_lightgbm(model, initial_types=[('X', FloatTensorType([None, n_features]))], zipmap=False)",
+  pytorch: 'torch.onnx.export(model, example_input, "model.onnx"), then onx = onnx.load("model.onnx")',
+  tensorflow: 'tf2onnx: onx, _ = tf2onnx.convert.from_keras(model)',
+  keras: 'tf2onnx: onx, _ = tf2onnx.convert.from_keras(model)',
+};
+
+/**
+ * Why a model version whose MLmodel has no onnx flavor cannot be promoted, and how to log it as ONNX
+ * instead; `what` names the version (`fraud/3`).
+ */
+export function notOnnxMessage(mlmodel: Mlmodel, what: string): string {
+  const flavors = Object.keys(mlmodel.raw.flavors).filter((f) => f !== 'python_function');
+  const loader = mlmodel.raw.flavors.python_function?.loader_module;
+  const logged =
+    flavors.length > 0
+      ? `the ${flavors.join(' and ')} flavor${flavors.length > 1 ? 's' : ''}`
+      : `only a python_function flavor${loader ? ` (${loader})` : ''}`;
+  const convert = flavors.map((f) => TO_ONNX[f]).find((c) => c !== undefined);
+  return (
+    `${what} was logged with ${logged}, not ONNX; prograde gates and serves ONNX models only. ` +
+    `Convert the model to ONNX${convert ? ` (${convert})` : ''} and log that with ` +
+    'mlflow.onnx.log_model(onx, name="model", registered_model_name=...)'
+  );
 }
 
 function signatureJson(specs: readonly TensorSpec[]): string {

@@ -183,3 +183,83 @@ export function buildLogisticModel(options: LogisticModelOptions): Uint8Array {
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }
+
+export interface ClassifierModelOptions {
+  /** One weight per feature for the class-1 logit; class 0's logit is 0, so P(class 1) = sigmoid(w·x + b). */
+  readonly weights: readonly number[];
+  readonly bias?: number;
+  readonly inputName?: string;
+  readonly dtype?: BuildDtype;
+  /**
+   * skl2onnx's default `zipmap`: `replace` swaps `probabilities` for `output_probability`, a sequence
+   * of {class: probability} maps, as skl2onnx does; `extra` keeps both.
+   */
+  readonly zipMap?: 'replace' | 'extra';
+}
+
+/**
+ * A binary classifier shaped like skl2onnx's output for a scikit-learn classifier exported with
+ * `options={id(clf): {'zipmap': False}}`: `label` int64 [N] first, then `probabilities` [N,2].
+ */
+export function buildClassifierModel(options: ClassifierModelOptions): Uint8Array {
+  const dtype = options.dtype ?? 'float32';
+  const inputName = options.inputName ?? 'X';
+  const n = options.weights.length;
+  const g = new GraphBuilder(dtype);
+  const w = g.constant(
+    'weights',
+    [n, 2],
+    options.weights.flatMap((wi) => [0, wi]),
+  );
+  const b = g.constant('bias', [2], [0, options.bias ?? 0]);
+  const logits = g.op('Add', [g.op('MatMul', [inputName, w]), b]);
+  const axis = { name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 };
+  const keepdims = { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 };
+  g.nodes.push(
+    { opType: 'Softmax', input: [logits], output: ['probabilities'], name: 'softmax', attribute: [axis] },
+    { opType: 'ArgMax', input: [logits], output: ['label'], name: 'argmax', attribute: [axis, keepdims] },
+  );
+  const label: onnx.IValueInfoProto = {
+    name: 'label',
+    type: { tensorType: { elemType: ElemType.INT64, shape: { dim: [{ dimParam: BATCH_DIM_PARAM }] } } },
+  };
+  const outputs = [label];
+  if (options.zipMap !== 'replace') outputs.push(valueInfo('probabilities', dtype, [BATCH_DIM_PARAM, 2]));
+  if (options.zipMap !== undefined) {
+    g.nodes.push({
+      opType: 'ZipMap',
+      domain: 'ai.onnx.ml',
+      input: ['probabilities'],
+      output: ['output_probability'],
+      name: 'zipmap',
+      attribute: [{ name: 'classlabels_int64s', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 1] }],
+    });
+    outputs.push({
+      name: 'output_probability',
+      type: {
+        sequenceType: {
+          elemType: {
+            mapType: { keyType: ElemType.INT64, valueType: { tensorType: { elemType: ElemType.FLOAT } } },
+          },
+        },
+      },
+    });
+  }
+  const model: onnx.IModelProto = {
+    irVersion: DEFAULT_IR_VERSION,
+    opsetImport: [
+      { domain: '', version: DEFAULT_OPSET },
+      ...(options.zipMap !== undefined ? [{ domain: 'ai.onnx.ml', version: 1 }] : []),
+    ],
+    producerName: 'prograde',
+    producerVersion: '0.1.0',
+    graph: {
+      name: 'binary_classifier',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [valueInfo(inputName, dtype, [BATCH_DIM_PARAM, n])],
+      output: outputs,
+    },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}

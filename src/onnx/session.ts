@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ProgradeError, messageOf } from '../errors';
 import { dtypeFromOrtType } from './dtypes';
+import { pickScoreOutput, scoresFromValues, valuesPerRow } from './score-output';
 import { type TensorSpec } from './tensor-spec';
 
 /**
@@ -15,8 +16,8 @@ export interface ScoringSession {
   readonly scoreOutput: string;
   /**
    * One score per row of a row-major `rows × nFeatures` matrix, fed to the model's single input
-   * (converted to float64 if the model takes float64). Outputs shaped [N] or [N,1] give the score
-   * directly; outputs shaped [N,2] (a classifier's class probabilities) give column 1, P(class 1).
+   * (converted to float64 if the model takes float64), read by the rule of `./score-output`: [N] or
+   * [N,1] give the score directly; [N,2] (a classifier's class probabilities) gives column 1, P(class 1).
    */
   score(features: Float32Array, rows: number, nFeatures: number): Promise<Float32Array>;
   /** ORT's own run, for callers that need other outputs or input types; `outputNames` limits what is fetched. */
@@ -32,7 +33,7 @@ export interface OpenSessionOptions {
   readonly intraOpNumThreads?: number;
   readonly interOpNumThreads?: number;
   readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** Output to score from; default: the first float32/float64 output. */
+  /** Output to score from; default: the first float32/float64 output (see `./score-output`). */
   readonly scoreOutput?: string;
   /** When set, ORT writes the graph it will actually run here (used to check what optimisation kept). */
   readonly optimizedModelFilePath?: string;
@@ -58,19 +59,16 @@ function chooseScoreOutput(
   requested: string | undefined,
   names: readonly string[],
 ): string {
-  if (requested !== undefined) {
-    if (!names.includes(requested)) {
-      throw new ProgradeError(
-        'ONNX_LOAD_FAILED',
-        `score output '${requested}' is not an output of the model (outputs: ${names.join(', ')})`,
-        'terminal',
-        { scoreOutput: requested, outputs: names },
-      );
-    }
-    return requested;
+  if (requested !== undefined && !names.includes(requested)) {
+    throw new ProgradeError(
+      'ONNX_LOAD_FAILED',
+      `score output '${requested}' is not an output of the model (outputs: ${names.join(', ')})`,
+      'terminal',
+      { scoreOutput: requested, outputs: names },
+    );
   }
-  const floatOutput = outputs.find((o) => o.dtype === 'float32' || o.dtype === 'float64');
-  return floatOutput?.name ?? names[0] ?? '';
+  // With no float output the first one is kept, so score() can say what it is and why it cannot be scored.
+  return pickScoreOutput(outputs, requested) ?? names[0] ?? '';
 }
 
 function runFailed(e: unknown, details: Record<string, unknown>): ProgradeError {
@@ -149,13 +147,13 @@ class OrtScoringSession implements ScoringSession {
 
 function scoresFrom(output: ort.Tensor, rows: number, name: string): Float32Array {
   const dims = output.dims;
-  const columns = dims.length === 1 ? 1 : dims.length === 2 ? dims[1] : undefined;
   const data = output.data;
-  if (
-    dims[0] !== rows ||
-    (columns !== 1 && columns !== 2) ||
-    !(data instanceof Float32Array || data instanceof Float64Array)
-  ) {
+  const floating = data instanceof Float32Array || data instanceof Float64Array;
+  const scores =
+    floating && dims[0] === rows && dims.length <= 2
+      ? scoresFromValues(data, rows, valuesPerRow(dims))
+      : undefined;
+  if (!scores) {
     throw new ProgradeError(
       'SCORE_OUTPUT_UNSUPPORTED',
       `output '${name}' is ${output.type} [${dims.join(',')}]; scoring needs float32/float64 shaped [${rows}], [${rows},1] or [${rows},2]`,
@@ -163,10 +161,6 @@ function scoresFrom(output: ort.Tensor, rows: number, name: string): Float32Arra
       { output: name, type: output.type, dims: [...dims] },
     );
   }
-  if (columns === 1 && data instanceof Float32Array) return data;
-  const scores = new Float32Array(rows);
-  const column = columns - 1;
-  for (let r = 0; r < rows; r++) scores[r] = data[r * columns + column] ?? Number.NaN;
   return scores;
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { isProgradeError, messageOf } from '../errors';
+import { pickScoreOutput, scoresFromValues, valuesPerRow } from '../onnx/score-output';
 import type { TensorSpec } from '../onnx/tensor-spec';
 import { decidePut, specOf, type AppliedRouting, type RoutingPut } from './desired-state';
 import { HttpError } from './http-util';
@@ -71,19 +72,21 @@ export interface ApplyResult {
 const KEPT_GENERATIONS = 5;
 
 /**
- * The score of each row, read like `ScoringSession.score` (src/onnx/session.ts) so live and offline
- * numbers agree: from the first floating output, the row's value for [N] / [N,1], column 1 —
- * P(class 1) — for a classifier's [N,2], the first value otherwise.
+ * The score of each row, by the one rule the offline gates use too (src/onnx/score-output.ts):
+ * `scoreOutput` when given, else the first floating output; the row's value of [N] / [N,1], column
+ * 1 — P(class 1) — of a classifier's [N,2]. An output with no score by that rule gives none.
  */
-export function scoresOf(outputs: readonly Tensor[]): number[] {
-  const scoreTensor = outputs.find((o) => isFloating(o.dtype)) ?? outputs[0];
-  if (!scoreTensor) return [];
+export function scoresOf(outputs: readonly Tensor[], scoreOutput?: string): number[] {
+  const name = pickScoreOutput(outputs, scoreOutput);
+  const scoreTensor = outputs.find((o) => o.name === name);
+  if (!scoreTensor || !isFloating(scoreTensor.dtype)) return [];
   const rows = scoreTensor.dims[0] ?? 0;
-  if (rows === 0) return [];
-  const width = scoreTensor.data.length / rows;
-  const column = width === 2 ? 1 : 0;
-  const values = toNumbers(scoreTensor.data);
-  return Array.from({ length: rows }, (_, i) => values[i * width + column] as number);
+  const scores = scoresFromValues(
+    scoreTensor.data as Float32Array | Float64Array,
+    rows,
+    valuesPerRow(scoreTensor.dims),
+  );
+  return scores ? Array.from(scores) : [];
 }
 
 function hasNonFinite(outputs: readonly Tensor[]): boolean {

@@ -95,7 +95,9 @@ export const Contract = z
       description: 'Output tensors the ONNX model must declare: name, dtype and shape (-1 = free dimension)',
     }),
     scoreOutput: Name.optional().meta({
-      description: 'Which output holds the score (probability or prediction); default the first output',
+        'Which output holds the score (probability or prediction); default the first float32/float64 output. ' +
+        'An output shaped [N] or [N,1] is the score itself; one shaped [N,2] (class probabilities) is scored ' +
+        'from column 1, P(class 1). Offline gates and the gateway read scores by this same rule.',
     }),
     maxModelSize: Size.optional().meta({ description: 'Largest allowed ONNX file, e.g. 200MB' }),
   })

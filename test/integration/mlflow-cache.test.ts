@@ -51,9 +51,8 @@ describe('ModelCache – fetching a version', () => {
     expect(readFileSync(m.onnxPath).equals(Buffer.from(onnxBytes))).toBe(true);
     expect(m.mlmodel.onnxData).toBe('model.onnx');
     expect(m.mlmodel.signature).toEqual({
-      kind: 'tensor',
-      inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 3] }],
-      outputs: [{ name: 'probability', dtype: 'float32', shape: [-1, 1] }],
+      inputs: { kind: 'tensor', tensors: [{ name: 'features', dtype: 'float32', shape: [-1, 3] }] },
+      outputs: { kind: 'tensor', tensors: [{ name: 'probability', dtype: 'float32', shape: [-1, 1] }] },
     });
     expect(cache.stats).toEqual({
       filesDownloaded: 3,

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { proxiedArtifactPath } from '../../src/mlflow/artifact-path';
 import { MlflowClient } from '../../src/mlflow/client';
-import { parseMlmodel, writeOnnxMlmodel } from '../../src/mlflow/mlmodel';
+import { notOnnxMessage, parseMlmodel, writeOnnxMlmodel } from '../../src/mlflow/mlmodel';
 import { registerOnnxModel } from '../../src/mlflow/register';
 import {
   formatModelUri,
@@ -106,27 +106,73 @@ signature:
 utc_time_created: '2026-11-29 01:54:04.694022'
 `;
 
-  it('parses the onnx flavor and a tensor signature into TensorSpecs', () => {
+  it('parses the onnx flavor and a named tensor signature', () => {
     const m = parseMlmodel(fromPython);
     expect(m.onnxData).toBe('model.onnx');
     expect(m.modelId).toBe('m-1afd');
     expect(m.signature).toEqual({
-      kind: 'tensor',
-      inputs: [{ name: 'X', dtype: 'float32', shape: [-1, 4] }],
-      outputs: [{ name: 'label', dtype: 'int64', shape: [-1] }],
+      inputs: { kind: 'tensor', tensors: [{ name: 'X', dtype: 'float32', shape: [-1, 4] }] },
+      outputs: { kind: 'tensor', tensors: [{ name: 'label', dtype: 'int64', shape: [-1] }] },
     });
   });
 
-  it('keeps column-based signatures as written', () => {
+  it('keeps unnamed tensor specs unnamed, as infer_signature on numpy arrays writes them', () => {
     const m = parseMlmodel(
-      `flavors: {}\nsignature:\n  inputs: '[{"type": "double", "name": "age", "required": true}]'\n  outputs: '[{"type": "long"}]'\n`,
+      `flavors: {}\nsignature:\n  inputs: '[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}]'\n  outputs: '[{"type": "tensor", "tensor-spec": {"dtype": "uint16", "shape": [-1, 2]}}]'\n`,
     );
     expect(m.signature).toEqual({
-      kind: 'columns',
-      inputs: [{ type: 'double', name: 'age', required: true }],
-      outputs: [{ type: 'long' }],
+      inputs: { kind: 'tensor', tensors: [{ dtype: 'float64', shape: [-1, 4] }] },
+      // A numpy dtype prograde has no name for is kept as written, for the format gate to report.
+      outputs: { kind: 'tensor', tensors: [{ dtype: 'uint16', shape: [-1, 2] }] },
+    });
+  });
+
+  it('parses column-based signatures, inputs and outputs each of their own kind', () => {
+    const m = parseMlmodel(
+      `flavors: {}\nsignature:\n  inputs: '[{"type": "double", "name": "age", "required": true}, {"type": "long", "name": "n"}]'\n  outputs: '[{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]'\n`,
+    );
+    expect(m.signature).toEqual({
+      inputs: {
+        kind: 'columns',
+        columns: [
+          { type: 'double', name: 'age' },
+          { type: 'long', name: 'n' },
+        ],
+      },
+      outputs: { kind: 'tensor', tensors: [{ dtype: 'int64', shape: [-1] }] },
     });
     expect(m.onnxData).toBeUndefined();
+    expect(parseMlmodel(`flavors: {}\nsignature:\n  inputs: '[]'\n`).signature).toBeUndefined();
+  });
+
+  it('refuses a schema that mixes tensor and column specs', () => {
+    expect(() =>
+      parseMlmodel(
+        `flavors: {}\nsignature:\n  inputs: '[{"type": "double", "name": "a"}, {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1]}}]'\n`,
+      ),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'MLMODEL_INVALID',
+        message: expect.stringMatching(/mixes tensor and column/) as unknown,
+      }),
+    );
+  });
+
+  it('says how to log ONNX when a version was logged with another flavour', () => {
+    const sklearn = parseMlmodel(
+      'flavors:\n  python_function: {loader_module: mlflow.sklearn}\n  sklearn: {pickled_model: model.pkl, serialization_format: cloudpickle}\n',
+    );
+    expect(notOnnxMessage(sklearn, 'fraud/3')).toBe(
+      'fraud/3 was logged with the sklearn flavor, not ONNX; prograde gates and serves ONNX models only. Convert the model to ONNX (skl2onnx: onx = skl2onnx.to_onnx(model, X[:1].astype(numpy.float32), options={id(model): {\'zipmap\': False}})) and log that with mlflow.onnx.log_model(onx, name="model", registered_model_name=...)',
+    );
+    const xgboost = parseMlmodel('flavors:\n  xgboost: {data: model.ubj}\n');
+    expect(notOnnxMessage(xgboost, 'm/1')).toMatch(
+      /xgboost flavor.*onnxmltools\.convert_xgboost.*mlflow\.onnx\.log_model/,
+    );
+    const custom = parseMlmodel('flavors:\n  python_function: {loader_module: my_loader}\n');
+    expect(notOnnxMessage(custom, 'm/1')).toMatch(
+      /^m\/1 was logged with only a python_function flavor \(my_loader\), not ONNX/,
+    );
   });
 
   it('refuses a file that is not an MLmodel with MLMODEL_INVALID', () => {
@@ -153,9 +199,8 @@ utc_time_created: '2026-11-29 01:54:04.694022'
     expect(m.raw.flavors.python_function?.loader_module).toBe('mlflow.onnx');
     expect(m.raw.utc_time_created).toBe('2026-01-02 03:04:05.678000');
     expect(m.signature).toEqual({
-      kind: 'tensor',
-      inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 3] }],
-      outputs: [{ name: 'p', dtype: 'float64', shape: [-1, 1] }],
+      inputs: { kind: 'tensor', tensors: [{ name: 'features', dtype: 'float32', shape: [-1, 3] }] },
+      outputs: { kind: 'tensor', tensors: [{ name: 'p', dtype: 'float64', shape: [-1, 1] }] },
     });
   });
 });
