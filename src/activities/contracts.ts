@@ -84,6 +84,11 @@ export interface RecordOutcomeOutput {
   readonly reportUri: string;
   /** Registry writes this call actually made (0 when a retry found everything already done). */
   readonly writes: number;
+  /**
+   * Which attempt on the version this was (1 for the first, tagged `prograde.attempt.<n>`); absent
+   * when nothing was written to the version (it does not exist, or another run already promoted it).
+   */
+  readonly attempt?: number;
 }
 
 export type { GateVerdict };

@@ -10,21 +10,13 @@ import { isMlflowNotFound } from '../mlflow/errors';
 import type { MlflowClient } from '../mlflow/client';
 import type { ModelVersion } from '../mlflow/schemas';
 import { buildReport, renderMarkdown } from '../report/report';
+import { attemptTag, attemptValue, attemptsOf, placeAttempt, type Attempt } from './attempts';
+import { TAG } from './tags';
 
 /** MLflow caps tag values; reasons longer than this are cut with a pointer to the full report. */
 const MAX_TAG_VALUE = 4_000;
 
-export const TAG = {
-  outcome: 'prograde.outcome',
-  reason: 'prograde.reason',
-  workflowId: 'prograde.workflow_id',
-  runId: 'prograde.run_id',
-  report: 'prograde.report',
-  approvedBy: 'prograde.approved_by',
-  previousChampion: 'prograde.previous_champion',
-  replacedBy: 'prograde.replaced_by',
-  failedGate: 'prograde.failed_gate',
-} as const;
+export { TAG };
 
 function toRegistryVersion(v: ModelVersion): RegistryVersion {
   return {
@@ -63,73 +55,126 @@ export function reportArtifactDir(model: string, version: string, runId: string)
 }
 
 /**
- * Writes the outcome of a promotion to the registry: the evidence report (JSON + Markdown) as
- * proxied artifacts, the outcome as version tags and, for a promotion, the champion alias — last,
- * so a crash part-way never shows a half-recorded version as champion. Every write is a set that
- * is skipped when the registry already holds the value, so a retried call makes no second write.
+ * Writes the outcome of one promotion attempt to the registry: the evidence report (JSON + Markdown)
+ * as proxied artifacts under the run's own folder, the attempt as `prograde.attempt.<n>`, the
+ * outcome as version tags and, for a promotion, the champion alias — last, so a crash part-way never
+ * shows a half-recorded version as champion. The plain `prograde.*` tags describe this attempt only:
+ * those that do not hold for it are deleted, so they never contradict each other, while earlier
+ * attempts stay reachable through their attempt tags and this report. Every write is skipped when
+ * the registry already holds it, so a retried call makes no second write.
  */
 export async function recordOutcome(
   client: MlflowClient,
   input: RecordOutcomeInput,
 ): Promise<RecordOutcomeOutput> {
   const { state, championAlias, workflowRunId } = input;
-  const report = buildReport(state, workflowRunId);
-  const dir = reportArtifactDir(state.model, state.candidate.version, workflowRunId);
-  await client.uploadArtifact(`${dir}/report.json`, Buffer.from(JSON.stringify(report, null, 2)));
-  await client.uploadArtifact(`${dir}/report.md`, Buffer.from(renderMarkdown(report)));
-  const reportUri = `mlflow-artifacts:/${dir}/report.md`;
+  const model = state.model;
+  const version = state.candidate.version;
+  const outcome = state.outcome ?? 'failed';
 
-  let current: ModelVersion;
+  let current: ModelVersion | undefined;
   try {
-    current = await client.getModelVersion(state.model, state.candidate.version);
+    current = await client.getModelVersion(model, version);
   } catch (e) {
     // Nothing to tag when the version never existed (a mistyped --version): the report still records it.
-    if (isMlflowNotFound(e) && state.outcome === 'failed') return { reportUri, writes: 0 };
-    throw e;
+    if (!(isMlflowNotFound(e) && outcome === 'failed')) throw e;
   }
+  if (current && outcome !== 'promoted' && promotedByAnotherRun(current, championAlias, workflowRunId)) {
+    // A run that did not promote a version another run already made champion (a re-run) must not
+    // overwrite that run's record.
+    return { reportUri: current.tags[TAG.report] ?? '', writes: 0 };
+  }
+
+  const earlier = current ? attemptsOf(current.tags) : [];
+  const n = placeAttempt(earlier, workflowRunId);
+  const dir = reportArtifactDir(model, version, workflowRunId);
+  const reportUri = `mlflow-artifacts:/${dir}/report.md`;
+  const report = buildReport(state, workflowRunId, {
+    attempt: n,
+    earlier: earlier.filter((a) => a.runId !== workflowRunId),
+  });
+  await client.uploadArtifact(`${dir}/report.json`, Buffer.from(JSON.stringify(report, null, 2)));
+  await client.uploadArtifact(`${dir}/report.md`, Buffer.from(renderMarkdown(report)));
+  if (!current) return { reportUri, writes: 0 };
+
   const have = current.tags;
   let writes = 0;
   const setTag = async (
-    version: string,
+    v: string,
     key: string,
     value: string,
     existing: Readonly<Record<string, string>>,
   ): Promise<void> => {
-    const v =
+    const cut =
       value.length > MAX_TAG_VALUE
         ? `${value.slice(0, MAX_TAG_VALUE - 40)}… (full text in ${TAG.report})`
         : value;
-    if (existing[key] === v) return;
-    await client.setModelVersionTag(state.model, version, key, v);
+    if (existing[key] === cut) return;
+    await client.setModelVersionTag(model, v, key, cut);
+    writes++;
+  };
+  const deleteTag = async (v: string, key: string, existing: Readonly<Record<string, string>>) => {
+    if (!(key in existing)) return;
+    await client.deleteModelVersionTag(model, v, key);
     writes++;
   };
 
-  const outcome = state.outcome ?? 'failed';
+  const attempt: Attempt = {
+    attempt: n,
+    outcome,
+    runId: workflowRunId,
+    report: reportUri,
+    at: state.audit.at(-1)?.at ?? '',
+  };
+  const legacy = earlier.filter((a) => a.legacy && a.runId !== workflowRunId);
+  const attempts = [...legacy, attempt];
+  for (const a of attempts) {
+    if (!(attemptTag(a.attempt) in have)) await setTag(version, attemptTag(a.attempt), attemptValue(a), have);
+  }
+  const count = Math.max(n, ...earlier.map((a) => a.attempt));
+  await setTag(version, TAG.attempts, String(count), have);
+
   const failedGate = state.gates.find((g) => g.status !== 'passed');
-  const tags: [string, string][] = [
+  const decision = state.approval.decision;
+  const champion = state.champion;
+  const desired = new Map<string, string>([
     [TAG.outcome, outcome],
     [TAG.reason, state.reason ?? ''],
     [TAG.workflowId, state.workflowId],
     [TAG.runId, workflowRunId],
     [TAG.report, reportUri],
-  ];
-  if (failedGate && outcome !== 'promoted') tags.push([TAG.failedGate, failedGate.gate]);
-  const decision = state.approval.decision;
+  ]);
+  if (failedGate && outcome !== 'promoted') desired.set(TAG.failedGate, failedGate.gate);
   if (decision?.decision === 'approve')
-    tags.push([TAG.approvedBy, `${decision.by} (${decision.via}) at ${decision.at}: ${decision.reason}`]);
-  const champion = state.champion;
-  if (outcome === 'promoted' && champion) tags.push([TAG.previousChampion, champion.version]);
-  for (const [k, v] of tags) await setTag(state.candidate.version, k, v, have);
+    desired.set(TAG.approvedBy, `${decision.by} (${decision.via}) at ${decision.at}: ${decision.reason}`);
+  if (outcome === 'promoted' && champion) desired.set(TAG.previousChampion, champion.version);
+  for (const [k, v] of desired) await setTag(version, k, v, have);
+
+  // Tags of an earlier attempt that do not hold for this one. `replaced_by` stays on a version that
+  // lost the champion alias, until it becomes champion again.
+  const stale: string[] = [TAG.failedGate, TAG.approvedBy, TAG.previousChampion];
+  if (outcome === 'promoted') stale.push(TAG.replacedBy);
+  for (const k of stale) if (!desired.has(k)) await deleteTag(version, k, have);
 
   if (outcome === 'promoted') {
     if (champion) {
-      const old = await client.getModelVersion(state.model, champion.version);
-      await setTag(champion.version, TAG.replacedBy, state.candidate.version, old.tags);
+      const old = await client.getModelVersion(model, champion.version);
+      await setTag(champion.version, TAG.replacedBy, version, old.tags);
     }
     if (!current.aliases.includes(championAlias)) {
-      await client.setAlias(state.model, championAlias, state.candidate.version);
+      await client.setAlias(model, championAlias, version);
       writes++;
     }
   }
-  return { reportUri, writes };
+  return { reportUri, writes, attempt: n };
+}
+
+/** The version is champion, and a prograde run other than `runId` promoted it. */
+function promotedByAnotherRun(v: ModelVersion, championAlias: string, runId: string): boolean {
+  return (
+    v.aliases.includes(championAlias) &&
+    v.tags[TAG.outcome] === 'promoted' &&
+    v.tags[TAG.runId] !== undefined &&
+    v.tags[TAG.runId] !== runId
+  );
 }

@@ -1,7 +1,7 @@
 import { ProgradeError } from '../errors';
 import type { MlflowClient } from '../mlflow/client';
 import type { GatewayAdminClient } from '../serving/admin-client';
-import { TAG } from './outcome';
+import { TAG } from './tags';
 
 export interface RollbackRequest {
   readonly model: string;
@@ -20,7 +20,8 @@ export interface RollbackResult {
  * `prograde rollback <model>`: the champion before the last promotion serves again. Instant while
  * that version is still retained on the gateway (the promotion keeps it loaded for
  * `rollback.keepPreviousFor`); otherwise the gateway loads it first. The gateway changes before the
- * registry, so the alias never names a version that does not serve.
+ * registry, so the alias never names a version that does not serve. The restored champion loses its
+ * `prograde.replaced_by` tag, and the version rolled back from is tagged `rolled-back`.
  */
 export async function rollbackToPrevious(
   mlflow: MlflowClient,
@@ -45,6 +46,10 @@ export async function rollbackToPrevious(
     `${req.operator} (prograde rollback): ${req.reason}`,
   );
   await mlflow.setAlias(req.model, req.championAlias, previous);
+  // The version serving again is nobody's replaced champion any more.
+  const restored = await mlflow.getModelVersion(req.model, previous);
+  if (TAG.replacedBy in restored.tags)
+    await mlflow.deleteModelVersionTag(req.model, previous, TAG.replacedBy);
   await mlflow.setModelVersionTag(req.model, current.version, TAG.outcome, 'rolled-back');
   await mlflow.setModelVersionTag(
     req.model,

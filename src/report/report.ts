@@ -1,6 +1,21 @@
 import type { CheckResult, GateVerdict } from '../gates/verdict';
 import type { PromotionState } from '../workflows/state';
 
+/** An earlier attempt on the same version, as the report links to it. */
+export interface EarlierAttempt {
+  readonly attempt: number;
+  readonly outcome: string;
+  readonly runId: string;
+  readonly report: string;
+}
+
+/** Where this attempt stands among the version's attempts. */
+export interface AttemptHistory {
+  /** 1 for the first attempt on the version. */
+  readonly attempt: number;
+  readonly earlier: readonly EarlierAttempt[];
+}
+
 /**
  * The evidence report written beside a judged model version: the same facts as the workflow's
  * final state, as JSON for machines and Markdown for people (MLflow UI, CI job summary).
@@ -16,6 +31,9 @@ export interface PromotionReport {
   readonly reason: string;
   readonly workflowId: string;
   readonly workflowRunId: string;
+  /** This attempt's number on the version, and every earlier attempt's report. */
+  readonly attempt: number;
+  readonly earlierAttempts: readonly EarlierAttempt[];
   readonly spec: { readonly file: string; readonly sha256: string };
   readonly requestedBy: string;
   readonly approval: PromotionState['approval'];
@@ -23,7 +41,18 @@ export interface PromotionReport {
   readonly audit: PromotionState['audit'];
 }
 
-export function buildReport(state: PromotionState, workflowRunId: string): PromotionReport {
+/** A gate with nothing to check passes vacuously; the report says so instead of "all 0 checks passed". */
+export const NO_CHECKS = 'no checks configured';
+
+function describeGate(g: GateVerdict): GateVerdict {
+  return g.checks.length === 0 ? { ...g, summary: `${g.gate}: ${NO_CHECKS}` } : g;
+}
+
+export function buildReport(
+  state: PromotionState,
+  workflowRunId: string,
+  history: AttemptHistory = { attempt: 1, earlier: [] },
+): PromotionReport {
   return {
     kind: 'prograde/promotion-report',
     schemaVersion: 1,
@@ -35,10 +64,17 @@ export function buildReport(state: PromotionState, workflowRunId: string): Promo
     reason: state.reason ?? '',
     workflowId: state.workflowId,
     workflowRunId,
+    attempt: history.attempt,
+    earlierAttempts: history.earlier.map((a) => ({
+      attempt: a.attempt,
+      outcome: a.outcome,
+      runId: a.runId,
+      report: a.report,
+    })),
     spec: { file: state.specFile, sha256: state.specSha256 },
     requestedBy: state.requestedBy,
     approval: state.approval,
-    gates: state.gates,
+    gates: state.gates.map(describeGate),
     audit: state.audit,
   };
 }
@@ -79,6 +115,13 @@ export function renderMarkdown(r: PromotionReport): string {
     `- Workflow: \`${r.workflowId}\` run \`${r.workflowRunId}\``,
     `- Spec: \`${r.spec.file}\` (sha256 \`${r.spec.sha256.slice(0, 12)}\`), requested by ${r.requestedBy}`,
   ];
+  if (r.attempt > 1 || r.earlierAttempts.length > 0) {
+    head.push(`- Attempt ${r.attempt} on this version; earlier attempts:`);
+    for (const a of r.earlierAttempts)
+      head.push(
+        `  - #${a.attempt} ${a.outcome}, run \`${a.runId}\`: ${a.report ? `\`${a.report}\`` : 'no report'}`,
+      );
+  }
   if (r.approval.required) {
     const d = r.approval.decision;
     head.push(
@@ -87,13 +130,17 @@ export function renderMarkdown(r: PromotionReport): string {
   }
   const gates = r.gates.flatMap((g) => [
     '',
-    `## ${ICON[g.status]} ${g.gate} gate: ${g.status}`,
+    `## ${ICON[g.status]} ${g.gate} gate: ${g.checks.length === 0 ? NO_CHECKS : g.status}`,
     '',
-    g.summary,
-    '',
-    '| | check | value | threshold | interval | n | message |',
-    '|---|---|---|---|---|---|---|',
-    ...g.checks.map(checkRow),
+    ...(g.checks.length === 0
+      ? [`No checks are configured for the ${g.gate} gate in the spec, so it judged nothing.`]
+      : [
+          g.summary,
+          '',
+          '| | check | value | threshold | interval | n | message |',
+          '|---|---|---|---|---|---|---|',
+          ...g.checks.map(checkRow),
+        ]),
   ]);
   const audit = [
     '',

@@ -64,7 +64,10 @@ export const Aliases = z
     champion: Alias.default('champion').meta({
       description: 'Registry alias of the model now serving production',
     }),
-    candidate: Alias.default('challenger').meta({ description: 'Registry alias of the version to promote' }),
+    candidate: Alias.default('challenger').meta({
+      description:
+        'Registry alias of the version to promote: `prograde promote` without --version resolves it in MLflow before starting, and a missing alias is an error (exit 2)',
+    }),
   })
   .refine((a) => a.champion !== a.candidate, {
     message: 'the champion and candidate aliases must differ',

@@ -1,50 +1,15 @@
-import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { promotionHandle } from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
 import type { PromotionState } from '../../src/workflows/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
-import {
-  adminOf,
-  backgroundTraffic,
-  cleanRows,
-  GATEWAY_TOKEN,
-  liveSpec,
-  startTestGateway,
-} from '../support/live';
+import { adminOf, backgroundTraffic, cleanRows, liveSpec, startTestGateway } from '../support/live';
 import type { GatewayHandle } from '../../src/serving/server';
-import { stack } from '../support/stack';
+import { prograde, specFile as writeSpec } from '../support/cli';
 import { untilStatus } from '../support/wait';
-
-interface CliResult {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `prograde …` as CI would: its own process, environment only. Asynchronous, so the in-process worker keeps serving. */
-function prograde(h: Harness, args: readonly string[]): Promise<CliResult> {
-  const env = {
-    ...process.env,
-    CI: 'true',
-    TEMPORAL_ADDRESS: stack.temporalAddress(),
-    MLFLOW_TRACKING_URI: stack.mlflowUri(),
-    PROGRADE_TASK_QUEUE: h.taskQueue,
-    PROGRADE_GATEWAY_TOKEN: GATEWAY_TOKEN,
-  };
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['bin/prograde.js', ...args],
-      { cwd: repoRoot, env, encoding: 'utf8' },
-      (error, stdout, stderr) =>
-        resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** Given the CLI a CI job runs, the exit code and the JSON tell the outcome. */
 describe('prograde promote from CI', () => {
@@ -61,14 +26,8 @@ describe('prograde promote from CI', () => {
     await h?.close();
   });
 
-  function specFile(model: string, spec = sampleSpec(model)): string {
-    const dir = mkdtempSync(join(h.dir, 'spec-'));
-    // The spec names `holdout.csv` relative to itself, as a team's repository would.
-    copyFileSync(h.datasetPath, join(dir, 'holdout.csv'));
-    const file = join(dir, 'promotion.yaml');
-    writeFileSync(file, stringify(spec));
-    return file;
-  }
+  // The spec names `holdout.csv` relative to itself, as a team's repository would.
+  const specFile = (model: string, spec = sampleSpec(model)): string => writeSpec(h, spec);
 
   it('--wait --json prints the final state and exits 0 when promoted', async () => {
     const model = uniqueModel('cli-ok');
@@ -105,6 +64,51 @@ describe('prograde promote from CI', () => {
     expect(r.stderr).toMatch(/invalid-promotion\.yaml:\d+:\d+ /);
   });
 
+  async function expectNoWorkflow(model: string, version: string): Promise<void> {
+    await expect(promotionHandle(h.client, model, version).describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
+  }
+
+  it('exits 2 before starting anything when the version does not exist', async () => {
+    const model = uniqueModel('cli-missing');
+    await h.register(model, 'good');
+    const r = await prograde(h, ['promote', '--spec', specFile(model), '--version', '99', '--wait']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`'${model}' has no version 99 in MLflow`));
+    await expectNoWorkflow(model, '99');
+  });
+
+  it('exits 2 before starting anything when the registered model does not exist', async () => {
+    const model = uniqueModel('cli-nomodel');
+    const r = await prograde(h, ['promote', '--spec', specFile(model), '--version', '1']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`no registered model '${model}'`));
+    await expectNoWorkflow(model, '1');
+  });
+
+  it('without --version promotes the version behind aliases.candidate', async () => {
+    const model = uniqueModel('cli-alias');
+    await h.register(model, 'good');
+    const v = await h.register(model, 'good', 'challenger', 5);
+    const r = await prograde(h, ['promote', '--spec', specFile(model), '--wait', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const state = JSON.parse(r.stdout) as PromotionState;
+    expect(state.workflowId).toBe(`promote/${model}/${v}`);
+    expect(state.outcome).toBe('promoted');
+    expect((await h.mlflow.getModelVersionByAlias(model, 'champion')).version).toBe(v);
+  });
+
+  it('without --version and without the candidate alias in MLflow, exits 2 naming the alias', async () => {
+    const model = uniqueModel('cli-noalias');
+    await h.register(model, 'good');
+    const spec = sampleSpec(model, { aliases: { champion: 'champion', candidate: 'next' } });
+    const r = await prograde(h, ['promote', '--spec', specFile(model, spec)]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/has no @next alias .*aliases\.candidate/);
+    await expectNoWorkflow(model, '1');
+  });
+
   it('`prograde rollback` puts the retained previous champion back at once and moves @champion back', async () => {
     const model = uniqueModel('cli-rollback');
     const champion = await h.register(model, 'good', 'champion');
@@ -115,6 +119,8 @@ describe('prograde promote from CI', () => {
     const file = specFile(model, { ...spec, rollback: { automatic: true, keepPreviousFor: '10m' } });
     const started = await prograde(h, ['promote', '--spec', file, '--version', candidate, '--wait']);
     expect(started.status, started.stderr).toBe(0);
+    // The promotion is final, but its workflow keeps running to retain the old champion: said so.
+    expect(started.stdout).toMatch(/stays Running for rollback\.keepPreviousFor \(10m\)/);
     const handle = promotionHandle(h.client, model, candidate);
     await untilStatus(handle, (s) => s.phase === 'retaining', 'retaining');
     expect((await adminOf(gateway).getRouting(model))?.versions[champion]?.status).toBe('ready');

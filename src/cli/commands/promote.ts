@@ -6,10 +6,15 @@ import { temporal } from '@temporalio/proto';
 import { z } from 'zod';
 import { connectClient } from '../../client/connect';
 import { followPromotion, startPromotion, uiLink } from '../../client/promotions';
+import { mlflowClient } from '../../config/mlflow';
+import { temporalSettings } from '../../config/temporal';
 import { InvalidInputError } from '../../errors';
+import { findCandidate, type CandidateVersion } from '../../registry/candidate';
 import { loadSpec, resolveDatasetLocation } from '../../spec/load';
+import type { PromotionSpec } from '../../spec/schema';
 import { SpecError } from '../../spec/spec-error';
-import type { PromotionInput, PromotionState } from '../../workflows/state';
+import { formatDuration } from '../../spec/units';
+import { workflowIdFor, type PromotionInput, type PromotionState } from '../../workflows/state';
 import { ExitCode } from '../exit-codes';
 import { renderState } from '../render';
 import { CliExit } from '../run';
@@ -19,8 +24,9 @@ import { sendAction } from './control';
 const Flags = z.object({
   spec: z.string({ error: '--spec <file> is required' }).min(1),
   version: z
-    .string({ error: '--version <n> is required' })
-    .regex(/^\d+$/, '--version must be a registry version number, e.g. 12'),
+    .string()
+    .regex(/^[1-9]\d*$/, '--version must be a registry version number, e.g. 12')
+    .optional(),
   wait: z.boolean().default(false),
   json: z.boolean().default(false),
   as: z.string().min(1).optional(),
@@ -38,6 +44,52 @@ export function exitCodeForOutcome(state: PromotionState): ExitCode {
     default:
       return ExitCode.infrastructure;
   }
+}
+
+/**
+ * A re-run after a success: the version is already champion, promoted by an earlier run. Nothing is
+ * started and nothing is written; CI sees exit 0.
+ */
+function reportAlreadyPromoted(
+  spec: PromotionSpec,
+  candidate: CandidateVersion,
+  promoted: NonNullable<CandidateVersion['alreadyPromoted']>,
+  json: boolean,
+): void {
+  const workflowId = promoted.workflowId ?? workflowIdFor(spec.model, candidate.version);
+  const link = uiLink(temporalUiBase(), temporalSettings().namespace, workflowId);
+  const reason = `already promoted by run ${promoted.runId}`;
+  if (json) {
+    console.log(
+      JSON.stringify({
+        workflowId,
+        runId: promoted.runId,
+        started: false,
+        outcome: 'promoted',
+        alreadyPromoted: true,
+        reason,
+        ...(promoted.reportUri ? { reportUri: promoted.reportUri } : {}),
+        link,
+      }),
+    );
+    return;
+  }
+  console.log(
+    `${spec.model} v${candidate.version} is @${spec.aliases.champion}: ${reason}; nothing started, nothing written`,
+  );
+  if (promoted.reportUri) console.log(`  report: ${promoted.reportUri}`);
+  console.log(`  ${link}`);
+}
+
+/** Why a workflow whose promotion is final still shows Running, so nobody takes it for a hang. */
+function retainingNote(spec: PromotionSpec, state: PromotionState): string | undefined {
+  if (state.outcome !== 'promoted' || state.phase !== 'retaining') return undefined;
+  const keep = formatDuration(spec.rollback.keepPreviousFor);
+  return (
+    `note: the promotion is final. Its workflow stays Running for rollback.keepPreviousFor (${keep}) ` +
+    `to keep the previous champion loaded, so \`prograde rollback ${spec.model}\` is instant; then it ` +
+    `releases it and completes.`
+  );
 }
 
 /** True when some worker has polled the task queue recently; a promotion without one would wait silently. */
@@ -62,7 +114,10 @@ export function register(program: Command): void {
     )
     .argument('[model@version]', 'with --full: the promotion to finish now')
     .option('-s, --spec <file>', 'promotion spec (promotion.yaml)')
-    .option('-v, --version <n>', 'candidate version number in the MLflow registry')
+    .option(
+      '-v, --version <n>',
+      "candidate version number in the MLflow registry (default: the version behind the spec's aliases.candidate)",
+    )
     .option(
       '--full',
       'skip the remaining shadow/canary steps of a running promotion and promote now (needs --as and --reason)',
@@ -73,7 +128,9 @@ export function register(program: Command): void {
     .option('--as <who>', 'who requests the promotion (default: CI actor or user name)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 promoted (or started), 1 rejected/rolled back/aborted, 2 invalid input, 3 infrastructure error.',
+      '\nA version that is already @champion, promoted by an earlier run, is not promoted again: exit 0, nothing written.' +
+        '\nExit codes: 0 promoted (or started, or already promoted), 1 rejected/rolled back/aborted,' +
+        '\n2 invalid input (spec, flags, a model, version or alias missing in MLflow), 3 infrastructure error.',
     )
     .action(async (ref: string | undefined, raw: { full?: boolean } & Record<string, unknown>) => {
       if (raw.full) {
@@ -106,11 +163,24 @@ export function register(program: Command): void {
           `evaluation.dataset '${loaded.spec.evaluation.dataset}' not found (looked at ${dataset.path})`,
         );
       }
+      // The registry is asked first, so a missing version is exit 2 and a re-run after a success is
+      // exit 0, both before any workflow starts.
+      const candidate = await findCandidate(mlflowClient(), {
+        model: loaded.spec.model,
+        aliases: loaded.spec.aliases,
+        ...(flags.version === undefined ? {} : { version: flags.version }),
+      });
+      if (candidate.viaAlias && !flags.json)
+        console.error(`@${candidate.viaAlias} is ${loaded.spec.model} v${candidate.version}`);
+      if (candidate.alreadyPromoted) {
+        reportAlreadyPromoted(loaded.spec, candidate, candidate.alreadyPromoted, flags.json);
+        return;
+      }
       const input: PromotionInput = {
         spec: loaded.spec,
         specFile: loaded.file,
         specSha256: loaded.sha256,
-        candidateVersion: flags.version,
+        candidateVersion: candidate.version,
         dataset,
         requestedBy:
           flags.as ?? process.env.GITHUB_ACTOR ?? process.env.GITLAB_USER_LOGIN ?? userInfo().username,
@@ -158,8 +228,12 @@ export function register(program: Command): void {
             printed = state.audit.length;
           }
         });
-        if (flags.json) console.log(JSON.stringify({ ...final, link }, null, 2));
-        else console.log(`\n${renderState(final, link)}`);
+        const note = retainingNote(loaded.spec, final);
+        if (flags.json) console.log(JSON.stringify({ ...final, link, ...(note ? { note } : {}) }, null, 2));
+        else {
+          console.log(`\n${renderState(final, link)}`);
+          if (note) console.log(note);
+        }
         throw new CliExit(exitCodeForOutcome(final));
       } finally {
         await close();

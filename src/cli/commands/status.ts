@@ -1,9 +1,25 @@
 import type { Command } from 'commander';
 import { connectClient } from '../../client/connect';
 import { promotionHandle, promotionStatus, uiLink } from '../../client/promotions';
+import { mlflowClient } from '../../config/mlflow';
+import { messageOf } from '../../errors';
+import { attemptsOf, type Attempt } from '../../registry/attempts';
 import { parseModelRef } from '../model-ref';
 import { renderState } from '../render';
 import { temporalUiBase } from '../ui-base';
+
+/** Every attempt on the version as its MLflow tags record them; the workflow shows only its latest run. */
+async function attemptsInRegistry(
+  model: string,
+  version: string,
+): Promise<{ attempts?: Attempt[]; attemptsError?: string }> {
+  try {
+    const mv = await mlflowClient().getModelVersion(model, version);
+    return { attempts: attemptsOf(mv.tags) };
+  } catch (e) {
+    return { attemptsError: messageOf(e) };
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -17,7 +33,19 @@ export function register(program: Command): void {
         const handle = promotionHandle(client, model, version);
         const state = await promotionStatus(handle);
         const link = uiLink(temporalUiBase(), settings.namespace, handle.workflowId);
-        console.log(opts.json ? JSON.stringify({ ...state, link }, null, 2) : renderState(state, link));
+        const attempts = await attemptsInRegistry(model, version);
+        if (opts.json) {
+          console.log(JSON.stringify({ ...state, link, ...attempts }, null, 2));
+          return;
+        }
+        console.log(renderState(state, link));
+        if (attempts.attempts && attempts.attempts.length > 0) {
+          console.log(`  attempts on v${version} (MLflow):`);
+          for (const a of attempts.attempts)
+            console.log(`    #${a.attempt} ${a.outcome.padEnd(11)} run ${a.runId}  ${a.report}`);
+        }
+        if (attempts.attemptsError)
+          console.log(`  attempts: not read from MLflow (${attempts.attemptsError})`);
       } finally {
         await close();
       }
