@@ -1,5 +1,8 @@
 export { isLoopbackHost, checkTarget } from './target';
 export { loadTrafficRows, parseShift, type TrafficRowSource } from './rows';
+export { parseFeatureList } from './features';
+export { v2InputOf, type V2Input } from './model-input';
+export { trafficVerdict, type TrafficVerdict } from './verdict';
 export {
   runTraffic,
   TRAFFIC_LIMITS,
@@ -8,4 +11,5 @@ export {
   type TrafficResponse,
   type TrafficSummary,
   type TimelineSecond,
+  type ErrorCount,
 } from './run';

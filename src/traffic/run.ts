@@ -4,6 +4,7 @@ import { type Dataset } from '../dataset/dataset';
 import { InvalidInputError, messageOf } from '../errors';
 import { ModelName } from '../serving/routing';
 import { quantiles } from '../stats/quantile';
+import { TRAFFIC_V2_DATATYPES } from './model-input';
 import { checkTarget } from './target';
 
 /**
@@ -30,8 +31,13 @@ export const TrafficSettings = z.strictObject({
   /** `v2` = POST /v2/models/{model}/infer; `invocations` = POST /invocations?model= (dataframe_split). */
   protocol: z.enum(['v2', 'invocations']).default('v2'),
   rowsPerRequest: z.number().int().min(1).max(1000).default(1),
-  /** Name of the v2 input tensor. */
+  /**
+   * Name of the v2 input tensor. The default fits the sample models; for any other model take it from
+   * the gateway's metadata with `v2InputOf` (as `prograde traffic` does).
+   */
   inputName: z.string().min(1).default('features'),
+  /** v2 datatype of that input; the rows are floating-point numbers. */
+  datatype: z.enum(TRAFFIC_V2_DATATYPES).default('FP32'),
   /** Sent round-robin as x-routing-key, so each key sticks to one variant. */
   routingKeys: z.array(z.string().min(1)).min(1).optional(),
   allowRemote: z.boolean().default(false),
@@ -92,6 +98,8 @@ export interface TrafficSummary {
   readonly aborted: number;
   /** By HTTP status; `network` when no answer came, `aborted` when the run was stopped. */
   readonly byStatus: Readonly<Record<string, number>>;
+  /** The most frequent error messages (at most TOP_ERRORS), most frequent first. */
+  readonly topErrors: readonly ErrorCount[];
   readonly byVariant: Readonly<Record<string, OutcomeCounts & { requests: number }>>;
   readonly byVersion: Readonly<Record<string, number>>;
   /** Over answered requests; undefined when none answered. */
@@ -101,6 +109,17 @@ export interface TrafficSummary {
   /** True when the signal (or an onResponse throw) ended the run early. */
   readonly stoppedEarly: boolean;
 }
+
+export interface ErrorCount {
+  /** HTTP status, or `network`. */
+  readonly status: string;
+  readonly message: string;
+  readonly count: number;
+}
+
+export const TOP_ERRORS = 3;
+/** Long enough for the gateway's messages; bounded because a remote answer could be anything. */
+const MAX_ERROR_MESSAGE = 300;
 
 const ErrorBody = z.object({ error: z.string() }).loose();
 
@@ -143,7 +162,7 @@ export async function runTraffic(options: RunTrafficOptions): Promise<TrafficSum
     }
     return JSON.stringify(
       s.protocol === 'v2'
-        ? { inputs: [{ name: s.inputName, shape: [rows.length, width], datatype: 'FP32', data: rows }] }
+        ? { inputs: [{ name: s.inputName, shape: [rows.length, width], datatype: s.datatype, data: rows }] }
         : { dataframe_split: { columns: dataset.featureNames, data: rows } },
     );
   };
@@ -284,6 +303,7 @@ function summarize(c: Collected): TrafficSummary {
   const byVersion: Record<string, number> = {};
   const seconds = new Map<number, Record<string, OutcomeCounts>>();
   const latencies: number[] = [];
+  const errorCounts = new Map<string, ErrorCount>();
   let ok = 0;
   let errors = 0;
   let aborted = 0;
@@ -296,7 +316,15 @@ function summarize(c: Collected): TrafficSummary {
       continue;
     }
     if (r.outcome === 'ok') ok += 1;
-    else errors += 1;
+    else {
+      errors += 1;
+      const message = (r.error ?? '').slice(0, MAX_ERROR_MESSAGE);
+      const key = `${statusKey} ${message}`;
+      const seen = errorCounts.get(key);
+      // Distinct messages are bounded too: past that many, new ones are counted in `errors` only.
+      if (seen !== undefined || errorCounts.size < 1000)
+        errorCounts.set(key, { status: statusKey, message, count: (seen?.count ?? 0) + 1 });
+    }
     if (r.status !== undefined) latencies.push(r.latencyMs);
     const variant = r.variant ?? 'none';
     const v = (byVariant[variant] ??= { requests: 0, ok: 0, error: 0 });
@@ -329,6 +357,7 @@ function summarize(c: Collected): TrafficSummary {
     errors,
     aborted,
     byStatus,
+    topErrors: [...errorCounts.values()].sort((a, b) => b.count - a.count).slice(0, TOP_ERRORS),
     byVariant,
     byVersion,
     latencyMs,

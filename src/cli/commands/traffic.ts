@@ -9,8 +9,11 @@ import {
   parseShift,
   type TrafficRowSource,
 } from '../../traffic/rows';
+import { parseFeatureList } from '../../traffic/features';
+import { v2InputOf, type V2Input } from '../../traffic/model-input';
 import { runTraffic, TRAFFIC_LIMITS, type TrafficSummary } from '../../traffic/run';
 import { checkTarget } from '../../traffic/target';
+import { trafficVerdict } from '../../traffic/verdict';
 import { ExitCode } from '../exit-codes';
 import { CliExit } from '../run';
 
@@ -34,6 +37,7 @@ const Flags = z.object({
   gateway: z.string().min(1),
   protocol: z.enum(['v2', 'invocations']),
   rowsPerRequest: z.coerce.number().int().min(1).max(1000),
+  inputName: z.string().min(1).optional(),
   routingKeys: z.coerce.number().int().min(1).max(1_000_000).optional(),
   maxRequests: z.coerce.number().int().positive().max(TRAFFIC_LIMITS.maxRequests).optional(),
   allowRemote: z.boolean().optional(),
@@ -52,12 +56,7 @@ function parseFlags(raw: unknown): z.infer<typeof Flags> {
 
 function rowSource(flags: z.infer<typeof Flags>): TrafficRowSource {
   const features =
-    flags.features !== undefined
-      ? flags.features
-          .split(',')
-          .map((f) => f.trim())
-          .filter((f) => f !== '')
-      : [...DEFAULT_TRAFFIC_FEATURES];
+    flags.features !== undefined ? parseFeatureList(flags.features) : [...DEFAULT_TRAFFIC_FEATURES];
   const shift = flags.shift !== undefined ? parseShift(flags.shift, features) : undefined;
   if (flags.dataset !== undefined) {
     return {
@@ -73,6 +72,30 @@ function rowSource(flags: z.infer<typeof Flags>): TrafficRowSource {
   return { kind: 'sample', rows: flags.rows, seed: flags.seed, ...(shift ? { shift } : {}) };
 }
 
+/**
+ * The v2 input to fill: named by --input-name, else as the gateway's model metadata describes it, so
+ * a model whose input is `X` gets `X`. A width that cannot fit is refused before anything is sent.
+ */
+async function v2Input(flags: z.infer<typeof Flags>, featureNames: readonly string[]): Promise<V2Input> {
+  if (flags.inputName !== undefined) return { name: flags.inputName, datatype: 'FP32', width: undefined };
+  const input = await v2InputOf({
+    gatewayUrl: flags.gateway,
+    model: flags.model,
+    allowRemote: flags.allowRemote === true,
+  });
+  if (input.width !== undefined && input.width !== featureNames.length) {
+    const names =
+      featureNames.length > 4
+        ? `${featureNames.slice(0, 2).join(', ')}, …, ${featureNames.at(-1) ?? ''}`
+        : featureNames.join(', ');
+    throw new InvalidInputError(
+      `model '${flags.model}' input '${input.name}' takes ${input.width} features per row, but the rows have ${featureNames.length} (${names}); ${flags.dataset !== undefined ? `name the model's columns with --features, e.g. --features f0..f${input.width - 1}` : `the generated sample rows fit 12-feature sample models; give a --dataset with the model's columns`}`,
+      { model: flags.model, input: input.name, width: input.width, features: featureNames.length },
+    );
+  }
+  return input;
+}
+
 function render(s: TrafficSummary): string {
   const lines = [
     `sent ${s.sent}/${s.planned} requests to ${s.target} (${s.model}, ${s.protocol}) in ${(s.elapsedMs / 1000).toFixed(1)}s: ${s.ok} ok, ${s.errors} errors${s.skipped > 0 ? `, ${s.skipped} skipped (too many in flight)` : ''}${s.aborted > 0 ? `, ${s.aborted} aborted` : ''}`,
@@ -83,6 +106,11 @@ function render(s: TrafficSummary): string {
       .map(([k, v]) => `${k}=${v.requests} (${v.error} errors)`)
       .join(' ')}`,
   ];
+  if (s.topErrors.length > 0) {
+    lines.push(
+      `errors:     ${s.topErrors.map((e) => `${e.count}× ${e.status} ${e.message}`).join('\n            ')}`,
+    );
+  }
   if (s.latencyMs) {
     const f = (x: number): string => `${x.toFixed(2)}ms`;
     lines.push(`latency:    p50 ${f(s.latencyMs.p50)}  p95 ${f(s.latencyMs.p95)}  p99 ${f(s.latencyMs.p99)}`);
@@ -98,7 +126,10 @@ export function register(program: Command): void {
     .requiredOption('--rps <n>', `requests per second (max ${TRAFFIC_LIMITS.maxRps})`)
     .requiredOption('--duration <d>', 'how long, e.g. 30s (max 30m)')
     .option('--dataset <file>', 'CSV whose feature columns are sent (default: generated sample rows)')
-    .option('--features <names>', 'comma-separated feature columns of --dataset (default f0..f11)')
+    .option(
+      '--features <names>',
+      'feature columns of --dataset in model input order: names and ranges, e.g. f0..f29 or age,f0..f9 (default f0..f11)',
+    )
     .option('--label <name>', 'label column of --dataset', DEFAULT_TRAFFIC_LABEL)
     .option('--rows <n>', 'generated sample rows to cycle through', '2000')
     .option('--seed <n>', 'seed of the generated sample rows', '1')
@@ -106,6 +137,7 @@ export function register(program: Command): void {
     .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:8080')
     .option('--protocol <p>', 'v2 (/v2/models/{m}/infer) or invocations (/invocations)', 'v2')
     .option('--rows-per-request <n>', 'rows per request', '1')
+    .option('--input-name <name>', "v2 input tensor (default: read from the gateway's model metadata)")
     .option('--routing-keys <n>', 'send x-routing-key from n sticky users, round-robin')
     .option('--max-requests <n>', 'stop after this many requests')
     .option('--allow-remote', 'allow a gateway that is not on loopback')
@@ -120,6 +152,7 @@ export function register(program: Command): void {
         throw e;
       }
       const dataset = await loadTrafficRows(rowSource(flags));
+      const input = flags.protocol === 'v2' ? await v2Input(flags, dataset.featureNames) : undefined;
       const stop = new AbortController();
       const onSigint = (): void => stop.abort();
       process.once('SIGINT', onSigint);
@@ -132,6 +165,7 @@ export function register(program: Command): void {
           durationMs: flags.duration,
           protocol: flags.protocol,
           rowsPerRequest: flags.rowsPerRequest,
+          ...(input ? { inputName: input.name, datatype: input.datatype } : {}),
           allowRemote: flags.allowRemote === true,
           dataset,
           signal: stop.signal,
@@ -144,8 +178,17 @@ export function register(program: Command): void {
         process.off('SIGINT', onSigint);
       }
       console.log(flags.json === true ? JSON.stringify(summary, null, 2) : render(summary));
+      const verdict = trafficVerdict(summary);
       // Nothing answered at all: the gateway is down or the URL is wrong, not a judgement of the model.
-      if (summary.sent > 0 && (summary.byStatus['network'] ?? 0) === summary.sent)
+      if (verdict.kind === 'unreachable') {
+        console.error(`prograde: ${verdict.message}`);
         throw new CliExit(ExitCode.infrastructure);
+      }
+      // The gateway answered and served nothing: a script must not carry on as if traffic flowed.
+      if (verdict.kind === 'all-failed') {
+        console.error(`prograde: ${verdict.message}`);
+        throw new CliExit(ExitCode.rejected);
+      }
+      if (verdict.warning !== undefined) console.error(`prograde: warning: ${verdict.warning}`);
     });
 }
