@@ -1,12 +1,17 @@
 import { type PerformanceCheck, type PerformanceMetric } from '../spec/gates-schema';
-import { nonInferiority, pairedBootstrap } from '../stats/bootstrap';
+import {
+  type DistributionOutcome,
+  nonInferiority,
+  pairedBootstrapDistributions,
+  percentileInterval,
+} from '../stats/bootstrap';
 import {
   assertFinite,
   NonFiniteInputError,
   StatisticUndefinedError,
   type NumericArray,
 } from '../stats/errors';
-import { computeAllMetrics, computeMetric, isHigherBetter, type MetricOutcome } from '../stats/metrics';
+import { isHigherBetter, ModelMetrics, type MetricOutcome } from '../stats/metrics';
 import { formatStat as fmt } from '../stats/format';
 import { type CheckResult, combine, type GateVerdict } from './verdict';
 
@@ -23,6 +28,8 @@ import { type CheckResult, combine, type GateVerdict } from './verdict';
  * - A comparison is inconclusive when more than 10 % of the bootstrap resamples had no value.
  * - Wiring errors (scores and labels of different lengths, labels other than 0/1, NaN labels) throw
  *   `STATS_INVALID_INPUT` / `NON_FINITE_INPUT`: they say nothing about the candidate.
+ * - Each metric is computed once per model and each bootstrap once per gate, all metrics compared with
+ *   the champion sharing one set of resamples; checks read the shared results (issue 14).
  */
 export interface PerformanceInput {
   readonly checks: readonly PerformanceCheck[];
@@ -39,7 +46,11 @@ type MetricsTable = Readonly<Record<PerformanceMetric, MetricOutcome>>;
 interface Context {
   readonly input: PerformanceInput;
   readonly n: number;
+  readonly candidate: ModelMetrics;
+  readonly champion?: ModelMetrics;
   readonly table: { readonly candidate: MetricsTable; readonly champion?: MetricsTable };
+  /** The paired bootstraps of every metric compared with the champion, drawn on first use. */
+  bootstraps?: Map<PerformanceMetric, DistributionOutcome>;
   /** Why the candidate's / champion's scores cannot be judged at all, if they cannot. */
   readonly candidateBroken?: string;
   readonly championBroken?: string;
@@ -60,14 +71,18 @@ function brokenReason(what: string, scores: NumericArray): string | undefined {
 export function judgePerformance(input: PerformanceInput): GateVerdict {
   const candidateBroken = brokenReason('candidate scores', input.candidate);
   const championBroken = input.champion ? brokenReason('champion scores', input.champion) : undefined;
+  const candidate = new ModelMetrics(input.candidate, input.labels, input.threshold);
+  const champion = input.champion
+    ? new ModelMetrics(input.champion, input.labels, input.threshold)
+    : undefined;
   const ctx: Context = {
     input,
     n: input.labels.length,
+    candidate,
+    ...(champion ? { champion } : {}),
     table: {
-      candidate: computeAllMetrics(input.candidate, input.labels, input.threshold),
-      ...(input.champion
-        ? { champion: computeAllMetrics(input.champion, input.labels, input.threshold) }
-        : {}),
+      candidate: candidate.table(),
+      ...(champion ? { champion: champion.table() } : {}),
     },
     ...(candidateBroken !== undefined ? { candidateBroken } : {}),
     ...(championBroken !== undefined ? { championBroken } : {}),
@@ -110,7 +125,7 @@ function judgeAbsolute(
   }
   let value: number;
   try {
-    value = computeMetric(metric, ctx.input.candidate, ctx.input.labels, ctx.input.threshold);
+    value = ctx.candidate.value(metric);
   } catch (e) {
     if (!(e instanceof StatisticUndefinedError)) throw e;
     return { name, status: 'inconclusive', ...bounds, message: `${name}: ${e.message}`, evidence };
@@ -139,6 +154,22 @@ function judgeAbsolute(
  */
 const MIN_USABLE_RESAMPLE_SHARE = 0.9;
 
+/** Every vs-champion metric of the gate bootstrapped together on first use, then read from the cache. */
+function bootstrapOf(ctx: Context, champion: ModelMetrics, metric: PerformanceMetric): DistributionOutcome {
+  ctx.bootstraps ??= pairedBootstrapDistributions({
+    metrics: ctx.input.checks.flatMap((c) =>
+      'maxDropVsChampion' in c || 'maxRiseVsChampion' in c ? [c.metric] : [],
+    ),
+    candidate: ctx.candidate,
+    champion,
+    seed: ctx.input.seed,
+    resamples: ctx.input.resamples,
+  });
+  const outcome = ctx.bootstraps.get(metric);
+  if (outcome === undefined) throw new Error(`no bootstrap was drawn for ${metric}`);
+  return outcome;
+}
+
 function judgeVsChampion(
   ctx: Context,
   metric: PerformanceMetric,
@@ -164,7 +195,7 @@ function judgeVsChampion(
     n: ctx.n,
     metrics: ctx.table,
   };
-  const { champion } = ctx.input;
+  const { champion } = ctx;
   if (champion === undefined) {
     return { ...base, status: 'passed', message: `${metric}: no champion: comparison skipped`, evidence };
   }
@@ -174,22 +205,11 @@ function judgeVsChampion(
   if (ctx.championBroken !== undefined) {
     return { ...base, status: 'inconclusive', message: `${name}: ${ctx.championBroken}`, evidence };
   }
-  let result;
-  try {
-    result = pairedBootstrap({
-      metric,
-      candidate: ctx.input.candidate,
-      champion,
-      labels: ctx.input.labels,
-      threshold: ctx.input.threshold,
-      seed: ctx.input.seed,
-      resamples: ctx.input.resamples,
-      confidence,
-    });
-  } catch (e) {
-    if (!(e instanceof StatisticUndefinedError)) throw e;
-    return { ...base, status: 'inconclusive', message: `${name}: ${e.message}`, evidence };
+  const outcome = bootstrapOf(ctx, champion, metric);
+  if ('undefined' in outcome) {
+    return { ...base, status: 'inconclusive', message: `${name}: ${outcome.undefined.message}`, evidence };
   }
+  const result = percentileInterval(outcome.distribution, confidence);
   const interval = { lower: result.lower, upper: result.upper, confidence };
   const full = {
     ...base,

@@ -1,4 +1,5 @@
 import { HigherIsBetterMetric, type PerformanceMetric } from '../spec/gates-schema';
+import { aucOf, aucOrdered, scoreOrder, type Weights } from './auc';
 import {
   assertFinite,
   assertNonEmpty,
@@ -13,14 +14,14 @@ import {
  *
  * - A row is predicted positive when `score >= threshold`.
  * - precision, recall and f1 use `zero_division=0` (0 when the denominator is empty).
- * - AUC counts tied scores as ½ (= `roc_auc_score`), computed from one sort.
+ * - AUC counts tied scores as ½ (= `roc_auc_score`), through native typed-array sorts (`./auc`).
  * - log loss clips probabilities to [ε, 1−ε] with ε = float64 machine epsilon (2.22e-16), which is what
  *   scikit-learn 1.9 does (`np.finfo(y_proba.dtype).eps`); the old `eps=1e-15` argument is gone.
- * - Every metric takes optional per-row weights. The paired bootstrap passes resample multiplicities,
- *   so a resample costs O(n) instead of materialising and re-sorting n rows.
+ * - Every metric takes optional per-row weights (sklearn's `sample_weight`). The paired bootstrap uses
+ *   the packed eight-resample kernels of `./resample`, which compute the same weighted metrics.
  */
 
-export type Weights = Float64Array | Int32Array | Uint32Array;
+export type { Weights };
 
 /** Weighted confusion counts (plain counts without weights). */
 export interface Confusion {
@@ -128,55 +129,15 @@ export const recallOf = (c: Confusion): number => ratioOrZero(c.tp, c.tp + c.fn)
 /** 2tp / (2tp + fp + fn): sklearn's form, 0 when there is nothing to score. */
 export const f1Of = (c: Confusion): number => ratioOrZero(2 * c.tp, 2 * c.tp + c.fp + c.fn);
 
-/** Row indices ordered by ascending score: the one sort AUC needs, reusable across resamples. */
-export function scoreOrder(scores: NumericArray): Uint32Array {
-  const idx = new Uint32Array(scores.length);
-  for (let i = 0; i < idx.length; i++) idx[i] = i;
-  const s = Float64Array.from(scores);
-  idx.sort((a, b) => (s[a] as number) - (s[b] as number));
-  return idx;
-}
-
-/** ROC AUC = P(score₊ > score₋) + ½·P(tie), weighted; O(n) given `order`. */
-export function aucOrdered(
-  scores: NumericArray,
-  labels: NumericArray,
-  order: Uint32Array,
-  weights?: Weights,
-): number {
-  let negBelow = 0;
-  let numerator = 0;
-  let pos = 0;
-  let k = 0;
-  while (k < order.length) {
-    const value = scores[order[k] as number] as number;
-    let groupPos = 0;
-    let groupNeg = 0;
-    while (k < order.length && scores[order[k] as number] === value) {
-      const i = order[k] as number;
-      const wi = w(weights, i);
-      if (labels[i] === 1) groupPos += wi;
-      else groupNeg += wi;
-      k++;
-    }
-    numerator += groupPos * (negBelow + 0.5 * groupNeg);
-    negBelow += groupNeg;
-    pos += groupPos;
-  }
-  if (pos === 0 || negBelow === 0) {
-    throw new StatisticUndefinedError(
-      'auc',
-      `only one class is present (${pos} positive, ${negBelow} negative)`,
-      {
-        positives: pos,
-        negatives: negBelow,
-      },
-    );
-  }
-  return numerator / (pos * negBelow);
-}
-
 const EPS = 2.220446049250313e-16;
+
+/** A row's log loss, the probability clipped to [ε, 1−ε]. */
+export function logLossTerm(score: number, label: number): number {
+  const p = Math.min(Math.max(score, EPS), 1 - EPS);
+  return label === 1 ? -Math.log(p) : -Math.log(1 - p);
+}
+export const squaredErrorTerm = (score: number, label: number): number => (score - label) ** 2;
+export const absoluteErrorTerm = (score: number, label: number): number => Math.abs(score - label);
 
 function weightedMean(
   statistic: string,
@@ -197,30 +158,28 @@ function weightedMean(
 }
 
 export function logLossWeighted(scores: NumericArray, labels: NumericArray, weights?: Weights): number {
-  return weightedMean('log_loss', scores.length, weights, (i) => {
-    const p = Math.min(Math.max(scores[i] as number, EPS), 1 - EPS);
-    return labels[i] === 1 ? -Math.log(p) : -Math.log(1 - p);
-  });
+  return weightedMean('log_loss', scores.length, weights, (i) =>
+    logLossTerm(scores[i] as number, labels[i] as number),
+  );
 }
 
 export function brierWeighted(scores: NumericArray, labels: NumericArray, weights?: Weights): number {
-  return weightedMean(
-    'brier',
-    scores.length,
-    weights,
-    (i) => ((scores[i] as number) - (labels[i] as number)) ** 2,
+  return weightedMean('brier', scores.length, weights, (i) =>
+    squaredErrorTerm(scores[i] as number, labels[i] as number),
   );
 }
 
 export function maeWeighted(scores: NumericArray, labels: NumericArray, weights?: Weights): number {
   return weightedMean('mae', scores.length, weights, (i) =>
-    Math.abs((scores[i] as number) - (labels[i] as number)),
+    absoluteErrorTerm(scores[i] as number, labels[i] as number),
   );
 }
 
 export function rmseWeighted(scores: NumericArray, labels: NumericArray, weights?: Weights): number {
   return Math.sqrt(
-    weightedMean('rmse', scores.length, weights, (i) => ((scores[i] as number) - (labels[i] as number)) ** 2),
+    weightedMean('rmse', scores.length, weights, (i) =>
+      squaredErrorTerm(scores[i] as number, labels[i] as number),
+    ),
   );
 }
 
@@ -245,8 +204,11 @@ export function prepareMetric(
     case 'f1':
       return (wt) => f1Of(confusion(scores, labels, threshold, wt));
     case 'auc': {
-      const order = scoreOrder(scores);
-      return (wt) => aucOrdered(scores, labels, order, wt);
+      let order: Uint32Array | undefined; // sorted once, on the first weighted call
+      return (wt) =>
+        wt === undefined
+          ? aucOf(scores, labels)
+          : aucOrdered(scores, labels, (order ??= scoreOrder(scores, labels)), wt);
     }
     case 'log_loss':
       return (wt) => logLossWeighted(scores, labels, wt);
@@ -274,20 +236,60 @@ export function computeMetric(
 
 export type MetricOutcome = { readonly value: number } | { readonly error: string; readonly code: string };
 
+function outcomeOf(e: unknown): MetricOutcome {
+  const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : 'ERROR';
+  return { error: e instanceof Error ? e.message : String(e), code };
+}
+
+/**
+ * One model's metrics on one evaluation set, each computed at most once: a gate's evidence table,
+ * its absolute checks and its bootstrap read the same values (issue 14: AUC was computed twice).
+ */
+export class ModelMetrics {
+  private readonly results = new Map<PerformanceMetric, { value: number } | { error: unknown }>();
+
+  constructor(
+    readonly scores: NumericArray,
+    readonly labels: NumericArray,
+    readonly threshold: number,
+  ) {}
+
+  /** The metric's value; throws what `computeMetric` throws (the same error on every call). */
+  value(metric: PerformanceMetric): number {
+    let result = this.results.get(metric);
+    if (result === undefined) {
+      try {
+        result = { value: computeMetric(metric, this.scores, this.labels, this.threshold) };
+      } catch (e) {
+        result = { error: e };
+      }
+      this.results.set(metric, result);
+    }
+    if ('error' in result) throw result.error;
+    return result.value;
+  }
+
+  outcome(metric: PerformanceMetric): MetricOutcome {
+    try {
+      return { value: this.value(metric) };
+    } catch (e) {
+      return outcomeOf(e);
+    }
+  }
+
+  /** Every metric, each either a value or the reason it has none (for evidence tables). */
+  table(): Record<PerformanceMetric, MetricOutcome> {
+    const out = {} as Record<PerformanceMetric, MetricOutcome>;
+    for (const m of ALL_METRICS) out[m] = this.outcome(m);
+    return out;
+  }
+}
+
 /** Every metric, each either a value or the reason it has none (for evidence tables). */
 export function computeAllMetrics(
   scores: NumericArray,
   labels: NumericArray,
   threshold: number,
 ): Record<PerformanceMetric, MetricOutcome> {
-  const out = {} as Record<PerformanceMetric, MetricOutcome>;
-  for (const m of ALL_METRICS) {
-    try {
-      out[m] = { value: computeMetric(m, scores, labels, threshold) };
-    } catch (e) {
-      const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : 'ERROR';
-      out[m] = { error: e instanceof Error ? e.message : String(e), code };
-    }
-  }
-  return out;
+  return new ModelMetrics(scores, labels, threshold).table();
 }

@@ -50,6 +50,40 @@ def metric(a):
     raise ValueError(f"unknown metric {name}")
 
 
+def paired_deltas(a):
+    """Δ = metric(candidate) − metric(champion) under each given row weighting (a bootstrap resample),
+    with scikit-learn's sample_weight; rows of weight 0 are dropped first, so a resample that leaves one
+    class has no AUC (ValueError) and is skipped, as in src/stats/bootstrap.ts."""
+    labels = np.asarray(a["labels"], dtype=float)
+    cand = np.asarray(a["candidate"], dtype=float)
+    champ = np.asarray(a["champion"], dtype=float)
+    alpha = (1 - a["confidence"]) / 2
+    out = {}
+    for name in a["metrics"]:
+        deltas, skipped = [], 0
+        for w in a["weights"]:
+            w = np.asarray(w, dtype=float)
+            keep = w > 0
+            try:
+                args = {"name": name, "labels": labels[keep], "threshold": a["threshold"], "weights": w[keep]}
+                d = metric({**args, "scores": cand[keep]}) - metric({**args, "scores": champ[keep]})
+            except ValueError:
+                skipped += 1
+                continue
+            if not math.isfinite(d):
+                skipped += 1
+                continue
+            deltas.append(float(d))
+        lower, upper = np.quantile(deltas, [alpha, 1 - alpha]).tolist() if deltas else (None, None)
+        out[name] = {"deltas": deltas, "skipped": skipped, "lower": lower, "upper": upper}
+    return out
+
+
+def poisson_cdf_2_32(a):
+    """round(P(X <= k) * 2**32) for X ~ Poisson(mu), k = 0..k_max."""
+    return [int(round(stats.poisson.cdf(k, a["mu"]) * 2**32)) for k in range(a["k_max"] + 1)]
+
+
 def fairness(a):
     y = np.asarray(a["labels"], dtype=int)
     pred = _pred(a)
@@ -140,6 +174,8 @@ def norm(a):
 
 FUNCTIONS = {
     "metric": metric,
+    "paired_deltas": paired_deltas,
+    "poisson_cdf_2_32": poisson_cdf_2_32,
     "fairness": fairness,
     "group_rates": group_rates,
     "psi": psi,

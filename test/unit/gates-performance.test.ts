@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { judgePerformance, type PerformanceInput } from '../../src/gates/performance';
 import { PerformanceCheck } from '../../src/spec/gates-schema';
+import { pairedBootstrap } from '../../src/stats/bootstrap';
 import { createRng } from '../../src/stats/rng';
 import { classifierData, correlatedScores } from '../oracles/stats-oracle-client';
 
@@ -161,5 +162,61 @@ describe('performance gate – non-inferiority vs the champion', () => {
       judgePerformance(input({ checks: checks({ metric: 'f1', maxDropVsChampion: 0.01 }) })).checks[0]!
         .interval,
     );
+  });
+});
+
+describe('performance gate – shared computation', () => {
+  it('sorts each model once for AUC and bootstraps a metric once, however many checks read it', () => {
+    const sorts = vi.spyOn(Float64Array.prototype, 'sort');
+    const sortsFor = (...specs: unknown[]): number => {
+      sorts.mockClear();
+      judgePerformance(input({ checks: checks(...specs) }));
+      return sorts.mock.calls.length;
+    };
+    try {
+      const tableOnly = sortsFor({ metric: 'accuracy', min: 0 });
+      const oneComparison = sortsFor({ metric: 'auc', maxDropVsChampion: 0.02 });
+      const many = sortsFor(
+        { metric: 'auc', min: 0.6 },
+        { metric: 'auc', maxDropVsChampion: 0.02 },
+        { metric: 'auc', maxDropVsChampion: 0.05, confidence: 0.9 },
+      );
+      // The evidence table already holds both models' AUC; a comparison adds one score order per
+      // model and one sort of the resampled Δ; more checks on auc add nothing.
+      expect(oneComparison - tableOnly).toBe(3);
+      expect(many).toBe(oneComparison);
+    } finally {
+      sorts.mockRestore();
+    }
+  });
+
+  it('reads each confidence off the same resamples, as a lone bootstrap would', () => {
+    const v = judgePerformance(
+      input({
+        checks: checks(
+          { metric: 'log_loss', maxRiseVsChampion: 0.05, confidence: 0.8 },
+          { metric: 'auc', maxDropVsChampion: 0.05, confidence: 0.95 },
+          { metric: 'log_loss', maxRiseVsChampion: 0.05, confidence: 0.95 },
+        ),
+      }),
+    );
+    for (const [i, metric, confidence] of [
+      [0, 'log_loss', 0.8],
+      [1, 'auc', 0.95],
+      [2, 'log_loss', 0.95],
+    ] as const) {
+      const alone = pairedBootstrap({
+        metric,
+        candidate: similar,
+        champion,
+        labels: data.labels,
+        threshold: 0.5,
+        seed: 17,
+        resamples: 400,
+        confidence,
+      });
+      expect(v.checks[i]!.interval).toEqual({ lower: alone.lower, upper: alone.upper, confidence });
+    }
+    expect(v.checks[0]!.interval!.lower).toBeGreaterThan(v.checks[2]!.interval!.lower);
   });
 });

@@ -38,6 +38,9 @@ const regression = {
   labels: Float64Array.from({ length: 500 }, () => rng.normal(10, 3)),
 };
 const weights = Float64Array.from({ length: 2000 }, () => rng.int(4));
+// What an ONNX model emits: float32 scores (AUC sorts their exact 32-bit patterns).
+const float32 = { ...classifierData(rng, 2500, { decimals: 3 }), threshold: 0.5 };
+const float32Scores = Float32Array.from(float32.scores);
 
 const cases: OracleCase[] = [];
 for (const [name, d] of Object.entries(datasets)) {
@@ -52,6 +55,12 @@ for (const m of ['rmse', 'mae'] as const) {
 for (const m of ALL_METRICS) {
   cases.push({ id: `weighted:${m}`, fn: 'metric', args: { name: m, ...datasets.balanced!, weights } });
 }
+
+cases.push({
+  id: 'float32:auc',
+  fn: 'metric',
+  args: { name: 'auc', scores: float32Scores, labels: float32.labels, threshold: 0.5 },
+});
 
 let oracle: Map<string, OracleAnswer>;
 beforeAll(() => {
@@ -76,6 +85,13 @@ describe('metrics – agreement with scikit-learn', () => {
         9,
       );
     }
+  });
+
+  it('matches sklearn AUC on float32 scores to 1e-12', () => {
+    expect(computeMetric('auc', float32Scores, float32.labels, 0.5)).toBeCloseTo(
+      oracleValue<number>(oracle, 'float32:auc'),
+      12,
+    );
   });
 
   it('matches sklearn sample_weight for weighted metrics (what the bootstrap uses)', () => {
