@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promotionHandle } from '../../src/client/promotions';
+import { promotionHandle, startPromotion } from '../../src/client/promotions';
 import { attemptsOf } from '../../src/registry/attempts';
 import { TAG, attemptTag } from '../../src/registry/tags';
 import { sampleModel } from '../../src/samples/models';
@@ -113,6 +113,13 @@ describe('re-running a promotion', () => {
     expect(await snapshot(model, v)).toEqual(before);
     expect((await handle.describe()).runId).toBe(firstRun);
     expectConsistent(before);
+
+    // Started past the CLI, a run of the champion still ends without touching the registry.
+    const raw = await startPromotion(h.client, h.input(sampleSpec(model), v), h.taskQueue);
+    const rawState = await raw.handle.result();
+    expect(raw.runId).not.toBe(firstRun);
+    expect(rawState.reportUri ?? '').not.toMatch(new RegExp(raw.runId));
+    expect(await snapshot(model, v)).toEqual(before);
   });
 
   it('after a rejection: a fixed spec makes a second attempt with its own report; the first stays reachable and no tag contradicts', async () => {
