@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkFormat, type CheckFormatInput } from '../../src/gates/format';
+import { signatureFromPayload } from '../../src/mlflow/signature';
 import { type GateVerdict } from '../../src/gates/verdict';
 import { buildClassifierModel, buildLogisticModel } from '../../src/onnx/build';
 import { type TensorSpec } from '../../src/onnx/tensor-spec';
@@ -351,6 +352,20 @@ describe('format gate – MLflow signature forms', () => {
     expect(check(renamed, "mlflow signature input 'features'").message).toBe(
       "the model has no input 'features' (it has 'X'); MLflow feeds named inputs by name",
     );
+  });
+
+  it('reads the signature an older worker sent mid-promotion, its `inputs_0` names back to positions', async () => {
+    const legacy = signatureFromPayload({
+      inputs: [{ name: 'inputs_0', dtype: 'float32', shape: [-1, 4] }],
+      outputs: [{ name: 'outputs_0', dtype: 'float32', shape: [-1, 2] }],
+    });
+    expect(legacy).toEqual({
+      inputs: tensors({ dtype: 'float32', shape: [-1, 4] }),
+      outputs: tensors({ dtype: 'float32', shape: [-1, 2] }),
+    });
+    expect((await judge(legacy)).status).toBe('passed');
+    expect(signatureFromPayload(null)).toBeUndefined();
+    expect(signatureFromPayload({ inputs: 'garbage' })).toBeUndefined();
   });
 
   it('holds outputs to the signature only where a named one contradicts the graph', async () => {
