@@ -19,6 +19,7 @@ export const TRAFFIC_LIMITS = {
   maxRps: 2000,
   maxDurationMs: 30 * 60_000,
   maxRequests: 500_000,
+  maxRequestTimeoutMs: 120_000,
 } as const;
 
 export const TrafficSettings = z.strictObject({
@@ -42,7 +43,7 @@ export const TrafficSettings = z.strictObject({
   routingKeys: z.array(z.string().min(1)).min(1).optional(),
   allowRemote: z.boolean().default(false),
   maxInFlight: z.number().int().min(1).max(4096).default(256),
-  requestTimeoutMs: z.number().int().positive().max(120_000).default(10_000),
+  requestTimeoutMs: z.number().int().positive().max(TRAFFIC_LIMITS.maxRequestTimeoutMs).default(10_000),
 });
 export type TrafficSettings = z.input<typeof TrafficSettings>;
 

@@ -26,7 +26,10 @@ let dir: string;
 let gw: GatewayHandle;
 let admin: GatewayAdminClient;
 
-/** Runs `prograde traffic …` in its own process, wired the way main.ts wires commands. */
+/**
+ * Runs `prograde traffic …` in its own process, wired the way main.ts wires commands. The tests count
+ * requests exactly, so a request may take 45 s (answers took seconds on a loaded 2-core machine).
+ */
 function prograde(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = [
     "require('tsx/cjs');",
@@ -36,7 +39,8 @@ function prograde(args: string[]): Promise<{ code: number | null; stdout: string
     "const program = new Command('prograde'); register(program);",
     "void runCli(program, [process.argv[0], 'prograde', ...process.argv.slice(1)]);",
   ].join('\n');
-  const proc = spawn(process.execPath, ['-e', script, '--', 'traffic', ...args], {
+  const patient = args.includes('--request-timeout') ? [] : ['--request-timeout', '45s'];
+  const proc = spawn(process.execPath, ['-e', script, '--', 'traffic', ...patient, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -292,6 +296,9 @@ describe('prograde traffic', () => {
     const bad = await prograde(['--model', 'wide', ...common, '--features', 'f0..x29']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--features 'f0..x29' is not a range");
+    const tooLong = await prograde(['--model', 'wide', ...common, '--request-timeout', '5m']);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain("--request-timeout: '5m' is not a duration between 1ms and 2m");
     const missing = await prograde(['--model', 'nobody', ...common, '--features', 'f0..f29']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`the gateway at ${gw.url} serves no model 'nobody'`);

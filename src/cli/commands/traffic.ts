@@ -28,6 +28,14 @@ const Flags = z.object({
     }
     return ms;
   }),
+  requestTimeout: z.string().transform((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === undefined || ms < 1 || ms > TRAFFIC_LIMITS.maxRequestTimeoutMs) {
+      ctx.addIssue({ code: 'custom', message: `'${s}' is not a duration between 1ms and 2m, e.g. 10s` });
+      return z.NEVER;
+    }
+    return Math.round(ms);
+  }),
   dataset: z.string().min(1).optional(),
   features: z.string().optional(),
   label: z.string().min(1),
@@ -140,6 +148,7 @@ export function register(program: Command): void {
     .option('--input-name <name>', "v2 input tensor (default: read from the gateway's model metadata)")
     .option('--routing-keys <n>', 'send x-routing-key from n sticky users, round-robin')
     .option('--max-requests <n>', 'stop after this many requests')
+    .option('--request-timeout <d>', 'give up on one request after this long (max 2m)', '10s')
     .option('--allow-remote', 'allow a gateway that is not on loopback')
     .option('--json', 'print the summary as JSON')
     .action(async (raw: unknown) => {
@@ -167,6 +176,7 @@ export function register(program: Command): void {
           rowsPerRequest: flags.rowsPerRequest,
           ...(input ? { inputName: input.name, datatype: input.datatype } : {}),
           allowRemote: flags.allowRemote === true,
+          requestTimeoutMs: flags.requestTimeout,
           dataset,
           signal: stop.signal,
           ...(flags.maxRequests !== undefined ? { maxRequests: flags.maxRequests } : {}),
