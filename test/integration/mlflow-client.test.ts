@@ -124,6 +124,28 @@ describe('MlflowClient – model versions', () => {
     expect(await client.getModelVersionDownloadUri(name, v.version)).toBe(v.artifactUri);
   });
 
+  it('deletes a version, then the whole model; a model created again under the name starts over at version 1', async () => {
+    const name = uniqueName('mv');
+    await client.createRegisteredModel(name);
+    const first = await newVersion(name);
+    await newVersion(name);
+    await client.deleteModelVersion(name, '2');
+    expect((await caught(client.getModelVersion(name, '2'))).code).toBe('MLFLOW_RESOURCE_DOES_NOT_EXIST');
+    const before = await client.getModelVersion(name, '1');
+
+    await client.deleteRegisteredModel(name);
+    expect((await caught(client.getRegisteredModel(name))).code).toBe('MLFLOW_RESOURCE_DOES_NOT_EXIST');
+    expect((await caught(client.getModelVersion(name, '1'))).code).toBe('MLFLOW_RESOURCE_DOES_NOT_EXIST');
+    await client.createRegisteredModel(name);
+    const again = await newVersion(name);
+    expect(again.version).toBe('1');
+    // What tells the two apart: another logged model, source and registration time.
+    const after = await client.getModelVersion(name, '1');
+    expect(again.modelId).not.toBe(first.modelId);
+    expect(after.source).not.toBe(before.source);
+    expect(after.createdAt).toBeGreaterThanOrEqual(before.createdAt ?? 0);
+  });
+
   it('reports a missing version as RESOURCE_DOES_NOT_EXIST', async () => {
     const name = uniqueName('mv');
     await client.createRegisteredModel(name);
