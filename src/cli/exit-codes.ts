@@ -2,6 +2,8 @@
  * Documented exit codes, so CI can tell a model that was judged and refused from a broken pipeline.
  *   0 promoted / success        2 invalid input (spec, flags, files)
  *   1 rejected (gate, approver, timeout, rolled back)   3 infrastructure error (unreachable, crashed)
+ * `prograde promote` also exits 0 for a version already promoted by an earlier run (nothing is done),
+ * and 2 for a model, version or candidate alias that MLflow does not have (nothing is started).
  * `prograde traffic` exits 1 when the gateway answered and every request failed (e.g. all HTTP 400),
  * and 3 when no request got an answer at all.
  */
