@@ -59,7 +59,7 @@ export async function startTemporalServer(opts: StartTemporalOptions): Promise<T
     ...(opts.detached === undefined ? {} : { detached: opts.detached }),
   });
   const address = `${host}:${port}`;
-  await waitUntilReady(proc, () => temporalAnswers(address), opts.timeoutMs ?? 60_000);
+  await waitUntilReady(proc, () => temporalAnswers(address), opts.timeoutMs ?? 120_000);
   return { process: proc, address, uiUrl: uiPort === undefined ? undefined : `http://localhost:${uiPort}` };
 }
 

@@ -15,9 +15,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   mkdirSync(join(dir, 'temporal'));
   mkdirSync(join(dir, 'mlflow'));
   const started = Date.now();
+  // Both start in 13–31 s on a 2-core machine at load 15; the defaults (60 s for Temporal) are for
+  // `dev up` on a quiet one. A CI machine under a full suite gets more room.
+  const timeoutMs = 170_000;
   const [temporal, mlflow] = await Promise.all([
-    startTemporalServer({ dataDir: join(dir, 'temporal'), uiPort: await freePort() }),
-    startMlflowServer({ dataDir: join(dir, 'mlflow') }),
+    startTemporalServer({ dataDir: join(dir, 'temporal'), uiPort: await freePort(), timeoutMs }),
+    startMlflowServer({ dataDir: join(dir, 'mlflow'), timeoutMs }),
   ]);
   console.log(
     `[stack] Temporal dev server at ${temporal.address} (UI ${temporal.uiUrl ?? 'off'}) (pid ${temporal.process.pid}), MLflow server at ${mlflow.url} (pid ${mlflow.process.pid}), ready in ${((Date.now() - started) / 1000).toFixed(1)}s; data in ${dir}`,
