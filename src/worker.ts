@@ -52,9 +52,24 @@ export interface PromotionWorkerOptions {
   /** Model files, scores and cached verdicts live here. */
   readonly workDir: string;
   readonly logger: Logger;
-  /** Pre-bundled workflow code (tests bundle once); default bundles src/workflows at start. */
+  /** Pre-bundled workflow code (tests bundle once, with PAYLOAD_CONVERTER_PATH); default bundles src/workflows at start. */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
   readonly identity?: string;
+}
+
+/**
+ * Decoding of every payload the worker receives; workflow bundles built ahead of time must be built
+ * with it too (`bundleWorkflowCode({ payloadConverterPath })`). See src/workflows/payload-converter.ts.
+ */
+export const PAYLOAD_CONVERTER_PATH = sourcePath('./workflows/payload-converter');
+
+/** tsx resolves TypeScript sources through `require.resolve`; plain Node (vitest's) needs the file name. */
+function sourcePath(relative: string): string {
+  try {
+    return require.resolve(relative);
+  } catch {
+    return join(__dirname, `${relative}.ts`);
+  }
 }
 
 /** Builds a worker with real clients; the one place activities are constructed. */
@@ -72,9 +87,13 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities,
+    // A bundle built ahead of time carries its converter; a worker that bundles passes it on.
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
-      : { workflowsPath: require.resolve('./workflows') }),
+      : {
+          workflowsPath: require.resolve('./workflows'),
+          dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
+        }),
     ...(opts.identity ? { identity: opts.identity } : {}),
     shutdownGraceTime: '10s',
   });

@@ -17,6 +17,7 @@ import type {
 } from './contracts';
 import { withFailureTranslation } from './failures';
 import { applyRouting, readRouting, watchCanary, watchShadow } from './live';
+import { awaitWorkflowClosed, requestRolloutLock } from './lock';
 import { recordOutcome, resolveVersions } from '../registry/outcome';
 
 export interface ActivityDeps {
@@ -57,5 +58,7 @@ export function createActivities(deps: ActivityDeps) {
     applyRouting,
     watchShadow,
     watchCanary,
+    requestRolloutLock,
+    awaitWorkflowClosed,
   });
 }

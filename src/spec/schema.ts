@@ -447,6 +447,14 @@ export const Target = z.strictObject({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
     .optional()
     .meta({ description: 'Environment variable holding the gateway admin token' }),
+  whenBusy: z
+    .enum(['queue', 'refuse'])
+    .optional()
+    .meta({
+      description:
+        'When another promotion of this model holds the target: queue (default; offline gates run at once, ' +
+        'the live rollout waits its turn) or refuse (rejected at start)',
+    }),
 });
 
 export type Target = z.infer<typeof Target>;

@@ -79,6 +79,26 @@ const ROUTING_OPTIONS = {
 type Interrupt = 'abort' | 'promoteFull' | 'pause';
 
 /**
+ * Runs `work` (offline steps: resolve, fetch, gates, approval) until it finishes or an operator
+ * aborts; an abort cancels the work's activities and ends the promotion as aborted at once.
+ */
+export async function abortable<T>(control: Control, work: () => Promise<T>): Promise<T> {
+  const scope = new CancellationScope();
+  const result = scope.run(work);
+  let settled = false;
+  const done = result.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await Promise.race([done, condition(() => control.abort !== undefined)]);
+  const abort = settled ? undefined : control.abort;
+  if (!abort) return result;
+  scope.cancel();
+  await done; // let cancelled activities settle; whatever they ended with, the abort decides
+  throw new Stop('aborted', `aborted by ${abort.operator}: ${abort.reason}`);
+}
+
+/**
  * Runs `work` until it finishes or an operator interrupts; on interruption the work's scope is
  * cancelled (the watch activity sees it at its next heartbeat) and the reason is returned.
  */
@@ -186,6 +206,11 @@ export class LiveRollout {
       if (this.control.abort) return this.interrupted('abort');
       const step = steps[index];
       if (!step) continue;
+      if (this.run.features.promptControls && this.run.state.live?.paused) {
+        // An operator's pause between steps holds the next weight change too.
+        await this.holdWhilePaused();
+        if (this.control.promoteFull) return;
+      }
       this.run.updateLive({ step: index });
       if ('setWeight' in step) {
         this.run.waitFor(`setting canary weight to ${step.setWeight}%`);
@@ -198,13 +223,40 @@ export class LiveRollout {
       } else if ('analysis' in step) {
         await this.watchStep(index, step.analysis.maxDuration, true);
       } else if ('duration' in step.pause) {
-        this.run.waitFor(`timed pause of ${step.pause.duration / 1000}s (step ${index + 1})`);
-        await sleep(step.pause.duration, {
-          summary: `pause ${step.pause.duration / 1000}s (step ${index + 1})`,
-        });
+        if (this.run.features.promptControls) {
+          await this.timedPause(index, step.pause.duration);
+        } else {
+          this.run.waitFor(`timed pause of ${step.pause.duration / 1000}s (step ${index + 1})`);
+          await sleep(step.pause.duration, {
+            summary: `pause ${step.pause.duration / 1000}s (step ${index + 1})`,
+          });
+        }
       } else {
         await this.awaitGoAhead(index, step.pause.approvers);
       }
+    }
+  }
+
+  /**
+   * A timed pause step that an operator can cut short: abort and promote --full end it at once, and
+   * an operator's pause stops its clock until resume.
+   */
+  private async timedPause(index: number, durationMs: number): Promise<void> {
+    let remaining = durationMs;
+    for (;;) {
+      this.run.waitFor(`timed pause of ${Math.round(remaining / 1000)}s (step ${index + 1})`);
+      const began = Date.now();
+      const interrupted = await condition(
+        () => !!this.control.abort || !!this.control.promoteFull || !!this.run.state.live?.paused,
+        remaining,
+        { summary: `pause ${Math.round(remaining / 1000)}s (step ${index + 1})` },
+      );
+      if (!interrupted) return;
+      remaining = Math.max(0, remaining - (Date.now() - began));
+      if (this.control.abort) return this.interrupted('abort');
+      if (this.control.promoteFull) return;
+      await this.holdWhilePaused();
+      if (this.control.promoteFull) return;
     }
   }
 

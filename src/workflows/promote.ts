@@ -3,36 +3,27 @@ import {
   CancellationScope,
   condition,
   isCancellation,
-  setHandler,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ModelKey } from '../activities/contracts';
-import { GatewayDriver, LiveRollout, type Control } from './live';
-import {
-  abortUpdate,
-  approveSignal,
-  approveUpdate,
-  pauseUpdate,
-  promoteFullUpdate,
-  rejectSignal,
-  rejectUpdate,
-  resumeUpdate,
-  statusQuery,
-} from './messages';
+import type { ModelKey, RegistryVersion } from '../activities/contracts';
+import { registerHandlers, decide, type TurnInbox } from './handlers';
+import { abortable, GatewayDriver, LiveRollout, type Control } from './live';
 import { evaluation, evaluationOptions, registry, registryOptions, Run, Stop } from './run';
 import { OutcomeAttr } from './search-attributes';
-import {
-  decisionProblem,
-  operatorProblem,
-  type Decision,
-  type DecisionRequest,
-  type OperatorAction,
-  type OperatorRequest,
-  type PromotionInput,
-  type PromotionState,
-} from './state';
+import type { PromotionInput, PromotionState } from './state';
+import { LiveTurn } from './turn';
+
+/** Tag the registry writes with the Temporal run that recorded an outcome (src/registry/outcome.ts). */
+const RUN_ID_TAG = 'prograde.run_id';
+
+/** The candidate is already @champion: a finished promotion, not a new decision; nothing is written. */
+class AlreadyPromoted extends Stop {
+  constructor(candidate: RegistryVersion) {
+    super('promoted', `already promoted by run ${candidate.tags[RUN_ID_TAG] ?? 'unknown'}`);
+  }
+}
 
 /**
  * promote/<model>/<version>: resolve → fetch → format → performance → fairness → latency → approval
@@ -43,13 +34,30 @@ import {
 export async function promoteModel(input: PromotionInput): Promise<PromotionState> {
   const run = new Run(input);
   const { spec } = input;
+  const { features } = run;
   const control: Control = {};
-  registerHandlers(run, control);
+  const inbox: TurnInbox = {};
+  registerHandlers(run, control, inbox);
+  // Offline steps end at once on abort; before this patch they ran to their end first.
+  const offline = <T>(work: () => Promise<T>): Promise<T> =>
+    features.promptControls ? abortable(control, work) : work();
+  const turn =
+    spec.target && features.rolloutLock ? new LiveTurn(run, control, inbox, spec.target.url) : undefined;
 
   let live: LiveRollout | undefined;
+  let alreadyPromoted = false;
   try {
-    const { candidate, champion } = await offlinePhases(run);
-    await approvalPhase(run);
+    // refuse: the turn is taken at the start and held to the end, so a second promotion is refused at once.
+    if (turn && spec.target?.whenBusy === 'refuse') await turn.acquire('try');
+    const offlineResult = await offline(() => offlinePhases(run));
+    const { candidate } = offlineResult;
+    let { champion } = offlineResult;
+    await offline(() => approvalPhase(run));
+    if (turn && spec.target?.whenBusy !== 'refuse') {
+      // queue: gates and approval ran beside other promotions; the live part waits its turn.
+      await turn.acquire('queue');
+      champion = await offline(() => rejudgeIfChampionMoved(run, candidate, champion));
+    }
 
     if (spec.target && champion && (spec.shadow || spec.canary)) {
       live = new LiveRollout(
@@ -69,6 +77,7 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
     run.update({ outcome: 'promoted', reason: promotedReason(run.state) });
   } catch (err) {
     const { outcome, reason } = classify(err);
+    alreadyPromoted = err instanceof AlreadyPromoted;
     run.update({ outcome, reason });
     if (live && outcome !== 'promoted') {
       // The rollback saga must finish even when the workflow itself is being cancelled.
@@ -80,7 +89,18 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
     }
   }
 
-  await CancellationScope.nonCancellable(() => recordOutcome(run));
+  try {
+    if (alreadyPromoted) {
+      // A re-run of a finished promotion: the registry and the routing already say so; touch neither.
+      upsertSearchAttributes([{ key: OutcomeAttr, value: 'promoted' }]);
+      run.audit('already-promoted', `${run.state.reason ?? ''}; nothing written`);
+    } else {
+      await CancellationScope.nonCancellable(() => recordOutcome(run));
+    }
+  } finally {
+    // After the outcome is recorded (so the next in line reads the new @champion), on every path.
+    await turn?.release();
+  }
 
   if (run.state.outcome === 'promoted' && live) await retainPreviousChampion(run, live);
   run.enter('done');
@@ -103,6 +123,7 @@ async function offlinePhases(run: Run): Promise<{ candidate: ModelKey; champion:
     [{ model: spec.model, candidateVersion: input.candidateVersion, championAlias: spec.aliases.champion }],
   );
   if (resolved.champion?.version === input.candidateVersion) {
+    if (run.features.alreadyPromoted) throw new AlreadyPromoted(resolved.candidate);
     throw new Stop('rejected', `v${input.candidateVersion} is already @${spec.aliases.champion}`);
   }
   run.update({ champion: resolved.champion ? { version: resolved.champion.version } : null });
@@ -130,13 +151,7 @@ async function offlinePhases(run: Run): Promise<{ candidate: ModelKey; champion:
   const championKey: ModelKey | null = champion
     ? { model: spec.model, version: champion.version, sha256: champion.sha256 }
     : null;
-  const context = {
-    model: spec.model,
-    task: spec.task,
-    contract: spec.contract,
-    dataset: input.dataset,
-    evaluation: spec.evaluation,
-  };
+  const context = evaluationContext(run);
 
   run.enter('format', 'checking the ONNX graph against the contract and the MLflow signature');
   run.recordGate(
@@ -145,13 +160,7 @@ async function offlinePhases(run: Run): Promise<{ candidate: ModelKey; champion:
     ]),
   );
 
-  run.enter('performance', 'scoring the holdout set with candidate and champion');
-  run.recordGate(
-    await evaluation.performanceGate.executeWithOptions(
-      { ...evaluationOptions, summary: 'performance gate' },
-      [{ ...context, candidate: candidateKey, champion: championKey, checks: spec.gates.performance }],
-    ),
-  );
+  await performanceGate(run, candidateKey, championKey);
 
   if (spec.gates.fairness) {
     run.enter('fairness', 'computing per-group rates on the sensitive columns');
@@ -162,15 +171,78 @@ async function offlinePhases(run: Run): Promise<{ candidate: ModelKey; champion:
     );
   }
 
-  if (spec.gates.latency) {
-    run.enter('latency', 'measuring p50/p95/p99 of candidate and champion on this worker');
-    run.recordGate(
-      await evaluation.latencyGate.executeWithOptions({ ...evaluationOptions, summary: 'latency gate' }, [
-        { ...context, candidate: candidateKey, champion: championKey, gate: spec.gates.latency },
-      ]),
-    );
-  }
+  await latencyGate(run, candidateKey, championKey);
   return { candidate: candidateKey, champion: championKey };
+}
+
+function evaluationContext(run: Run) {
+  const { spec, input } = run;
+  return {
+    model: spec.model,
+    task: spec.task,
+    contract: spec.contract,
+    dataset: input.dataset,
+    evaluation: spec.evaluation,
+  };
+}
+
+async function performanceGate(run: Run, candidate: ModelKey, champion: ModelKey | null): Promise<void> {
+  run.enter('performance', 'scoring the holdout set with candidate and champion');
+  run.recordGate(
+    await evaluation.performanceGate.executeWithOptions(
+      { ...evaluationOptions, summary: 'performance gate' },
+      [{ ...evaluationContext(run), candidate, champion, checks: run.spec.gates.performance }],
+    ),
+  );
+}
+
+async function latencyGate(run: Run, candidate: ModelKey, champion: ModelKey | null): Promise<void> {
+  const gate = run.spec.gates.latency;
+  if (!gate) return;
+  run.enter('latency', 'measuring p50/p95/p99 of candidate and champion on this worker');
+  run.recordGate(
+    await evaluation.latencyGate.executeWithOptions({ ...evaluationOptions, summary: 'latency gate' }, [
+      { ...evaluationContext(run), candidate, champion, gate },
+    ]),
+  );
+}
+
+/**
+ * After waiting for the live turn, @champion may have moved (the promotion ahead was promoted). The
+ * live rollout must start from the champion that serves now, and the candidate must have been
+ * compared with it: the gates that compare with a champion run again against the new one.
+ */
+async function rejudgeIfChampionMoved(
+  run: Run,
+  candidate: ModelKey,
+  champion: ModelKey | null,
+): Promise<ModelKey | null> {
+  const { spec } = run;
+  const resolved = await registry.resolveVersions.executeWithOptions(
+    { ...registryOptions, summary: `re-read @${spec.aliases.champion} after the wait for the live turn` },
+    [{ model: spec.model, candidateVersion: candidate.version, championAlias: spec.aliases.champion }],
+  );
+  const now = resolved.champion?.version;
+  if (now === champion?.version) return champion;
+  if (now === candidate.version) throw new AlreadyPromoted(resolved.candidate);
+  run.audit(
+    'champion-changed',
+    `@${spec.aliases.champion} moved from ${champion ? `v${champion.version}` : 'nobody'} to ${now ? `v${now}` : 'nobody'} while waiting for the live turn; judging again against it`,
+  );
+  if (!now) {
+    run.update({ champion: null });
+    return null;
+  }
+  run.enter('fetching', `downloading the new champion v${now} from MLflow (sha256 verified)`);
+  const fetched = await evaluation.fetchModel.executeWithOptions(
+    { ...evaluationOptions, summary: `fetch v${now}` },
+    [{ model: spec.model, version: now }],
+  );
+  run.update({ champion: { version: fetched.version, sha256: fetched.sha256 } });
+  const championKey: ModelKey = { model: spec.model, version: fetched.version, sha256: fetched.sha256 };
+  await performanceGate(run, candidate, championKey);
+  await latencyGate(run, candidate, championKey);
+  return championKey;
 }
 
 async function approvalPhase(run: Run): Promise<void> {
@@ -230,9 +302,12 @@ async function recordOutcome(run: Run): Promise<void> {
 async function retainPreviousChampion(run: Run, live: LiveRollout): Promise<void> {
   const keepFor = run.spec.rollback.keepPreviousFor;
   const until = new Date(Date.now() + keepFor).toISOString();
+  const previous = run.state.champion ? `v${run.state.champion.version}` : 'the previous champion';
+  // Said plainly, because a run that stays Running for an hour after "promoted" looks hung.
   run.enter(
     'retaining',
-    `previous champion stays loaded until ${until} for an instant \`prograde rollback\``,
+    `nothing: promoted, and the outcome is final. This run stays Running until ${until} ` +
+      `(rollback.keepPreviousFor ${humanDuration(keepFor)}) only to keep ${previous} loaded for an instant \`prograde rollback\``,
   );
   try {
     await sleep(keepFor, { summary: 'keep the previous champion loaded for instant rollback' });
@@ -252,87 +327,26 @@ async function retainPreviousChampion(run: Run, live: LiveRollout): Promise<void
     );
     return;
   }
-  await live.driver.apply(
-    { stable: { version: run.state.candidate.version } },
-    'release the previous champion',
-  );
+  try {
+    await live.driver.apply(
+      { stable: { version: run.state.candidate.version } },
+      'release the previous champion',
+    );
+  } catch (e) {
+    // The next promotion in line may have changed routing between the read and this write (the
+    // gateway then refuses a stale generation); its state wins, and it no longer has the old champion.
+    if (isCancellation(e)) return;
+    run.audit(
+      'retain-skipped',
+      `routing changed while releasing the previous champion: ${failureMessage(e)}`,
+    );
+  }
 }
 
-function registerHandlers(run: Run, control: Control): void {
-  setHandler(statusQuery, () => run.state);
-  const validator = (req: DecisionRequest): void => {
-    const problem = decisionProblem(run.state, req);
-    if (problem) throw new Error(problem);
-  };
-  setHandler(approveUpdate, (req) => decide(run, 'approve', req, 'update'), {
-    validator,
-    description: 'Approve the candidate',
-  });
-  setHandler(rejectUpdate, (req) => decide(run, 'reject', req, 'update'), {
-    validator,
-    description: 'Reject the candidate',
-  });
-  const fromSignal = (decision: Decision['decision']) => (req: DecisionRequest) => {
-    const problem = decisionProblem(run.state, req);
-    if (problem) run.audit('ignored-signal', `${decision} signal ignored: ${problem}`, req.approver);
-    else decide(run, decision, req, 'signal');
-  };
-  setHandler(approveSignal, fromSignal('approve'));
-  setHandler(rejectSignal, fromSignal('reject'));
-
-  const operator = (action: OperatorAction, apply: (req: OperatorRequest) => void, description: string) => ({
-    handler: (req: OperatorRequest): PromotionState => {
-      apply(req);
-      run.audit(action, req.reason, req.operator);
-      return run.state;
-    },
-    options: {
-      validator: (req: OperatorRequest): void => {
-        const problem = operatorProblem(run.state, action, req);
-        if (problem) throw new Error(problem);
-      },
-      description,
-    },
-  });
-  const pause = operator(
-    'pause',
-    (req) => run.updateLive({ paused: { by: req.operator, reason: req.reason, at: run.now() } }),
-    'Hold the rollout at its current weights',
-  );
-  const resume = operator(
-    'resume',
-    (req) => {
-      if (run.state.live?.paused) {
-        const { paused: _cleared, ...rest } = run.state.live;
-        run.update({ live: rest });
-      } else {
-        control.resume = req;
-      }
-    },
-    'Continue a paused rollout, or give the go-ahead at a manual pause step',
-  );
-  const abort = operator('abort', (req) => (control.abort = req), 'Stop and roll back to the champion');
-  const full = operator(
-    'promoteFull',
-    (req) => (control.promoteFull = req),
-    'Skip the remaining steps and promote now',
-  );
-  setHandler(pauseUpdate, pause.handler, pause.options);
-  setHandler(resumeUpdate, resume.handler, resume.options);
-  setHandler(abortUpdate, abort.handler, abort.options);
-  setHandler(promoteFullUpdate, full.handler, full.options);
-}
-
-function decide(
-  run: Run,
-  decision: Decision['decision'],
-  req: DecisionRequest,
-  via: Decision['via'],
-): PromotionState {
-  const d: Decision = { decision, by: req.approver, reason: req.reason, at: run.now(), via };
-  run.update({ approval: { ...run.state.approval, decision: d } });
-  run.audit(decision === 'approve' ? 'approved' : 'rejected', req.reason, req.approver);
-  return run.state;
+function humanDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Math.round(ms / 100) / 10}s`;
 }
 
 function classify(err: unknown): { outcome: NonNullable<PromotionState['outcome']>; reason: string } {

@@ -1,5 +1,6 @@
 import {
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   upsertSearchAttributes,
@@ -8,6 +9,7 @@ import {
 import type * as activities from '../activities';
 import type { GateVerdict } from '../gates/verdict';
 import { PhaseAttr } from './search-attributes';
+import { clip } from './payloads';
 import type { AuditEntry, LiveState, Outcome, Phase, PromotionInput, PromotionState } from './state';
 
 export type Activities = ReturnType<typeof activities.createActivities>;
@@ -27,6 +29,38 @@ export const evaluationOptions = {
 export const registry = proxyActivities<Activities>(registryOptions);
 export const evaluation = proxyActivities<Activities>(evaluationOptions);
 
+/**
+ * Changes of the command sequence, each behind a patch so that promotions already in flight when a
+ * new worker is deployed replay as they ran (test/unit/workflow-replay.test.ts). Each is decided once,
+ * at the start: `patched()` answers false while an old history replays but true once the same run
+ * goes on live, and one run must not switch behaviour halfway.
+ */
+export interface Features {
+  /** One live rollout per (model, target): the rollout lock (rollout-lock.ts). */
+  readonly rolloutLock: boolean;
+  /** Abort, promote --full and pause end every wait at once (approval, timed pause, offline gates). */
+  readonly promptControls: boolean;
+  /** A candidate that is already @champion ends promoted at once, writing nothing. */
+  readonly alreadyPromoted: boolean;
+}
+
+export const PATCHES = {
+  rolloutLock: 'one-live-rollout-per-target',
+  promptControls: 'controls-end-every-wait',
+  alreadyPromoted: 'already-champion-ends-promoted',
+} as const;
+
+function decideFeatures(): Features {
+  return {
+    rolloutLock: patched(PATCHES.rolloutLock),
+    promptControls: patched(PATCHES.promptControls),
+    alreadyPromoted: patched(PATCHES.alreadyPromoted),
+  };
+}
+
+/** Audit entries for ignored signals stop here; later ones are only counted (a flood must not bloat state). */
+const MAX_IGNORED_SIGNAL_ENTRIES = 20;
+
 /** Ends the promotion early with a decided outcome; caught once at the top of the workflow. */
 export class Stop extends Error {
   constructor(
@@ -44,11 +78,13 @@ export class Stop extends Error {
 export class Run {
   state: PromotionState;
   readonly input: PromotionInput;
+  readonly features: Features;
 
   constructor(input: PromotionInput) {
     const info = workflowInfo();
     const { spec } = input;
     this.input = input;
+    this.features = decideFeatures();
     this.state = {
       workflowId: info.workflowId,
       model: spec.model,
@@ -87,6 +123,23 @@ export class Run {
     const entry: AuditEntry =
       by === undefined ? { at: this.now(), kind, message } : { at: this.now(), kind, message, by };
     this.state = { ...this.state, audit: [...this.state.audit, entry] };
+  }
+
+  /**
+   * A signal that cannot be obeyed (malformed, unknown, or refused by the rules): recorded and
+   * otherwise ignored, since a signal, unlike an update, cannot be refused to its sender.
+   */
+  ignoreSignal(signal: string, problem: string, by?: string): void {
+    const count = (this.state.ignoredSignals ?? 0) + 1;
+    this.state = { ...this.state, ignoredSignals: count };
+    log.warn('ignored signal', { signal: clip(signal, 100), problem });
+    if (count > MAX_IGNORED_SIGNAL_ENTRIES) return;
+    const more = count === MAX_IGNORED_SIGNAL_ENTRIES ? ' (later ignored signals are only counted)' : '';
+    this.audit(
+      'ignored-signal',
+      `${clip(signal, 100)} signal ignored: ${problem}${more}`,
+      by === undefined ? undefined : clip(by, 100),
+    );
   }
 
   enter(phase: Phase, waiting?: string): void {

@@ -14,6 +14,7 @@ export const PHASES = [
   'fairness',
   'latency',
   'approval',
+  'queued',
   'shadow',
   'canary',
   'promoting',
@@ -108,6 +109,8 @@ export interface PromotionState {
     readonly deadline?: string;
     readonly decision?: Decision;
   };
+  /** Malformed or refused signals received (each of the first few also has an audit entry). */
+  readonly ignoredSignals?: number;
   /** What the workflow waits for right now, in words (also the UI's current details). */
   readonly waitingFor?: string;
   readonly audit: readonly AuditEntry[];
@@ -151,6 +154,8 @@ export function decisionProblem(state: PromotionState, req: DecisionRequest): st
 }
 
 const LIVE_PHASES: readonly Phase[] = ['shadow', 'canary'];
+/** Past these, an accepted abort would change nothing; refusing says so instead of pretending. */
+const TOO_LATE_TO_ABORT: readonly Phase[] = ['promoting', 'rolling-back', 'recording', 'retaining', 'done'];
 
 /**
  * Why an operator action would be refused, or undefined. Same discipline as decisions: the update
@@ -174,7 +179,9 @@ export function operatorProblem(
   const live = LIVE_PHASES.includes(state.phase);
   switch (action) {
     case 'abort':
-      return undefined;
+      return TOO_LATE_TO_ABORT.includes(state.phase)
+        ? `too late to abort: the promotion is in phase ${state.phase} and its outcome is being decided`
+        : undefined;
     case 'pause':
       if (!live) return `nothing to pause: the promotion is in phase ${state.phase}, not shadow or canary`;
       return state.live?.paused ? `already paused by ${state.live.paused.by}` : undefined;

@@ -1,6 +1,12 @@
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
+import {
+  decide,
+  operate,
+  promotionStatus,
+  startPromotion,
+  type PromotionHandle,
+} from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
 import { TAG } from '../../src/registry/outcome';
 import { approveSignal } from '../../src/workflows/messages';
@@ -101,6 +107,19 @@ describe('promotion workflow – approval', () => {
     const final = await handle.result();
     expect(final.outcome).toBe('promoted');
     expect(final.approval.decision).toMatchObject({ by: 'bob', via: 'signal' });
+  });
+
+  it('abort while waiting for approval ends the promotion at once as aborted, recorded', async () => {
+    const { handle, model, version } = await startAwaitingApproval();
+    const sent = Date.now();
+    await operate(handle, 'abort', { operator: 'bob', reason: 'superseded' });
+    const final = await handle.result();
+    expect(final.outcome).toBe('aborted');
+    expect(final.reason).toBe('aborted by bob: superseded');
+    expect(Date.now() - sent).toBeLessThan(30_000); // the approval timeout is 1 h
+    const mv = await h.mlflow.getModelVersion(model, version);
+    expect(mv.tags[TAG.outcome]).toBe('aborted');
+    expect(mv.aliases).not.toContain('champion');
   });
 
   it('the CLI says why a non-approver is refused, with exit code 2', async () => {

@@ -75,7 +75,7 @@ describe('promotion workflow – live rollout', () => {
     expect(summary.byVariant['canary']?.requests ?? 0).toBeGreaterThan(0);
     const mv = await h.mlflow.getModelVersion(model, candidate);
     expect(mv.aliases).toContain('champion');
-  });
+  }, 150_000);
 
   it('extends an inconclusive bake and judges the step’s whole window, samples from before the extension included', async () => {
     const { model } = await servedChampion(h, gateway, 'live-extend');
@@ -108,7 +108,7 @@ describe('promotion workflow – live rollout', () => {
     const windowSeconds = Number(/window ([\d.]+)s/.exec(canary?.summary ?? '')?.[1]);
     expect(windowSeconds, canary?.summary).toBeGreaterThan(4.5);
     for (const check of canary?.checks ?? []) expect(check.sampleSize ?? 0).toBeGreaterThanOrEqual(24);
-  });
+  }, 150_000);
 
   it('rolls back a candidate that fails only on live traffic within two analysis intervals, and no request fails because of the rollback', async () => {
     const { model, champion } = await servedChampion(h, gateway, 'live-nan');
@@ -169,7 +169,7 @@ describe('promotion workflow – live rollout', () => {
     expect(mv.tags[TAG.outcome]).toBe('rolled-back');
     expect(mv.aliases).not.toContain('champion');
     expect((await adminOf(gateway).getRouting(model))?.spec).toEqual({ stable: { version: champion } });
-  });
+  }, 150_000);
 
   it('abort mid-canary rolls back, with who and why recorded', async () => {
     const { model, champion } = await servedChampion(h, gateway, 'live-abort');
@@ -236,5 +236,59 @@ describe('promotion workflow – live rollout', () => {
     await traffic.stop();
     expect(final.outcome, `${final.reason ?? ''} ${JSON.stringify(final.gates.at(-1))}`).toBe('promoted');
     expect(final.audit.map((a) => a.kind)).toEqual(expect.arrayContaining(['pause', 'resume']));
-  });
+  }, 150_000);
+
+  /** A canary whose second step is a 10-minute timed pause. */
+  function pausingSpec(model: string) {
+    const spec = liveSpec(model, gateway.url, { shadow: false, weights: [30], bake: '3s' });
+    return {
+      ...spec,
+      canary: { ...spec.canary, steps: [{ setWeight: 30 }, { pause: { duration: '10m' } }, { bake: '3s' }] },
+    } as typeof spec;
+  }
+
+  it('abort during a 10-minute timed pause takes effect at once, not when the pause ends', async () => {
+    const { model, champion } = await servedChampion(h, gateway, 'live-pause-abort');
+    const candidate = await h.register(model, 'good', undefined, 9);
+    const { handle } = await startPromotion(h.client, h.input(pausingSpec(model), candidate), h.taskQueue);
+    await untilStatus(handle, (s) => /timed pause of 600s/.test(s.waitingFor ?? ''), 'the timed pause');
+    const sent = Date.now();
+    await operate(handle, 'abort', { operator: 'alice', reason: 'wrong candidate' });
+    const final = await untilStatus(handle, (s) => s.outcome !== undefined, 'the abort to take effect');
+    const tookMs = Date.now() - sent;
+    console.log(`[live] abort during a timed pause took effect after ${tookMs} ms`);
+    expect(final.outcome).toBe('aborted');
+    expect(final.reason).toBe('aborted by alice: wrong candidate');
+    expect(tookMs).toBeLessThan(15_000); // generous: the pause had 600 s left
+    await handle.result();
+    expect((await adminOf(gateway).getRouting(model))?.spec).toEqual({ stable: { version: champion } });
+  }, 150_000);
+
+  it('promote --full during a timed pause promotes at once; pause stops the pause step until resume', async () => {
+    const { model } = await servedChampion(h, gateway, 'live-pause-full');
+    const candidate = await h.register(model, 'good', undefined, 10);
+    const { handle } = await startPromotion(h.client, h.input(pausingSpec(model), candidate), h.taskQueue);
+    await untilStatus(handle, (s) => /timed pause of 600s/.test(s.waitingFor ?? ''), 'the timed pause');
+    await operate(handle, 'pause', { operator: 'bob', reason: 'hold everything' });
+    const held = await untilStatus(
+      handle,
+      (s) => /^resume, abort or promote --full/.test(s.waitingFor ?? ''),
+      'held',
+    );
+    expect(held.live?.paused?.by).toBe('bob');
+    await operate(handle, 'resume', { operator: 'bob', reason: 'go on' });
+    await untilStatus(handle, (s) => /timed pause of \d+s/.test(s.waitingFor ?? ''), 'the timed pause again');
+    const sent = Date.now();
+    await operate(handle, 'promoteFull', { operator: 'alice', reason: 'ship it' });
+    const final = await untilStatus(handle, (s) => s.outcome !== undefined, 'promotion');
+    const tookMs = Date.now() - sent;
+    console.log(`[live] promote --full during a timed pause took effect after ${tookMs} ms`);
+    expect(final.outcome, final.reason).toBe('promoted');
+    expect(tookMs).toBeLessThan(15_000);
+    expect(final.audit.map((a) => a.kind)).toEqual(
+      expect.arrayContaining(['pause', 'resume', 'promoteFull', 'promote-full']),
+    );
+    await handle.result();
+    expect((await adminOf(gateway).getRouting(model))?.spec.stable.version).toBe(candidate);
+  }, 150_000);
 });

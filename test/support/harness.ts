@@ -19,7 +19,7 @@ import { writeOnnxMlmodel } from '../../src/mlflow/mlmodel';
 import { sampleDataset, writeDatasetCsv } from '../../src/samples/datasets';
 import { sampleModel, type ModelVariant } from '../../src/samples/models';
 import { PromotionSpec, type PromotionSpecInput } from '../../src/spec/schema';
-import { createPromotionWorker, installRuntime } from '../../src/worker';
+import { createPromotionWorker, installRuntime, PAYLOAD_CONVERTER_PATH } from '../../src/worker';
 import type { DatasetRef, PromotionInput } from '../../src/workflows/state';
 import { stack } from './stack';
 
@@ -29,6 +29,7 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: join(repoRoot, 'src', 'workflows', 'index.ts'),
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
     logger: quietBundlerLogger,
   });
   return bundle;

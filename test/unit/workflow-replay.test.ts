@@ -47,7 +47,11 @@ function loadHistory(name: string): ReturnType<typeof historyFromJSON> {
 }
 
 function bundle(workflowsDir: string): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: join(workflowsDir, 'index.ts'), logger: quietBundlerLogger });
+  return bundleWorkflowCode({
+    workflowsPath: join(workflowsDir, 'index.ts'),
+    payloadConverterPath: join(workflowsDir, 'payload-converter.ts'),
+    logger: quietBundlerLogger,
+  });
 }
 
 /**
