@@ -38,7 +38,10 @@ export interface GateVerdict {
   readonly summary: string;
 }
 
-/** A gate fails if any check fails; otherwise it is inconclusive if any check is. */
+/**
+ * A gate fails if any check fails; otherwise it is inconclusive if any check is. A gate with no checks
+ * passes vacuously, and its summary says so rather than "all 0 checks passed".
+ */
 export function combine(gate: GateName, checks: readonly CheckResult[], summary?: string): GateVerdict {
   const status: VerdictStatus = checks.some((c) => c.status === 'failed')
     ? 'failed'
@@ -52,6 +55,10 @@ export function combine(gate: GateName, checks: readonly CheckResult[], summary?
     checks,
     summary:
       summary ??
-      (status === 'passed' ? `${gate}: all ${checks.length} checks passed` : `${gate}: ${failed.join('; ')}`),
+      (checks.length === 0
+        ? `${gate}: no checks configured`
+        : status === 'passed'
+          ? `${gate}: all ${checks.length} checks passed`
+          : `${gate}: ${failed.join('; ')}`),
   };
 }
