@@ -44,6 +44,9 @@ async function shadowWith(version: string, shift: number[] | undefined) {
     model: 'credit',
     rps: 100,
     durationMs: 60_000,
+    // A busy CI machine can hold an answer for seconds; a timeout would count as a network error.
+    requestTimeoutMs: 45_000,
+    maxInFlight: 1000,
     dataset: sampleDataset({ rows: 2000, seed: 51, ...(shift ? { shift } : {}) }),
     signal: stop.signal,
   });

@@ -55,7 +55,8 @@ export function backgroundTraffic(
     durationMs: maxMs,
     dataset,
     signal: abort.signal,
-    requestTimeoutMs: 10_000,
+    // Generous: under a busy CI machine a timed-out request would count as a network error.
+    requestTimeoutMs: 45_000,
   });
   return {
     started,

@@ -35,7 +35,9 @@ export function sampleSpec(model: string, overrides: Partial<PromotionSpecInput>
           { metric: 'equalized_odds_difference', max: 0.15 },
         ],
       },
-      latency: { batchSize: 1, warmup: 10, iterations: 50, p99: '250ms', maxRatioVsChampion: 20 },
+      // Loose on purpose: on a loaded 2-core CI machine a p99 can reach seconds. The latency gate's
+      // logic is unit-tested; here it only has to run and record its evidence.
+      latency: { batchSize: 1, warmup: 10, iterations: 50, p99: '5s', maxRatioVsChampion: 1000 },
     },
     ...overrides,
   };
