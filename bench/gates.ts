@@ -3,13 +3,20 @@
  * Every repetition of every point is a fresh child process (bench/lib/gates-point.ts), so times are
  * cold-start times of one gate computation and memory peaks do not leak between points.
  */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { toolPaths } from '../src/devstack/tools';
 import { TsChild } from './lib/child';
 import { GatesMeasurement, type GatesPoint, type GatesTask } from './lib/gates-point';
 import { machineInfo } from './lib/machine';
 import { runRecord, type BenchResult, type Table } from './lib/report';
 import { formatSpread, MIB, spreadOf, type Spread } from './lib/summary';
+
+const execFileAsync = promisify(execFile);
 
 const REPEATS = 3;
 const RESAMPLES = 1_000;
@@ -189,4 +196,256 @@ export async function runGatesBench(command: string, log: (line: string) => void
     ],
     raw: runs,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Issue 14: AUC and paired bootstrap before/after, and AUC against scikit-learn (`gates-speed`).
+
+const SPEED_REPEATS = 5;
+const SPEED_SEED = 20_261_201;
+
+interface Sample {
+  readonly ms: number;
+  readonly cpuMs: number;
+  readonly outcome: Readonly<Record<string, number | string>>;
+}
+
+interface SpeedVariant {
+  readonly operation: string;
+  readonly rows: number;
+  readonly implementation: 'before' | 'after' | 'scikit-learn';
+  readonly measure: () => Promise<Sample>;
+}
+
+const SklearnSample = z.object({
+  ms: z.number(),
+  cpuMs: z.number(),
+  auc: z.number(),
+  sklearn: z.string(),
+  numpy: z.string(),
+});
+
+async function sklearnAuc(prefix: string): Promise<Sample> {
+  const script = path.join(__dirname, 'lib', 'sklearn_auc.py');
+  const { stdout } = await execFileAsync(toolPaths().python, [script, prefix], { maxBuffer: 1 << 20 });
+  const r = SklearnSample.parse(JSON.parse(stdout));
+  return { ms: r.ms, cpuMs: r.cpuMs, outcome: { auc: r.auc, sklearn: r.sklearn, numpy: r.numpy } };
+}
+
+function tsPoint(task: GatesTask, rows: number): () => Promise<Sample> {
+  return async () => {
+    const m = await measureOnce({ task, rows, resamples: RESAMPLES, seed: SPEED_SEED });
+    return { ms: m.ms, cpuMs: m.cpuMs, outcome: m.outcome };
+  };
+}
+
+function speedVariants(dataPrefix: string): SpeedVariant[] {
+  const auc = 'AUC (one model, scores from ONNX as float32)';
+  const bsAuc = `paired bootstrap auc, ${RESAMPLES} resamples`;
+  const bsLogLoss = `paired bootstrap log_loss, ${RESAMPLES} resamples`;
+  return [
+    { operation: auc, rows: 1_000_000, implementation: 'before', measure: tsPoint('auc-before', 1_000_000) },
+    { operation: auc, rows: 1_000_000, implementation: 'after', measure: tsPoint('auc', 1_000_000) },
+    {
+      operation: auc,
+      rows: 1_000_000,
+      implementation: 'scikit-learn',
+      measure: () => sklearnAuc(dataPrefix),
+    },
+    {
+      operation: bsAuc,
+      rows: 100_000,
+      implementation: 'before',
+      measure: tsPoint('bootstrap-auc-before', 100_000),
+    },
+    { operation: bsAuc, rows: 100_000, implementation: 'after', measure: tsPoint('bootstrap-auc', 100_000) },
+    {
+      operation: bsLogLoss,
+      rows: 100_000,
+      implementation: 'before',
+      measure: tsPoint('bootstrap-log_loss-before', 100_000),
+    },
+    {
+      operation: bsLogLoss,
+      rows: 100_000,
+      implementation: 'after',
+      measure: tsPoint('bootstrap-log_loss', 100_000),
+    },
+    {
+      operation: `performance gate: auc ≥ 0.7, auc drop and log_loss rise vs champion, ${RESAMPLES} resamples`,
+      rows: 100_000,
+      implementation: 'after',
+      measure: tsPoint('gate-vs-champion', 100_000),
+    },
+  ];
+}
+
+interface VariantRun {
+  readonly variant: Omit<SpeedVariant, 'measure'>;
+  readonly samples: readonly Sample[];
+  readonly ms: Spread;
+  readonly cpuMs: Spread;
+  readonly cpuPercent: Spread;
+}
+
+function commandLines(file: string, args: readonly string[]): string[] {
+  try {
+    return execFileSync(file, [...args], { encoding: 'utf8' })
+      .trimEnd()
+      .split('\n');
+  } catch {
+    return [`(${file} not available)`];
+  }
+}
+
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}×`;
+
+function speedInterpretation(runs: readonly VariantRun[]): string[] {
+  const find = (
+    operationStart: string,
+    implementation: SpeedVariant['implementation'],
+  ): VariantRun | undefined =>
+    runs.find(
+      (r) => r.variant.operation.startsWith(operationStart) && r.variant.implementation === implementation,
+    );
+  const lines: string[] = [];
+  const [before, after, sk] = [find('AUC', 'before'), find('AUC', 'after'), find('AUC', 'scikit-learn')];
+  if (before && after && sk) {
+    const verdict =
+      after.ms.median <= sk.ms.median && after.cpuMs.median <= sk.cpuMs.median
+        ? 'no slower than scikit-learn in wall time and in CPU time'
+        : after.cpuMs.median <= sk.cpuMs.median
+          ? 'no slower than scikit-learn in CPU time, slower in wall time'
+          : 'slower than scikit-learn';
+    lines.push(
+      `AUC over 1M rows: ${after.ms.median.toFixed(0)} ms wall / ${after.cpuMs.median.toFixed(0)} ms CPU after, against scikit-learn ${String(sk.samples[0]?.outcome.sklearn ?? '')} roc_auc_score ${sk.ms.median.toFixed(0)} ms wall / ${sk.cpuMs.median.toFixed(0)} ms CPU on the same rows (medians, runs interleaved): ${verdict} (scikit-learn / ours: ${ratio(sk.ms.median, after.ms.median)} wall, ${ratio(sk.cpuMs.median, after.cpuMs.median)} CPU). Before: ${before.ms.median.toFixed(0)} ms wall / ${before.cpuMs.median.toFixed(0)} ms CPU, so ${ratio(before.cpuMs.median, after.cpuMs.median)} less CPU.`,
+    );
+    const values = [before, after, sk].map((r) => Number(r.samples[0]?.outcome.auc));
+    const spread = Math.max(...values) - Math.min(...values);
+    lines.push(
+      `All three computed AUC ${values[1]?.toFixed(12)} on these rows (largest difference ${spread.toExponential(1)}).`,
+    );
+  }
+  for (const metric of ['auc', 'log_loss']) {
+    const b = find(`paired bootstrap ${metric}`, 'before');
+    const a = find(`paired bootstrap ${metric}`, 'after');
+    if (!b || !a) continue;
+    const wall =
+      a.ms.max <= 1000
+        ? 'every run within the 1 s target in wall time'
+        : a.ms.median <= 1000
+          ? 'the median run within the 1 s target in wall time'
+          : `over the 1 s target in wall time, having had a core for only ${a.cpuPercent.median.toFixed(0)} % of its run`;
+    const cpu =
+      a.cpuMs.max <= 1000
+        ? 'every run within 1 s of CPU'
+        : a.cpuMs.median <= 1000
+          ? 'the median run within 1 s of CPU'
+          : 'over 1 s of CPU';
+    lines.push(
+      `Paired bootstrap of ${metric}, 100k rows × ${RESAMPLES} resamples: ${b.ms.median.toFixed(0)} ms wall / ${b.cpuMs.median.toFixed(0)} ms CPU before, ${a.ms.median.toFixed(0)} ms wall (max ${a.ms.max.toFixed(0)}) / ${a.cpuMs.median.toFixed(0)} ms CPU (max ${a.cpuMs.max.toFixed(0)}) after, ${ratio(b.cpuMs.median, a.cpuMs.median)} less CPU: ${cpu}, ${wall}.`,
+    );
+  }
+  const gate = runs.find((r) => r.variant.operation.startsWith('performance gate'));
+  if (gate)
+    lines.push(
+      `A whole performance gate at 100k rows (evidence tables of both models, one absolute and two vs-champion checks, ${RESAMPLES} shared resamples): ${gate.ms.median.toFixed(0)} ms wall (max ${gate.ms.max.toFixed(0)}) / ${gate.cpuMs.median.toFixed(0)} ms CPU.`,
+    );
+  const starved = runs.filter((r) => r.cpuPercent.median < 80);
+  if (starved.length > 0)
+    lines.push(
+      `CPU/wall below 80 % for ${starved.length} of ${runs.length} rows: those processes waited for a core on the loaded machine, so their wall times overstate the compute; compare CPU ms across rows.`,
+    );
+  return lines;
+}
+
+export async function runGatesSpeedBench(command: string, log: (line: string) => void): Promise<BenchResult> {
+  const started = new Date();
+  const machine = machineInfo();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'prograde-gates-speed-'));
+  const prefix = path.join(dir, 'auc-1m');
+  try {
+    await measureOnce({
+      task: 'export-auc-data',
+      rows: 1_000_000,
+      resamples: RESAMPLES,
+      seed: SPEED_SEED,
+      exportTo: prefix,
+    });
+    const variants = speedVariants(prefix);
+    const samples = variants.map((): Sample[] => []);
+    // Interleaved (before, after, scikit-learn, …, then again) so load changes hit every variant alike.
+    for (let rep = 0; rep < SPEED_REPEATS; rep++) {
+      for (const [i, variant] of variants.entries()) {
+        const s = await variant.measure();
+        samples[i]?.push(s);
+        log(
+          `  rep ${rep + 1} ${variant.implementation} ${variant.operation} n=${variant.rows}: ${s.ms.toFixed(1)} ms (cpu ${s.cpuMs.toFixed(1)} ms)`,
+        );
+      }
+    }
+    const runs: VariantRun[] = variants.map(({ measure: _measure, ...variant }, i) => {
+      const own = samples[i] ?? [];
+      return {
+        variant,
+        samples: own,
+        ms: spreadOf(own.map((s) => s.ms)),
+        cpuMs: spreadOf(own.map((s) => s.cpuMs)),
+        cpuPercent: spreadOf(own.map((s) => (100 * s.cpuMs) / s.ms)),
+      };
+    });
+    const table: Table = {
+      title: `AUC and paired bootstrap before/after issue 14, and scikit-learn (median (min–max) over ${SPEED_REPEATS} fresh processes, interleaved)`,
+      columns: [
+        'operation',
+        'rows',
+        'implementation',
+        'wall ms',
+        'CPU ms',
+        'CPU/wall %',
+        'result (first run)',
+      ],
+      rows: runs.map((r) => [
+        r.variant.operation,
+        r.variant.rows.toLocaleString('en-US'),
+        r.variant.implementation,
+        formatSpread(r.ms),
+        formatSpread(r.cpuMs),
+        formatSpread(r.cpuPercent, 0),
+        Object.entries(r.samples[0]?.outcome ?? {})
+          .filter(([k]) => k !== 'sklearn' && k !== 'numpy')
+          .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(10) : v}`)
+          .join(', '),
+      ]),
+    };
+    const endLoad = (os.loadavg()[0] ?? 0).toFixed(2);
+    const sk = runs.find((r) => r.variant.implementation === 'scikit-learn')?.samples[0]?.outcome;
+    return {
+      ...runRecord('gates-speed', started, command, machine),
+      settings: {
+        repetitions: SPEED_REPEATS,
+        resamples: RESAMPLES,
+        seed: SPEED_SEED,
+        data: 'sampleDataset (seed fixed, the same rows in every run); champion = good model, candidate = good seed 2; ORT float32 scores',
+        before:
+          'bench/lib/gates-baseline.ts: the AUC and paired bootstrap of commit e6ba152 (comparator sort, multinomial counts)',
+        sklearn: `roc_auc_score from the tools venv (scikit-learn ${String(sk?.sklearn ?? '?')}, numpy ${String(sk?.numpy ?? '?')}), fed the same float32 scores and labels from a file; import and file read not timed`,
+        process:
+          'one fresh process per run (Node: --expose-gc, gc() before the timed call); the first, cold call is timed',
+      },
+      tables: [table],
+      interpretation: speedInterpretation(runs),
+      notes: [
+        `Machine loaded by other work during the run: ${machine.cores} cores, 1-minute load average ${machine.loadAverage1m} at start and ${endLoad} at end; runs were interleaved so the load hits every implementation alike, and the CPU column is the number least affected by it.`,
+        `\`nproc\`: ${commandLines('nproc', []).join(' ')}; node ${process.version}.`,
+        `\`lscpu | head\`: ${commandLines('lscpu', [])
+          .slice(0, 10)
+          .map((l) => l.replace(/\s+/g, ' '))
+          .join('; ')}.`,
+      ],
+      raw: runs,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

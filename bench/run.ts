@@ -3,7 +3,7 @@
  * tables, writes bench/results/<name>.json and updates that benchmark's section of bench/RESULTS.md.
  */
 import { runCanaryBench } from './canary';
-import { runGatesBench } from './gates';
+import { runGatesBench, runGatesSpeedBench } from './gates';
 import { runGatewayBench } from './gateway';
 import { renderTextTable, saveResult, type BenchResult } from './lib/report';
 
@@ -12,6 +12,7 @@ type Bench = (command: string, log: (line: string) => void) => Promise<BenchResu
 const BENCHES: Readonly<Record<string, Bench>> = {
   gateway: runGatewayBench,
   gates: runGatesBench,
+  'gates-speed': runGatesSpeedBench,
   canary: runCanaryBench,
 };
 

@@ -9,11 +9,27 @@ import { z } from 'zod';
 import { openSession } from '../../src/onnx/session';
 import { sampleDataset } from '../../src/samples/datasets';
 import { sampleModel } from '../../src/samples/models';
+import { judgePerformance } from '../../src/gates/performance';
+import { PerformanceCheck } from '../../src/spec/gates-schema';
 import { pairedBootstrap } from '../../src/stats/bootstrap';
 import { fairnessMetric } from '../../src/stats/fairness';
 import { computeMetric } from '../../src/stats/metrics';
+import { aucBefore, pairedBootstrapBefore } from './gates-baseline';
 
-export const GatesTask = z.enum(['score', 'bootstrap-auc', 'bootstrap-log_loss', 'fairness', 'auc']);
+export const GatesTask = z.enum([
+  'score',
+  'bootstrap-auc',
+  'bootstrap-log_loss',
+  'fairness',
+  'auc',
+  // Issue 14: the pre-change code (./gates-baseline), a whole performance gate, and the data export
+  // scikit-learn reads so it scores exactly the rows `auc` scores.
+  'auc-before',
+  'bootstrap-auc-before',
+  'bootstrap-log_loss-before',
+  'gate-vs-champion',
+  'export-auc-data',
+]);
 export type GatesTask = z.infer<typeof GatesTask>;
 
 export const GatesPoint = z.strictObject({
@@ -21,6 +37,8 @@ export const GatesPoint = z.strictObject({
   rows: z.number().int().min(1),
   resamples: z.number().int().min(1),
   seed: z.number().int(),
+  /** export-auc-data: file prefix for `<prefix>.scores.f32` and `<prefix>.labels.f64`. */
+  exportTo: z.string().optional(),
 });
 export type GatesPoint = z.infer<typeof GatesPoint>;
 
@@ -69,6 +87,18 @@ async function prepare(point: GatesPoint): Promise<Operation> {
   switch (point.task) {
     case 'auc':
       return () => ({ auc: computeMetric('auc', championScores, data.labels, 0.5) });
+    case 'auc-before':
+      return () => ({ auc: aucBefore(championScores, data.labels) });
+    case 'export-auc-data': {
+      const prefix = point.exportTo ?? '';
+      const labels = Float64Array.from(data.labels);
+      writeFileSync(
+        `${prefix}.scores.f32`,
+        new Uint8Array(championScores.buffer, championScores.byteOffset, championScores.byteLength),
+      );
+      writeFileSync(`${prefix}.labels.f64`, new Uint8Array(labels.buffer));
+      return () => ({ rows: labels.length });
+    }
     case 'fairness': {
       const gender = data.sensitive.gender ?? [];
       return () => {
@@ -78,6 +108,45 @@ async function prepare(point: GatesPoint): Promise<Operation> {
           demographicParityRatio: dp.status === 'measured' ? dp.value : dp.reason,
           equalizedOddsDifference: eo.status === 'measured' ? eo.value : eo.reason,
         };
+      };
+    }
+    case 'gate-vs-champion': {
+      const candidate = await openSession(sampleModel('good', { seed: 2 }));
+      const candidateScores = await candidate.score(data.features, data.rows, width);
+      const checks = [
+        { metric: 'auc', min: 0.7 },
+        { metric: 'auc', maxDropVsChampion: 0.01 },
+        { metric: 'log_loss', maxRiseVsChampion: 0.02 },
+      ].map((c) => PerformanceCheck.parse(c));
+      return () => {
+        const v = judgePerformance({
+          checks,
+          candidate: candidateScores,
+          champion: championScores,
+          labels: data.labels,
+          threshold: 0.5,
+          seed: point.seed,
+          resamples: point.resamples,
+        });
+        return { status: v.status, aucDropLower: v.checks[1]?.interval?.lower ?? NaN };
+      };
+    }
+    case 'bootstrap-auc-before':
+    case 'bootstrap-log_loss-before': {
+      const candidate = await openSession(sampleModel('good', { seed: 2 }));
+      const candidateScores = await candidate.score(data.features, data.rows, width);
+      const metric = point.task === 'bootstrap-auc-before' ? 'auc' : 'log_loss';
+      return () => {
+        const r = pairedBootstrapBefore({
+          metric,
+          candidate: candidateScores,
+          champion: championScores,
+          labels: data.labels,
+          seed: point.seed,
+          resamples: point.resamples,
+          confidence: 0.95,
+        });
+        return { delta: r.delta, lower: r.lower, upper: r.upper, resamples: r.resamples };
       };
     }
     case 'bootstrap-auc':
