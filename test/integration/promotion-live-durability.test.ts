@@ -94,7 +94,8 @@ describe('promotion workflow – live durability', () => {
         `(~86,400 ticks) projects to ~${perDay} events, limit ${TEMPORAL_HISTORY_EVENT_LIMIT}`,
     );
     expect(perDay).toBeLessThan(200);
-  });
+    // Two whole rollouts side by side: generous for a loaded 2-core machine.
+  }, 150_000);
 
   it('restores the canary routing when the gateway restarts mid-canary, and the promotion completes', async () => {
     const stateDir = mkdtempSync(join(h.dir, 'gateway-restart-'));

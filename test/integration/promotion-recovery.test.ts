@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promotionStatus, startPromotion } from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
 import { TAG } from '../../src/registry/outcome';
+import { workflowIdFor, type PromotionState } from '../../src/workflows/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { stack } from '../support/stack';
 import { eventually } from '../support/wait';
@@ -52,6 +53,37 @@ describe('promotion workflow – durability', () => {
     expect(second.runId).toBe(first.runId);
     expect(second.workflowId).toBe(`promote/${model}/${v}`);
     await first.handle.terminate('test done');
+  });
+
+  it('a promotion of a version that is already @champion ends promoted at once and writes nothing', async () => {
+    const model = uniqueModel('again');
+    const v = await h.register(model, 'good');
+    const spec = sampleSpec(model, { gates: { performance: [{ metric: 'auc', min: 0.7 }] } });
+    const worker = await h.startWorker();
+    try {
+      const first = await startPromotion(h.client, h.input(spec, v), h.taskQueue);
+      expect((await first.handle.result()).outcome).toBe('promoted');
+      const before = await h.mlflow.getModelVersion(model, v);
+      // Straight to Temporal, past any client-side pre-check: the workflow itself must hold.
+      const again = await h.client.workflow.start('promoteModel', {
+        taskQueue: h.taskQueue,
+        workflowId: workflowIdFor(model, v),
+        args: [h.input(spec, v)],
+      });
+      const final = (await again.result()) as PromotionState;
+      expect(final.outcome).toBe('promoted');
+      expect(final.reason).toBe(`already promoted by run ${before.tags[TAG.runId] ?? 'unknown'}`);
+      expect(final.phase).toBe('done');
+      const after = await h.mlflow.getModelVersion(model, v);
+      expect(after.tags).toEqual(before.tags);
+      expect(after.aliases).toEqual(before.aliases);
+      const activities = ((await again.fetchHistory()).events ?? [])
+        .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+      expect(activities).toEqual(['resolveVersions']);
+    } finally {
+      await worker.stop();
+    }
   });
 
   // Longer than the default 60 s: a 20 s heartbeat timeout, then a fresh worker process that

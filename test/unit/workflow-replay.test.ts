@@ -31,6 +31,11 @@ const RECORDED = [
   'approval-by-update',
   'live-shadow-canary-pause-resume',
   'live-nan-rollback',
+  // Recorded with the rollout lock, validated messages and prompt controls (patched in, see run.ts).
+  'live-queued-behind-another',
+  'hostile-signals-then-approved',
+  'abort-during-timed-pause',
+  'already-promoted',
 ] as const;
 
 const quietBundlerLogger = {
