@@ -191,6 +191,7 @@ function aucLanes(scores: NumericArray, labels: NumericArray): LaneKernel {
   const tieGroups = Uint32Array.from(ties);
   const groupNeg = new Float64Array(LANES);
   const groupPos = new Float64Array(LANES);
+  const pairs = new Float64Array(LANES); // Σ_g P_g · N_g per lane
 
   return (packed, out) => {
     let neg0 = 0,
@@ -276,7 +277,7 @@ function aucLanes(scores: NumericArray, labels: NumericArray): LaneKernel {
     out[6] = u6 / (pos6 * neg6);
     out[7] = u7 / (pos7 * neg7);
     if (tieGroups.length === 0) return;
-    const pairs = new Float64Array(LANES); // Σ_g P_g · N_g per lane
+    pairs.fill(0);
     for (let g = 0; g < tieGroups.length; g += 3) {
       groupNeg.fill(0);
       groupPos.fill(0);
@@ -285,12 +286,14 @@ function aucLanes(scores: NumericArray, labels: NumericArray): LaneKernel {
       for (let l = 0; l < LANES; l++)
         pairs[l] = (pairs[l] as number) + (groupNeg[l] as number) * (groupPos[l] as number);
     }
-    const pos = [pos0, pos1, pos2, pos3, pos4, pos5, pos6, pos7];
-    const neg = [neg0, neg1, neg2, neg3, neg4, neg5, neg6, neg7];
-    const u = [u0, u1, u2, u3, u4, u5, u6, u7];
-    for (let l = 0; l < LANES; l++) {
-      out[l] = ((u[l] as number) - 0.5 * (pairs[l] as number)) / ((pos[l] as number) * (neg[l] as number));
-    }
+    out[0] = (u0 - 0.5 * (pairs[0] as number)) / (pos0 * neg0);
+    out[1] = (u1 - 0.5 * (pairs[1] as number)) / (pos1 * neg1);
+    out[2] = (u2 - 0.5 * (pairs[2] as number)) / (pos2 * neg2);
+    out[3] = (u3 - 0.5 * (pairs[3] as number)) / (pos3 * neg3);
+    out[4] = (u4 - 0.5 * (pairs[4] as number)) / (pos4 * neg4);
+    out[5] = (u5 - 0.5 * (pairs[5] as number)) / (pos5 * neg5);
+    out[6] = (u6 - 0.5 * (pairs[6] as number)) / (pos6 * neg6);
+    out[7] = (u7 - 0.5 * (pairs[7] as number)) / (pos7 * neg7);
   };
 }
 
@@ -341,8 +344,15 @@ function meanLanes(term: Float64Array, root: boolean): LaneKernel {
       w6 += g;
       w7 += h;
     }
-    const means = [s0 / w0, s1 / w1, s2 / w2, s3 / w3, s4 / w4, s5 / w5, s6 / w6, s7 / w7];
-    for (let l = 0; l < LANES; l++) out[l] = root ? Math.sqrt(means[l] as number) : (means[l] as number);
+    out[0] = s0 / w0;
+    out[1] = s1 / w1;
+    out[2] = s2 / w2;
+    out[3] = s3 / w3;
+    out[4] = s4 / w4;
+    out[5] = s5 / w5;
+    out[6] = s6 / w6;
+    out[7] = s7 / w7;
+    if (root) for (let l = 0; l < LANES; l++) out[l] = Math.sqrt(out[l] as number);
   };
 }
 
