@@ -41,7 +41,8 @@ interface LoadedDataset {
 }
 
 /** Bumped when a change alters what a gate computes, so stale cached verdicts are never reused. */
-const EVALUATION_CACHE_VERSION = 1;
+// 2: the paired bootstrap draws Poisson(1) weights (src/stats/resample.ts), so intervals for a seed changed.
+const EVALUATION_CACHE_VERSION = 2;
 
 /**
  * The domain behind the evaluation activities: fetch a model version, load the holdout set, score it
