@@ -37,7 +37,7 @@ export class LiveTurn {
     this.inbox.expect = { lockId: this.lockId, requestId };
     this.inbox.answer = undefined;
     this.requested = true;
-    this.run.enter('queued', `asking for the live turn on ${this.target} (${this.lockId})`);
+    this.run.enter('queued', `the live turn on ${this.target} (asking ${this.lockId})`);
     await registry.requestRolloutLock.executeWithOptions(
       { ...registryOptions, summary: `ask for the live turn on ${this.target}` },
       [
@@ -70,7 +70,7 @@ export class LiveTurn {
       }
       shown = describeAnswer(this.inbox);
       this.run.waitFor(shown);
-      this.run.audit('queued', shown);
+      this.run.audit('queued', `waiting for ${shown}`);
     }
   }
 
@@ -96,5 +96,6 @@ function describeAnswer(inbox: TurnInbox): string {
   const a = inbox.answer;
   if (!a || a.answer !== 'queued') return a?.answer ?? '';
   const ahead = a.ahead ?? 1;
-  return `waiting for ${a.holder ?? 'another promotion'} to finish its live rollout (${ahead} ahead in the queue)`;
+  // Read after "waiting for" (status) or "Waiting for:" (the UI's current details).
+  return `${a.holder ?? 'another promotion'} to finish its live rollout (${ahead} ahead in the queue)`;
 }

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
+import { operate, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
 import { TAG } from '../../src/registry/outcome';
 import type { GatewayHandle } from '../../src/serving/server';
 import { lockStateQuery, rolloutLockIdFor } from '../../src/workflows/lock-protocol';
@@ -69,7 +69,7 @@ describe('promotion workflow – one live rollout per model and target', () => {
       async () => {
         for (const handle of handles) {
           const s = await promotionStatus(handle);
-          if (s.phase === 'queued' && /waiting for promote\//.test(s.waitingFor ?? '')) return s;
+          if (s.phase === 'queued' && /^promote\//.test(s.waitingFor ?? '')) return s;
         }
         return undefined;
       },
@@ -77,9 +77,7 @@ describe('promotion workflow – one live rollout per model and target', () => {
       200,
     );
     expect(waiting.waitingFor).toMatch(
-      new RegExp(
-        `^waiting for promote/${model}/\\d+ to finish its live rollout \\(\\d ahead in the queue\\)$`,
-      ),
+      new RegExp(`^promote/${model}/\\d+ to finish its live rollout \\(\\d ahead in the queue\\)$`),
     );
 
     const finals: PromotionState[] = await Promise.all(handles.map((hd) => hd.result()));
@@ -147,6 +145,36 @@ describe('promotion workflow – one live rollout per model and target', () => {
     await a.handle.terminate('test done');
   });
 
+  it('abort while queued ends that promotion at once and takes it out of the queue', async () => {
+    const { model } = await servedChampion(h, gateway, 'abort-queued');
+    const first = await h.register(model, 'good', undefined, 61);
+    const second = await h.register(model, 'good', undefined, 62);
+    const traffic = backgroundTraffic(gateway, model, cleanRows(3000, 29), 40, 240_000);
+    try {
+      const slow = liveSpec(model, gateway.url, { shadow: false, weights: [50], bake: '10m' });
+      const a = await startPromotion(h.client, h.input(slow, first), h.taskQueue);
+      await untilStatus(a.handle, (s) => s.phase === 'canary', 'first promotion in its canary');
+      const b = await startPromotion(h.client, h.input(slow, second), h.taskQueue);
+      await untilStatus(b.handle, (s) => /to finish its live rollout/.test(s.waitingFor ?? ''), 'queued');
+      const lock = h.client.workflow.getHandle(rolloutLockIdFor(model, gateway.url));
+      expect((await lock.query(lockStateQuery)).queue.map((q) => q.workflowId)).toEqual([b.workflowId]);
+
+      await operate(b.handle, 'abort', { operator: 'alice', reason: 'not today' });
+      const final = await b.handle.result();
+      expect(final.outcome).toBe('aborted');
+      expect(final.reason).toBe('aborted by alice while queued: not today');
+      expect((await h.mlflow.getModelVersion(model, second)).tags[TAG.outcome]).toBe('aborted');
+      await eventually('the queue to be empty', async () =>
+        (await lock.query(lockStateQuery)).queue.length === 0 ? true : undefined,
+      );
+      expect((await lock.query(lockStateQuery)).holder?.workflowId).toBe(a.workflowId);
+      await operate(a.handle, 'abort', { operator: 'alice', reason: 'test done' });
+      expect((await a.handle.result()).outcome).toBe('aborted');
+    } finally {
+      await traffic.stop();
+    }
+  }, 180_000);
+
   it('a holder terminated without releasing its turn does not block the next in line', async () => {
     const { model, champion } = await servedChampion(h, gateway, 'dead-holder');
     const first = await h.register(model, 'good', undefined, 51);
@@ -159,7 +187,7 @@ describe('promotion workflow – one live rollout per model and target', () => {
     const b = await startPromotion(h.client, h.input(fast, second), h.taskQueue);
     await untilStatus(
       b.handle,
-      (s) => s.phase === 'queued' && /waiting for/.test(s.waitingFor ?? ''),
+      (s) => s.phase === 'queued' && /to finish its live rollout/.test(s.waitingFor ?? ''),
       'queued',
     );
     await a.handle.terminate('operator killed it');
