@@ -1,4 +1,5 @@
 import type { core, z } from 'zod';
+import { quote } from './spec-error';
 import { Duration, Size } from './units';
 
 /**
@@ -32,7 +33,7 @@ export function plainErrors(): {
         ?.def?.shape;
       // The finalized issue keeps the same `keys` array, so it can find the allowed keys again.
       if (shape !== undefined) allowedKeys.set(iss.keys, Object.keys(shape));
-      return `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `'${k}'`).join(', ')}`;
+      return `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map(quote).join(', ')}`;
     }
     return messageFor(iss);
   };
@@ -42,7 +43,7 @@ export function plainErrors(): {
 function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null (an empty value)';
-  if (typeof v === 'string') return `the text '${v}'`;
+  if (typeof v === 'string') return `the text ${quote(v)}`;
   if (typeof v === 'number' || typeof v === 'boolean') return `the ${typeof v} ${String(v)}`;
   if (Array.isArray(v)) return 'a list';
   return 'a mapping';
@@ -70,7 +71,7 @@ function messageFor(iss: RawIssue): string | undefined {
     case 'invalid_value': {
       const values = iss.values.map((v) => String(v));
       if (values.length === 1) return `must be '${values[0]}', got ${describeValue(input)}`;
-      return `${typeof input === 'string' ? `'${input}'` : describeValue(input)} is not one of: ${values.join(', ')}`;
+      return `${typeof input === 'string' ? quote(input) : describeValue(input)} is not one of: ${values.join(', ')}`;
     }
     case 'too_small':
       if (iss.origin === 'array')
@@ -97,14 +98,13 @@ function unknownKey(path: IssuePath, allowed: readonly string[] | undefined): Is
   const hint = allowed === undefined ? '' : ` (allowed: ${allowed.join(', ')})`;
   return {
     path,
-    message: `unknown key '${String(path.at(-1))}'${hint}`,
+    message: `unknown key ${quote(String(path.at(-1)))}${hint}`,
     atKey: true,
     ...(allowed && { allowed }),
   };
 }
 
-const samePath = (a: IssuePath, b: IssuePath): boolean =>
-  a.length === b.length && a.every((seg, i) => seg === b[i]);
+const pathKey = (path: IssuePath): string => path.map(String).join('\u0000');
 
 /** Flattens zod issues into problems: one per unknown key, and the likeliest branch of each failed union. */
 export function toIssues(
@@ -160,15 +160,23 @@ function unionIssues(
   let best = flattened[0] ?? [];
   for (const candidate of flattened) if (cost(candidate) < cost(best)) best = candidate;
   // A key no branch knows: every branch's keys are fair suggestions, not just the chosen one's.
+  // Indexed by path so that thousands of unknown keys stay linear.
+  const unknownIn = flattened.map((b) => {
+    const byPath = new Map<string, Issue[]>();
+    for (const i of b) {
+      if (!i.atKey) continue;
+      const key = pathKey(i.path);
+      const list = byPath.get(key);
+      if (list === undefined) byPath.set(key, [i]);
+      else list.push(i);
+    }
+    return byPath;
+  });
   return best.map((issue) => {
     if (!issue.atKey) return issue;
-    const everywhere = flattened.every((b) => b.some((i) => i.atKey && samePath(i.path, issue.path)));
-    if (!everywhere) return issue;
-    const allowed = new Set(
-      flattened.flatMap((b) =>
-        b.filter((i) => i.atKey && samePath(i.path, issue.path)).flatMap((i) => i.allowed ?? []),
-      ),
-    );
+    const key = pathKey(issue.path);
+    if (!unknownIn.every((b) => b.has(key))) return issue;
+    const allowed = new Set(unknownIn.flatMap((b) => (b.get(key) ?? []).flatMap((i) => i.allowed ?? [])));
     return unknownKey(issue.path, [...allowed]);
   });
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TensorSpec } from '../onnx/tensor-spec';
 import { Gates, HigherIsBetterMetric, LowerIsBetterMetric } from './gates-schema';
+import { quote } from './spec-error';
 import { Duration, Percent, Size } from './units';
 
 /**
@@ -36,24 +37,33 @@ export function datasetUriScheme(location: string): string | undefined {
  * sibling fields have problems, so one pass reports everything.
  */
 function whenValid(...fields: string[]): { when: (payload: z.core.ParsePayload) => boolean } {
-  return { when: (payload) => !payload.issues.some((i) => fields.includes(String(i.path?.[0]))) };
+  // A `when` check runs even when the value itself is missing or of the wrong type: guard that first.
+  return {
+    when: (payload) =>
+      isRecord(payload.value) &&
+      !payload.issues.some((i) => (i.path?.length ?? 0) === 0 || fields.includes(String(i.path?.[0]))),
+  };
 }
 
-function duplicatesOf(names: readonly string[]): string[] {
-  const seen = new Set<string>();
-  const dup = new Set<string>();
-  for (const n of names) (seen.has(n) ? dup : seen).add(n);
-  return [...dup];
+/** Each name listed more than once, with the index of its last occurrence (one pass: lists may be long). */
+function duplicatesOf(names: readonly string[]): Map<string, number> {
+  const last = new Map<string, number>();
+  const dup = new Map<string, number>();
+  names.forEach((n, i) => {
+    if (last.has(n)) dup.set(n, i);
+    last.set(n, i);
+  });
+  return dup;
 }
 
 /** A list of names that must not repeat, e.g. feature columns or approvers. */
 function uniqueNames(what: string) {
   return z.array(Name).superRefine((names, ctx) => {
-    for (const d of duplicatesOf(names)) {
+    for (const [d, last] of duplicatesOf(names)) {
       ctx.addIssue({
         code: 'custom',
-        message: `${what} '${d}' is listed more than once`,
-        path: [names.lastIndexOf(d)],
+        message: `${what} ${quote(d)} is listed more than once`,
+        path: [last],
       });
     }
   });
@@ -80,11 +90,11 @@ export type Task = z.infer<typeof Task>;
 
 const TensorList = z.array(TensorSpec).superRefine((tensors, ctx) => {
   const names = tensors.map((t) => t.name);
-  for (const d of duplicatesOf(names)) {
+  for (const [d, last] of duplicatesOf(names)) {
     ctx.addIssue({
       code: 'custom',
-      message: `tensor '${d}' is listed more than once`,
-      path: [names.lastIndexOf(d), 'name'],
+      message: `tensor ${quote(d)} is listed more than once`,
+      path: [last, 'name'],
     });
   }
 });
@@ -98,6 +108,7 @@ export const Contract = z
       description: 'Output tensors the ONNX model must declare: name, dtype and shape (-1 = free dimension)',
     }),
     scoreOutput: Name.optional().meta({
+      description:
         'Which output holds the score (probability or prediction); default the first float32/float64 output. ' +
         'An output shaped [N] or [N,1] is the score itself; one shaped [N,2] (class probabilities) is scored ' +
         'from column 1, P(class 1). Offline gates and the gateway read scores by this same rule.',
@@ -492,9 +503,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Whether a value already has a problem, so a check across sections need not pile on. */
-function hasIssueUnder(ctx: z.RefinementCtx, prefix: readonly (string | number)[]): boolean {
-  return ctx.issues.some((i) => prefix.every((seg, k) => i.path?.[k] === seg));
+/** The canary steps that already have a problem, so a check across sections need not pile on. */
+function stepsWithIssues(ctx: z.RefinementCtx): Set<unknown> {
+  return new Set(
+    ctx.issues.filter((i) => i.path?.[0] === 'canary' && i.path[1] === 'steps').map((i) => i.path?.[2]),
+  );
 }
 
 /**
@@ -548,16 +561,17 @@ function checkAcrossSections(spec: unknown, ctx: z.RefinementCtx): void {
   if (features !== undefined && typeof width === 'number' && width > 0 && features.length !== width) {
     ctx.addIssue({
       code: 'custom',
-      message: `${features.length} feature columns are listed but contract input '${String(only?.['name'])}' takes ${width}`,
+      message: `${features.length} feature columns are listed but contract input ${quote(String(only?.['name']))} takes ${width}`,
       path: ['evaluation', 'features'],
     });
   }
 
   const approvers = isRecord(approval) && Array.isArray(approval['approvers']) ? approval['approvers'] : [];
   if (isRecord(canary) && Array.isArray(canary['steps']) && approvers.length === 0) {
+    const withIssues = stepsWithIssues(ctx);
     canary['steps'].forEach((step: unknown, i) => {
       const pause = isRecord(step) && isRecord(step['pause']) ? step['pause'] : undefined;
-      if (pause === undefined || hasIssueUnder(ctx, ['canary', 'steps', i])) return;
+      if (pause === undefined || withIssues.has(i)) return;
       if (pause['duration'] === undefined && pause['approvers'] === undefined) {
         ctx.addIssue({
           code: 'custom',

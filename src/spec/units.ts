@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { quote } from './spec-error';
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, number> = {
@@ -44,7 +45,7 @@ export const Duration = z
     if (ms === undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: `'${s}' is not a duration; write e.g. 250ms, 30s, 5m, 1h30m, 2d`,
+        message: `${quote(s)} is not a duration; write e.g. 250ms, 30s, 5m, 1h30m, 2d`,
       });
       return z.NEVER;
     }
@@ -58,7 +59,7 @@ export const Size = z
   .transform((s, ctx) => {
     const bytes = parseSize(s);
     if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `'${s}' is not a size; write e.g. 512KB, 200MB, 1.5GiB` });
+      ctx.addIssue({ code: 'custom', message: `${quote(s)} is not a size; write e.g. 512KB, 200MB, 1.5GiB` });
       return z.NEVER;
     }
     return bytes;

@@ -7,7 +7,9 @@ import { register } from '../../src/cli/commands/register';
 import { runCli } from '../../src/cli/run';
 import { MlflowClient } from '../../src/mlflow/client';
 import { isMlflowNotFound } from '../../src/mlflow/errors';
+import { registerOnnxModel } from '../../src/mlflow/register';
 import { buildLogisticModel } from '../../src/onnx/build';
+import { hostileModels } from '../support/hostile-models';
 import { stack } from '../support/stack';
 import { uniqueName } from './mlflow-fixtures';
 
@@ -113,6 +115,39 @@ describe('prograde register', () => {
     expect(r.stderr).toContain('ONNX_CORRUPT');
     expect(r.stderr).toContain(corrupt);
     expect(await modelExists(name)).toBe(false);
+  });
+
+  it('refuses a bad --alias before the logged model and the version exist', async () => {
+    const name = uniqueName('cli');
+    const experiment = uniqueName('exp');
+    const r = await prograde(
+      'register',
+      modelFile,
+      '--name',
+      name,
+      '--alias',
+      'bad alias',
+      '--experiment',
+      experiment,
+    );
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('ALIAS_INVALID');
+    expect(await modelExists(name)).toBe(false);
+    await expect(client.getExperimentByName(experiment)).rejects.toSatisfy(isMlflowNotFound);
+  });
+
+  it('registerOnnxModel itself refuses a model onnxruntime cannot load, before writing anything', async () => {
+    const name = uniqueName('lib');
+    const experiment = uniqueName('exp');
+    const onnxBytes = hostileModels['unknown operator']?.() ?? new Uint8Array();
+    await expect(
+      registerOnnxModel(client, { name, onnxBytes, experimentName: experiment }),
+    ).rejects.toMatchObject({
+      code: 'REGISTRATION_INVALID',
+      problems: [expect.objectContaining({ code: 'ONNX_LOAD_FAILED' })],
+    });
+    expect(await modelExists(name)).toBe(false);
+    await expect(client.getExperimentByName(experiment)).rejects.toSatisfy(isMlflowNotFound);
   });
 
   it('refuses a malformed --tag and a reserved alias', async () => {

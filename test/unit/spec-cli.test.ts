@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { register as registerSchema } from '../../src/cli/commands/schema';
 import { register as registerValidate } from '../../src/cli/commands/validate';
 import { runCli } from '../../src/cli/run';
@@ -87,6 +89,85 @@ describe('prograde validate', () => {
       path: 'shadow.minDuration',
       message: "'5x' is not a duration; write e.g. 250ms, 30s, 5m, 1h30m, 2d",
     });
+  });
+});
+
+describe('prograde validate – warnings', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'prograde-validate-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const base = `apiVersion: prograde/v1
+model: fraud-detector
+contract:
+  inputs:
+    - { name: features, dtype: float32, shape: [-1, 3] }
+  outputs:
+    - { name: probability, dtype: float32, shape: [-1, 1] }
+evaluation:
+  dataset: data/holdout.csv
+  label: is_fraud
+  features: [f0, f1, f2]
+`;
+  function spec(name: string, text: string): string {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  }
+
+  it('says "no checks configured" for a spec without performance checks, and still exits 0', async () => {
+    const file = spec('no-gates.yaml', base);
+    const { stdout, exitCode } = await cli('validate', file);
+    expect(exitCode).toBe(0);
+    expect(stdout.trimEnd().split('\n')).toEqual([
+      `✓ ${file}: valid (model fraud-detector, 0 performance checks, no approval)`,
+      `warning: ${file}:1:1 gates.performance: no checks configured; the performance gate will pass without judging the model`,
+    ]);
+  });
+
+  it('points at an empty performance list and a latency gate without thresholds', async () => {
+    const file = spec(
+      'empty-gates.yaml',
+      `${base}gates:\n  performance: []\n  latency: { iterations: 50 }\n`,
+    );
+    const { stdout, exitCode } = await cli('validate', file);
+    expect(exitCode).toBe(0);
+    expect(stdout).toContain(
+      `warning: ${file}:13:3 gates.performance: no checks configured; the performance gate will pass without judging the model`,
+    );
+    expect(stdout).toContain(
+      `warning: ${file}:14:3 gates.latency: no checks configured (p50, p95, p99 or maxRatioVsChampion); the latency gate will measure but judge nothing`,
+    );
+  });
+
+  it('gives no warning when every gate has checks', async () => {
+    const { stdout } = await cli('validate', EXAMPLE);
+    expect(stdout).not.toContain('warning');
+  });
+
+  it('lists the warnings in --json', async () => {
+    const file = spec('json-warnings.yaml', base);
+    const { stdout } = await cli('validate', '--json', file);
+    const result = JSON.parse(stdout) as { valid: boolean; warnings: { path: string; message: string }[] };
+    expect(result.valid).toBe(true);
+    expect(result.warnings.map((w) => w.path)).toEqual(['gates.performance']);
+    expect(result.warnings[0]?.message).toContain('no checks configured');
+  });
+});
+
+describe('prograde validate – files that are not specs', () => {
+  it('names a directory as one, not as a missing file', async () => {
+    const { stdout, exitCode } = await cli('validate', ROOT);
+    expect(exitCode).toBe(2);
+    expect(stdout).toBe(
+      `${ROOT}: is a directory, not a regular file; a spec is read only from a regular file\n`,
+    );
+  });
+
+  it('refuses a character device without reading it', async () => {
+    const { stdout, exitCode } = await cli('validate', '/dev/zero');
+    expect(exitCode).toBe(2);
+    expect(stdout).toBe(
+      '/dev/zero: is a character device, not a regular file; a spec is read only from a regular file\n',
+    );
   });
 });
 

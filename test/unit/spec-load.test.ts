@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSpec, parseSpec, resolveDatasetLocation } from '../../src/spec/load';
+import { MAX_SPEC_BYTES, loadSpec, parseSpec, resolveDatasetLocation } from '../../src/spec/load';
 import { SpecError, type SpecProblem } from '../../src/spec/spec-error';
 
 const EXAMPLE = path.join(__dirname, '../../examples/promotion.yaml');
@@ -246,6 +246,48 @@ describe('spec loading – files', () => {
       file: missing,
       message: `spec file not found: ${missing}`,
     });
+  });
+
+  it('says SPEC_NOT_A_FILE for a directory and SPEC_TOO_LARGE past the size limit', async () => {
+    await expect(loadSpec(dir)).rejects.toMatchObject({
+      code: 'SPEC_NOT_A_FILE',
+      problems: [
+        {
+          file: dir,
+          line: 0,
+          column: 0,
+          path: '',
+          message: 'is a directory, not a regular file; a spec is read only from a regular file',
+        },
+      ],
+    });
+    const big = path.join(dir, 'big.yaml');
+    await writeFile(big, `# ${'x'.repeat(MAX_SPEC_BYTES)}\n`);
+    await expect(loadSpec(big)).rejects.toMatchObject({
+      code: 'SPEC_TOO_LARGE',
+      message: `${big}: the file is 1,048,579 bytes, over the limit of 1,048,576 bytes (1 MiB) for a spec`,
+    });
+  });
+
+  it('refuses text past the size limit given to parseSpec directly', () => {
+    expect(() => parseSpec(`# ${'x'.repeat(MAX_SPEC_BYTES)}\n`, 'webhook body')).toThrow(
+      expect.objectContaining({ code: 'SPEC_TOO_LARGE' }),
+    );
+  });
+
+  it('returns warnings beside a valid spec', async () => {
+    const file = path.join(dir, 'warned.yaml');
+    await writeFile(file, VALID);
+    const loaded = await loadSpec(file);
+    expect(loaded.warnings).toEqual([
+      {
+        file,
+        line: 1,
+        column: 1,
+        path: 'gates.performance',
+        message: 'no checks configured; the performance gate will pass without judging the model',
+      },
+    ]);
   });
 
   it('labels problems with the path as given and resolves file to an absolute path', async () => {

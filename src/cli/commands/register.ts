@@ -1,12 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InvalidInputError, ProgradeError, messageOf } from '../../errors';
 import { mlflowClient } from '../../config/mlflow';
-import { DEFAULT_EXPERIMENT, registerOnnxModel } from '../../mlflow/register';
-import { inspectOnnx } from '../../onnx/inspect';
-import { ExitCode } from '../exit-codes';
-import { CliExit } from '../run';
+import { InputFileError, readInputFile } from '../../input-file';
+import {
+  DEFAULT_EXPERIMENT,
+  MAX_ONNX_BYTES,
+  RegistrationInvalidError,
+  checkRegistration,
+  namingProblems,
+  registerChecked,
+  type RegistrationProblem,
+} from '../../mlflow/register';
 
 interface RegisterFlags {
   readonly name: string;
@@ -20,38 +24,54 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** `k=v` pairs into a record; the first '=' splits, so values may contain '='. */
-export function parseTags(pairs: readonly string[]): Record<string, string> {
+/**
+ * `k=v` pairs into a record; the first '=' splits, so values may contain '='. A pair without a key,
+ * or a key given twice, is a problem rather than a silent choice.
+ */
+export function parseTags(pairs: readonly string[]): {
+  tags: Record<string, string>;
+  problems: RegistrationProblem[];
+} {
   const tags: Record<string, string> = {};
+  const problems: RegistrationProblem[] = [];
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0)
-      throw new InvalidInputError(`--tag ${JSON.stringify(pair)} must look like key=value`, { tag: pair });
-    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
+    const subject = `--tag ${JSON.stringify(pair.length > 80 ? `${pair.slice(0, 80)}…` : pair)}`;
+    if (eq <= 0) {
+      problems.push({ subject, message: 'a tag must look like key=value', code: 'TAG_INVALID' });
+      continue;
+    }
+    const key = pair.slice(0, eq);
+    if (Object.hasOwn(tags, key)) {
+      problems.push({ subject, message: `the tag key is given more than once`, code: 'TAG_INVALID' });
+      continue;
+    }
+    Object.defineProperty(tags, key, {
+      value: pair.slice(eq + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
-  return tags;
+  return { tags, problems };
 }
 
-async function readModelFile(path: string): Promise<Buffer> {
-  const full = resolve(path);
+/** The model file's bytes, or the problem with the file (missing, a FIFO, a device, too large…). */
+async function readModelFile(path: string): Promise<Buffer | RegistrationProblem> {
   try {
-    return await readFile(full);
+    return await readInputFile(path, MAX_ONNX_BYTES);
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    const why =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EISDIR'
-          ? 'is a folder, not a file'
-          : `cannot be read (${messageOf(e)})`;
-    throw new InvalidInputError(`ONNX model ${full} ${why}`, { path: full }, { cause: e });
+    if (!(e instanceof InputFileError)) throw e;
+    return { subject: path, message: `the file ${e.reason}`, code: 'MODEL_FILE_INVALID' };
   }
 }
 
 export function register(program: Command): void {
   program
     .command('register')
-    .description('Log an ONNX model to MLflow (MLflow 3 logged model) and register it as a new version')
+    .description(
+      'Log an ONNX model to MLflow (MLflow 3 logged model) and register it as a new version; names, tags and the model are checked first and nothing is written when any is wrong',
+    )
     .argument('<model.onnx>', 'path of the ONNX file')
     .requiredOption('--name <model>', 'registered model name')
     .option('--alias <alias>', 'alias to point at the new version, e.g. challenger')
@@ -59,24 +79,22 @@ export function register(program: Command): void {
     .option('--experiment <name>', 'experiment the logged model goes into', DEFAULT_EXPERIMENT)
     .option('--json', 'print the result as JSON')
     .action(async (file: string, flags: RegisterFlags) => {
-      const tags = parseTags(flags.tag);
-      const onnxBytes = await readModelFile(file);
-      // Checked here as well as in registerOnnxModel so a bad file is an input error (exit 2) before MLflow is contacted.
-      try {
-        inspectOnnx(onnxBytes);
-      } catch (e) {
-        if (!(e instanceof ProgradeError)) throw e;
-        console.error(`prograde: ${resolve(file)}: ${e.message} [${e.code}]`);
-        throw new CliExit(ExitCode.invalidInput);
-      }
-      const client = mlflowClient();
-      const result = await registerOnnxModel(client, {
+      const modelPath = resolve(file);
+      const { tags, problems } = parseTags(flags.tag);
+      const bytes = await readModelFile(modelPath);
+      if (!Buffer.isBuffer(bytes)) problems.push(bytes);
+      const options = {
         name: flags.name,
-        onnxBytes,
+        onnxBytes: Buffer.isBuffer(bytes) ? bytes : new Uint8Array(),
         tags,
         experimentName: flags.experiment,
         ...(flags.alias !== undefined ? { alias: flags.alias } : {}),
-      });
+      };
+      // Everything that needs no server is checked before MLflow is even contacted.
+      const checked = Buffer.isBuffer(bytes)
+        ? await checkRegistration(options, modelPath, problems)
+        : failWith([...problems, ...namingProblems(options)]);
+      const result = await registerChecked(mlflowClient(), checked);
       if (flags.json) {
         const out = {
           name: flags.name,
@@ -90,4 +108,8 @@ export function register(program: Command): void {
         console.log(result.version);
       }
     });
+}
+
+function failWith(problems: readonly RegistrationProblem[]): never {
+  throw new RegistrationInvalidError(problems);
 }

@@ -6,23 +6,32 @@ import { ExitCode } from '../exit-codes';
 import { CliExit } from '../run';
 
 export type ValidationResult =
-  | { file: string; valid: true; sha256: string; spec: PromotionSpec }
+  | {
+      file: string;
+      valid: true;
+      sha256: string;
+      spec: PromotionSpec;
+      /** Valid but probably not meant, e.g. a gate with no checks configured. */
+      warnings: readonly SpecProblem[];
+    }
   | { file: string; valid: false; problems: readonly SpecProblem[] };
 
-/** Validates each file; a file that is missing or invalid yields its problems instead of throwing. */
+/** Validates each file; a file that is missing, unreadable or invalid yields its problems instead of throwing. */
 export async function validateFiles(files: readonly string[]): Promise<ValidationResult[]> {
   const results: ValidationResult[] = [];
   for (const file of files) {
     try {
       const loaded = await loadSpec(file);
-      results.push({ file, valid: true, sha256: loaded.sha256, spec: loaded.spec });
+      results.push({
+        file,
+        valid: true,
+        sha256: loaded.sha256,
+        spec: loaded.spec,
+        warnings: loaded.warnings,
+      });
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
-      const problems =
-        e.code === 'SPEC_NOT_FOUND'
-          ? [{ file, line: 0, column: 0, path: '', message: 'file not found' }]
-          : e.problems;
-      results.push({ file, valid: false, problems });
+      results.push({ file, valid: false, problems: e.problems });
     }
   }
   return results;
@@ -47,9 +56,11 @@ export function summarize(spec: PromotionSpec): string {
 }
 
 function render(result: ValidationResult): string {
-  if (result.valid) return `✓ ${result.file}: valid (${summarize(result.spec)})`;
-  if (result.problems[0]?.line === 0) return `${result.file}: ${result.problems[0].message}`;
-  return result.problems.map(formatProblem).join('\n');
+  if (!result.valid) return result.problems.map(formatProblem).join('\n');
+  return [
+    `✓ ${result.file}: valid (${summarize(result.spec)})`,
+    ...result.warnings.map((w) => `warning: ${formatProblem(w)}`),
+  ].join('\n');
 }
 
 export function register(program: Command): void {
