@@ -243,7 +243,7 @@ export class LiveRollout {
    */
   private async timedPause(index: number, durationMs: number): Promise<void> {
     let remaining = durationMs;
-    for (;;) {
+    while (remaining > 0) {
       this.run.waitFor(`timed pause of ${Math.round(remaining / 1000)}s (step ${index + 1})`);
       const began = Date.now();
       const interrupted = await condition(

@@ -53,14 +53,15 @@ export const lockStateQuery = defineQuery<LockState>('lockState');
 /** Sent by the lock to a requesting promotion: granted, queued behind someone, or denied. */
 export const lockAnswerSignal = defineSignal<[LockAnswer]>('rolloutLockAnswer');
 
-export interface RolloutLockInput {
-  readonly model: string;
+export const RolloutLockInputSchema = z.object({
+  model: z.string().max(1_000),
   /** The target's URL, normalised (see `normaliseTarget`). */
-  readonly target: string;
+  target: z.string().max(4_000),
   /** Carried over continue-as-new. */
-  readonly holder?: LockRequest;
-  readonly queue?: readonly LockRequest[];
-}
+  holder: LockRequestSchema.optional(),
+  queue: z.array(LockRequestSchema).max(10_000).optional(),
+});
+export type RolloutLockInput = z.input<typeof RolloutLockInputSchema>;
 
 /** Trailing slashes and letter case of scheme and host do not make a different gateway. */
 export function normaliseTarget(url: string): string {

@@ -8,12 +8,14 @@ import {
   log,
   proxyActivities,
   setCurrentDetails,
+  setDefaultSignalHandler,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
   LockReleaseSchema,
   LockRequestSchema,
+  RolloutLockInputSchema,
   lockAnswerSignal,
   lockReleaseSignal,
   lockRequestSignal,
@@ -56,8 +58,12 @@ const { awaitWorkflowClosed } = proxyActivities<Activities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 
-export async function rolloutLock(input: RolloutLockInput): Promise<void> {
+export async function rolloutLock(raw: RolloutLockInput): Promise<void> {
   const lockId = workflowInfo().workflowId;
+  // Anyone can start a workflow of this type by this id; a lock started with garbage still works.
+  const parsed = parseArgs(RolloutLockInputSchema, [raw]);
+  const input = parsed.ok ? parsed.value : { model: '(unknown)', target: '(unknown)' };
+  if (!parsed.ok) log.warn('rollout lock started with an invalid input', { problem: parsed.problem });
   let holder: LockRequest | undefined = input.holder;
   const queue: LockRequest[] = [...(input.queue ?? [])];
   /** Answers owed to requesters (queued and denied notices), sent by the main loop. */
@@ -103,6 +109,7 @@ export async function rolloutLock(input: RolloutLockInput): Promise<void> {
     queue.push(req);
     if (holder) owed.push(queued(req, queue.length));
   });
+  setDefaultSignalHandler((name: string) => ignore(name, 'no such signal'));
   setHandler(lockReleaseSignal, (...args: unknown[]) => {
     const parsed = parseArgs(LockReleaseSchema, args);
     if (!parsed.ok) return ignore('lockRelease', parsed.problem);
@@ -159,9 +166,11 @@ export async function rolloutLock(input: RolloutLockInput): Promise<void> {
         continue;
       }
       showDetails();
-      if (await condition(() => queue.length > 0 || owed.length > 0 || holder !== undefined, IDLE)) continue;
+      const work = () => queue.length > 0 || owed.length > 0 || holder !== undefined;
+      if ((await condition(() => work() || tooLong(), IDLE)) && work()) continue;
+      // Idle (or flooded with garbage): end; the next request starts a fresh run.
       await condition(allHandlersFinished);
-      if (!holder && queue.length === 0 && owed.length === 0) return;
+      if (!work()) return;
       continue;
     }
     if (watch?.requestId !== holder.requestId) {
@@ -170,15 +179,19 @@ export async function rolloutLock(input: RolloutLockInput): Promise<void> {
     }
     showDetails();
     const held = holder.requestId;
-    await condition(() => holder?.requestId !== held || owed.length > 0 || watch?.closed === true);
+    await condition(
+      () => holder?.requestId !== held || owed.length > 0 || watch?.closed === true || tooLong(),
+    );
     if (watch?.closed && holder?.requestId === held) holder = undefined;
-    if (holder && owed.length === 0 && workflowInfo().historyLength > MAX_EVENTS_BEFORE_CONTINUE) {
+    if (holder && owed.length === 0 && tooLong()) {
       stopWatching();
       await condition(allHandlersFinished);
       await continueAsNew<typeof rolloutLock>({ ...input, holder, queue: [...queue] });
     }
   }
 }
+
+const tooLong = () => workflowInfo().historyLength > MAX_EVENTS_BEFORE_CONTINUE;
 
 interface Requester {
   readonly workflowId: string;

@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
 import { toolPaths } from '../../src/devstack/tools';
 import { TAG } from '../../src/registry/outcome';
-import { lockAnswerSignal } from '../../src/workflows/lock-protocol';
+import {
+  lockAnswerSignal,
+  lockReleaseSignal,
+  lockRequestSignal,
+  lockStateQuery,
+} from '../../src/workflows/lock-protocol';
 import {
   abortUpdate,
   approveSignal,
@@ -19,7 +24,7 @@ import {
 import type { PromotionState } from '../../src/workflows/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { stack } from '../support/stack';
-import { untilStatus } from '../support/wait';
+import { eventually, untilStatus } from '../support/wait';
 
 /**
  * Garbage sent to every message of a promotion waiting for approval, through the real Temporal dev
@@ -267,6 +272,36 @@ describe('hostile input – workflow messages', () => {
         .query<PromotionState, unknown[]>('status', ...args);
       expect(s.phase).toBe('approval');
     }
+  });
+
+  it('a rollout lock started with garbage and sent garbage keeps working and answers its query', async () => {
+    const lockId = `rollout-lock/${model}/garbage`;
+    const lock = await h.client.workflow.start('rolloutLock', {
+      taskQueue: h.taskQueue,
+      workflowId: lockId,
+      args: [{ model: 42, queue: 'everyone' }],
+    });
+    await lock.signal(lockRequestSignal, null as never);
+    await lock.signal(lockReleaseSignal, { requestId: 7 } as never);
+    await lock.signal('lockRequest', {
+      requestId: 'r1',
+      workflowId: handle.workflowId,
+      runId: 'x',
+      mode: 'steal',
+    });
+    await lock.signal('takeOver', {});
+    const state = await eventually('four ignored lock signals', async () => {
+      const s = await lock.query(lockStateQuery);
+      return s.ignored >= 4 ? s : undefined;
+    });
+    expect(state).toMatchObject({ model: '(unknown)', queue: [] });
+    expect(state.holder).toBeUndefined();
+    const failedTasks = ((await lock.fetchHistory()).events ?? []).filter(
+      (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    );
+    expect(failedTasks).toHaveLength(0);
+    // An idle lock ends by itself after 30 s; either way it must not outlive the test.
+    await lock.terminate('test done').catch(() => undefined);
   });
 
   it('after all of it, a listed approver approves and the promotion completes normally', async () => {
