@@ -94,13 +94,19 @@ interface BinResult {
 }
 
 /** The real CLI in its own process, with a deadline: a hang fails instead of blocking the suite. */
-function bin(args: readonly string[], timeoutMs = 60_000): Promise<BinResult> {
+function bin(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<BinResult> {
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, ...env },
+      },
       (error, stdout, stderr) => {
         const exitCode = error ? (typeof error.code === 'number' ? error.code : null) : 0;
         resolve({ stdout, stderr, exitCode, ms: Date.now() - started });
@@ -830,6 +836,33 @@ describe('hostile specs – limits and linear time', () => {
       );
     }, 120_000);
   }
+
+  it('refuses the same way in promote --spec and rollback --spec, before contacting any server', async () => {
+    const fifo = fresh('promote.fifo');
+    spawnSync('mkfifo', [fifo]);
+    const bomb = write(
+      [
+        'a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]',
+        ...'bcde'.split('').map((k, i) => `${k}: &${k} [${Array(10).fill(`*${'abcd'[i]}`).join(', ')}]`),
+      ].join('\n'),
+    );
+    // Servers that do not exist: had the spec got past the loader, these runs would fail otherwise.
+    const nowhere = { TEMPORAL_ADDRESS: '127.0.0.1:1', MLFLOW_TRACKING_URI: 'http://127.0.0.1:1' };
+    const runs: [string[], string][] = [
+      [['promote', '--spec', fifo, '--version', '1'], `${fifo}: is a named pipe (FIFO), not a regular file`],
+      [['promote', '--spec', '/dev/zero', '--version', '1'], '/dev/zero: is a character device'],
+      [['promote', '--spec', bomb, '--version', '1'], `${bomb}:4:36 aliases expand this spec`],
+      [
+        ['rollback', 'fraud-detector', '--as', 'a', '--reason', 'r', '--spec', fifo],
+        'is a named pipe (FIFO)',
+      ],
+    ];
+    for (const [args, expected] of runs) {
+      const r = await bin(args, nowhere);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(`${r.stdout}${r.stderr}`).toContain(expected);
+    }
+  }, 240_000);
 
   it('validates 40,000 unknown keys through the real CLI in seconds, not the 42 s it once took', async () => {
     const file = write(VALID + Array.from({ length: 40_000 }, (_, i) => `unknown${i}: ${i}`).join('\n'));
