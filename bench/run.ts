@@ -2,6 +2,7 @@
  * `npm run bench [-- <name>...]`: runs the named benchmarks (all when none is named), prints their
  * tables, writes bench/results/<name>.json and updates that benchmark's section of bench/RESULTS.md.
  */
+import { runAdmissionBench } from './admission';
 import { runCanaryBench } from './canary';
 import { runGatesBench, runGatesSpeedBench } from './gates';
 import { runGatewayBench } from './gateway';
@@ -14,6 +15,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   gates: runGatesBench,
   'gates-speed': runGatesSpeedBench,
   canary: runCanaryBench,
+  admission: runAdmissionBench,
 };
 
 async function main(): Promise<number> {

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import { isProgradeError, messageOf } from '../errors';
+import { isProgradeError } from '../errors';
 import { pickScoreOutput, scoresFromValues, valuesPerRow } from '../onnx/score-output';
 import type { TensorSpec } from '../onnx/tensor-spec';
 import { decidePut, specOf, type AppliedRouting, type RoutingPut } from './desired-state';
-import { HttpError } from './http-util';
+import { HttpError, publicMessageOf } from './http-util';
 import type { GatewayMetrics } from './metrics';
+import type { ModelLookup } from './model-lookup';
 import type { ModelSource } from './model-source';
 import type { PredictionLog } from './prediction-log';
 import type { ModelRateLimiter } from './rate-limit';
@@ -18,6 +19,8 @@ import type { ModelSignature } from './worker/messages';
 
 export interface GatewayCoreDeps {
   readonly source: ModelSource;
+  /** Whether a model without routing exists (404 vs 503), cached and time-bounded. */
+  readonly lookup: ModelLookup;
   readonly store: StateStore;
   /** Versions that take traffic (stable, canary, retained). */
   readonly servingHost: VersionHost;
@@ -25,6 +28,8 @@ export interface GatewayCoreDeps {
   readonly shadowHost: VersionHost;
   readonly metrics: GatewayMetrics;
   readonly limiter: ModelRateLimiter;
+  /** Retry-After of a 429 from the rate limiter. */
+  readonly retryAfterSec?: number;
   readonly logger: Logger;
   readonly stats: WindowStatsOptions;
   /** Shadow copies waiting or running; beyond this, new copies are dropped (and counted). */
@@ -59,7 +64,7 @@ export class VariantError extends HttpError {
     readonly variant: Variant,
     readonly version: string,
   ) {
-    super(inner.status, inner.code, inner.message, inner.details);
+    super(inner.status, inner.code, inner.message, inner.details, inner.reply);
   }
 }
 
@@ -179,12 +184,17 @@ export class Gateway {
     return [...this.routing.keys()].sort();
   }
 
+  /** Throws the answer for a model that cannot take traffic (404 unknown, 503 not routed or not ready). */
+  async checkServed(model: string): Promise<void> {
+    await this.requireRouting(model);
+  }
+
   private async requireRouting(model: string): Promise<AppliedRouting> {
     if (!this.restored)
       throw new HttpError(503, 'SERVING_NOT_READY', 'the gateway is still restoring its models');
     const applied = this.routing.get(model);
     if (applied) return applied;
-    if (await this.deps.source.hasModel(model))
+    if (await this.deps.lookup.exists(model))
       throw new HttpError(503, 'SERVING_NO_ROUTING', `model '${model}' has no routing yet`, { model });
     throw new HttpError(404, 'SERVING_MODEL_NOT_FOUND', `unknown model '${model}'`, { model });
   }
@@ -241,6 +251,7 @@ export class Gateway {
         'SERVING_RATE_LIMITED',
         `rate limit of model '${model}' exceeded; retry later`,
         { model },
+        { retryAfterSec: this.deps.retryAfterSec ?? 1 },
       );
     }
     const ready = this.readyVersion(model, version);
@@ -263,7 +274,7 @@ export class Gateway {
         new HttpError(
           status,
           code,
-          `inference on model '${model}' version ${version} failed: ${messageOf(e)}`,
+          `inference on model '${model}' version ${version} failed: ${publicMessageOf(e)}`,
           {
             model,
             version,
@@ -425,7 +436,7 @@ export class Gateway {
         throw new HttpError(
           422,
           isProgradeError(e) ? e.code : 'SERVING_MODEL_LOAD_FAILED',
-          `routing generation ${put.generation} of '${model}' not applied: ${messageOf(e)}`,
+          `routing generation ${put.generation} of '${model}' not applied: ${publicMessageOf(e)}`,
           { model, generation: put.generation },
         );
       }

@@ -97,6 +97,10 @@ export class GatewayMetrics {
     'prograde_gateway_rejected_total',
     'Requests refused before inference, by HTTP status.',
   );
+  private readonly refused = new Counter(
+    'prograde_gateway_refused_total',
+    'Requests answered with an error (refused, or failed), by HTTP status and error code.',
+  );
   private readonly shadowDropped = new Counter(
     'prograde_gateway_shadow_dropped_total',
     'Shadow copies dropped because the shadow backlog was full.',
@@ -112,13 +116,18 @@ export class GatewayMetrics {
     this.rejected.inc({ model, status: String(status) });
   }
 
+  /** Labels are the status and the gateway's own closed set of codes: never a name a client chose. */
+  refuse(status: number, code: string): void {
+    this.refused.inc({ status: String(status), code });
+  }
+
   dropShadow(model: string): void {
     this.shadowDropped.inc({ model });
   }
 
   render(): string {
     return (
-      [this.requests, this.errors, this.latency, this.rejected, this.shadowDropped]
+      [this.requests, this.errors, this.latency, this.rejected, this.refused, this.shadowDropped]
         .map((m) => m.render())
         .join('\n') + '\n'
     );

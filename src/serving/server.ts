@@ -15,8 +15,16 @@
  *   a variant was chosen.
  * - A prediction with a NaN/Inf value is answered 502 `{error: 'model returned non-finite output'}`
  *   and counted as an error of its variant: the model, not the caller, is at fault, and a canary
- *   that emits NaN must fail its analysis rather than pass silently.
- * - Client errors (400, 404, 413, 429) are not variant errors; they never reach a model.
+ *   that emits NaN must fail its analysis rather than pass silently. Inputs a model's dtype cannot
+ *   hold (1e309, ±3.5e38 for float32, 2^31 for int32) never reach it: they are the caller's 400.
+ * - Client errors (4xx) are not variant errors; they never reach a model, are logged at debug
+ *   without a stack, and their messages carry no file paths or registry URLs.
+ * - Admission (src/serving/limits.ts): body bytes, JSON depth, rows per request, bytes and rows in
+ *   flight, open connections and slow senders are all bounded. Over a per-request bound the answer is
+ *   413 / 400 / 408; over a gateway-wide budget it is 503 with Retry-After (429 for a model's rate
+ *   limit). A refused body is read and discarded (bounded), so the client reads the answer, not a reset.
+ * - A model without routing is looked up in the registry with a timeout, a cap on lookups in flight,
+ *   and a cache of answers (negative ones too): a frozen registry costs a 503, never a hang.
  * - A batch whose inference thread crashes is re-run once on a restarted thread; a second crash is
  *   answered 503 SERVING_WORKER_CRASHED (retry later), other inference failures 500.
  * - Shadow copies run on their own worker threads with a bounded backlog (overflow is dropped and
@@ -29,16 +37,34 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
-import { ProgradeError, messageOf } from '../errors';
+import { Admission, type Ticket } from './admission';
 import type { BatchingOptions } from './batcher';
+import { BodyParser } from './body-parser';
+import { answerClientErrors, capConnections } from './connections';
 import { RoutingPut } from './desired-state';
 import { Gateway, VariantError, type InferResult } from './gateway';
-import { HttpError, headerValue, readJson, sendError, sendJson } from './http-util';
+import {
+  HttpError,
+  checkDeclaredBody,
+  checkJsonContentType,
+  DiscardRate,
+  discardBody,
+  headerValue,
+  publicMessageOf,
+  quoted,
+  readBody,
+  sendError,
+  sendJson,
+  type BodyLimits,
+} from './http-util';
+import { parseJsonBody } from './json-body';
+import { resolveLimits, type GatewayLimits } from './limits';
 import { GatewayMetrics } from './metrics';
+import { ModelLookup } from './model-lookup';
 import type { ModelSource } from './model-source';
 import { PredictionLog } from './prediction-log';
 import { ModelRateLimiter, type RateLimit } from './rate-limit';
-import { checkInvocation, checkV2, parseV2 } from './request-tensors';
+import { checkRequest, type GivenRequest } from './request-tensors';
 import { NAME_PATTERN, type Variant } from './routing';
 import { StateStore } from './state-store';
 import { V2_DATATYPE, nest, toNumbers } from './tensors';
@@ -63,8 +89,10 @@ export interface GatewayOptions {
   readonly intraOpNumThreads?: number;
   readonly warmupRuns?: number;
   readonly batching?: Partial<BatchingOptions>;
-  /** Largest request body accepted, bytes (default 8 MiB). */
+  /** Largest request body accepted, bytes (default 8 MiB); the same as `limits.maxBodyBytes`. */
   readonly maxBodyBytes?: number;
+  /** Parse limits, in-flight budgets, timeouts (defaults: DEFAULT_LIMITS in src/serving/limits.ts). */
+  readonly limits?: Partial<GatewayLimits>;
   /** Token bucket per model; `perModel` overrides the default for named models. Unset: unlimited. */
   readonly rateLimit?: {
     readonly default?: RateLimit;
@@ -107,15 +135,26 @@ function bearerMatches(req: IncomingMessage, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function segment(value: string, what: string): string {
-  const decoded = decodeURIComponent(value);
-  if (!NAME_PATTERN.test(decoded))
+/** A model or version name, checked against the safe alphabet (never decoded here). */
+function checkName(value: string, what: string): string {
+  if (!NAME_PATTERN.test(value))
     throw new HttpError(
       400,
       'SERVING_NAME_INVALID',
-      `${what} '${decoded}' has characters outside [A-Za-z0-9._-]`,
+      `${what} ${quoted(value)} must be 1–128 characters from [A-Za-z0-9._-], starting with a letter or digit`,
     );
-  return decoded;
+  return value;
+}
+
+/** A path segment: percent-decoded exactly once, then checked. */
+function pathName(raw: string, what: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'SERVING_NAME_INVALID', `${what} ${quoted(raw)} is not valid percent-encoding`);
+  }
+  return checkName(decoded, what);
 }
 
 function tensorMeta(signature: ModelSignature): { inputs: unknown[]; outputs: unknown[] } {
@@ -131,11 +170,49 @@ function variantHeaders(variant: Variant, version: string): Record<string, strin
   return { 'x-prograde-variant': variant, 'x-prograde-version': version };
 }
 
+/** One request being served: the parsed URL, its path parameters and what it holds of the budgets. */
+interface Ctx {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly url: URL;
+  /** Raw path segments bound to `:name` parts of the route (decode with `pathName`). */
+  readonly params: Readonly<Record<string, string>>;
+  readonly ticket: Ticket;
+}
+
+type Handler = (ctx: Ctx) => Promise<void> | void;
+
+interface Route {
+  /** Segments; `:x` binds a parameter. */
+  readonly path: readonly string[];
+  readonly methods: Readonly<Partial<Record<'GET' | 'PUT' | 'POST', Handler>>>;
+}
+
+function matchRoute(
+  routes: readonly Route[],
+  parts: readonly string[],
+): { route: Route; params: Record<string, string> } | undefined {
+  for (const route of routes) {
+    if (route.path.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    const ok = route.path.every((p, i) => {
+      const part = parts[i] as string;
+      if (p.startsWith(':')) {
+        params[p.slice(1)] = part;
+        return true;
+      }
+      return p === part;
+    });
+    if (ok) return { route, params };
+  }
+  return undefined;
+}
+
 /** Starts the serving gateway: HTTP API, worker threads, restored routing. */
 export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
   const logger = options.logger ?? pino({ name: 'prograde-gateway' });
   const token = options.token ?? process.env.PROGRADE_GATEWAY_TOKEN;
-  const maxBodyBytes = options.maxBodyBytes ?? 8 * 1024 * 1024;
+  const limits = resolveLimits(options.limits, options.maxBodyBytes);
   const threshold = options.agreementThreshold ?? 0.5;
   const batching: BatchingOptions = {
     maxBatchSize: 64,
@@ -160,8 +237,28 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
           sampleRate: options.predictionLog.sampleRate,
         })
       : undefined;
+  const admission = new Admission(limits);
+  const discard = {
+    maxBytes: limits.maxDiscardBytes,
+    idleTimeoutMs: limits.bodyIdleTimeoutMs,
+    rate: new DiscardRate(limits.discardBytesPerSec),
+  };
+  const parser = new BodyParser({
+    maxDepth: limits.maxJsonDepth,
+    maxRows: limits.maxRowsPerRequest,
+    offThreadBytes: limits.offThreadParseBytes,
+    logger,
+  });
   const gateway = new Gateway({
     source: options.source,
+    lookup: new ModelLookup(options.source, {
+      timeoutMs: limits.modelLookupTimeoutMs,
+      maxInFlight: limits.maxModelLookups,
+      cacheMs: limits.modelLookupCacheMs,
+      maxEntries: 10_000,
+      retryAfterSec: limits.retryAfterSec,
+      logger,
+    }),
     store,
     servingHost: new VersionHost(servingPool, options.source, batching, logger.child({ pool: 'serving' })),
     shadowHost: new VersionHost(shadowPool, options.source, batching, logger.child({ pool: 'shadow' })),
@@ -169,6 +266,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     limiter: new ModelRateLimiter(
       (model) => options.rateLimit?.perModel?.[model] ?? options.rateLimit?.default,
     ),
+    retryAfterSec: limits.retryAfterSec,
     logger,
     stats: { ...DEFAULT_WINDOW_STATS, ...options.stats },
     maxShadowBacklog: options.maxShadowBacklog ?? 256,
@@ -188,17 +286,45 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         401,
         'SERVING_UNAUTHORIZED',
         'admin API needs header Authorization: Bearer <token>',
+        {},
+        { headers: { 'www-authenticate': 'Bearer' } },
       );
   };
 
+  const bodyLimits = (ticket: Ticket): BodyLimits => ({
+    maxBytes: limits.maxBodyBytes,
+    idleTimeoutMs: limits.bodyIdleTimeoutMs,
+    admit: (bytes) => ticket.growBody(bytes),
+  });
+
+  /**
+   * Checks media type and declared size before anything else is done for the request. The body's
+   * bytes are held against the budget only once it is read, so a registry lookup never holds them.
+   */
+  const precheckBody = (ctx: Ctx): void => {
+    checkJsonContentType(ctx.req);
+    checkDeclaredBody(ctx.req, { maxBytes: limits.maxBodyBytes, idleTimeoutMs: limits.bodyIdleTimeoutMs });
+  };
+
+  const readJsonBody = async (ctx: Ctx): Promise<unknown> =>
+    parseJsonBody(await readBody(ctx.req, bodyLimits(ctx.ticket)), limits.maxJsonDepth);
+
+  const readInferBody = async (ctx: Ctx, kind: 'v2' | 'mlflow'): Promise<GivenRequest> => {
+    const given = await parser.parse(kind, await readBody(ctx.req, bodyLimits(ctx.ticket)));
+    const rows = Math.max(0, ...given.inputs.map((i) => i.shape[0] ?? 0));
+    const refused = ctx.ticket.takeRows(rows);
+    if (refused) throw refused;
+    return given;
+  };
+
   const inferAndSend = async (
-    req: IncomingMessage,
-    res: ServerResponse,
+    ctx: Ctx,
     model: string,
     version: string | undefined,
     kind: 'v2' | 'mlflow',
   ): Promise<void> => {
-    const body = await readJson(req, maxBodyBytes);
+    const { req, res } = ctx;
+    precheckBody(ctx);
     const forced = headerValue(req, 'x-prograde-force-variant');
     let force: Variant | undefined;
     if (forced !== undefined) {
@@ -207,28 +333,24 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         throw new HttpError(
           400,
           'SERVING_REQUEST_INVALID',
-          `x-prograde-force-variant must be stable or canary, got '${forced}'`,
+          `x-prograde-force-variant must be stable or canary, got ${quoted(forced)}`,
         );
       force = parsed.data;
     }
-    const v2 = kind === 'v2' ? parseV2(body) : undefined;
+    // An unknown model is refused before its body is read or parsed.
+    await gateway.checkServed(model);
+    const given = await readInferBody(ctx, kind);
     const result: InferResult = await gateway.infer({
       model,
       version,
       routingKey: headerValue(req, 'x-routing-key'),
       force,
-      parse: (signature) => (v2 ? checkV2(signature, v2) : checkInvocation(signature, body)),
+      parse: (signature) => checkRequest(signature, given),
     });
     const headers = variantHeaders(result.variant, result.version);
-    if (v2) {
-      const wanted = v2.outputs?.map((o) => o.name);
-      const unknown = wanted?.find((n) => !result.outputs.some((o) => o.name === n));
-      if (unknown !== undefined)
-        throw new HttpError(
-          400,
-          'SERVING_REQUEST_INVALID',
-          `unknown output '${unknown}'; the model returns ${result.outputs.map((o) => `'${o.name}'`).join(', ')}`,
-        );
+    if (kind === 'v2') {
+      // Requested outputs were checked against the signature before inference (checkRequest).
+      const wanted = given.outputs;
       const outputs = result.outputs
         .filter((o) => !wanted || wanted.includes(o.name))
         .map((o) => ({
@@ -243,7 +365,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         {
           model_name: model,
           model_version: result.version,
-          ...(v2.id !== undefined ? { id: v2.id } : {}),
+          ...(given.id !== undefined ? { id: given.id } : {}),
           outputs,
         },
         headers,
@@ -259,9 +381,12 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     sendJson(res, 200, { predictions }, headers);
   };
 
+  /** `?model=` is already percent-decoded by URLSearchParams; the header is taken literally. */
   const invocationModel = (req: IncomingMessage, url: URL): string => {
-    const named = url.searchParams.get('model') ?? headerValue(req, 'x-prograde-model');
-    if (named) return segment(named, 'model');
+    const fromQuery = url.searchParams.get('model');
+    if (fromQuery !== null) return checkName(fromQuery, 'model');
+    const fromHeader = headerValue(req, 'x-prograde-model');
+    if (fromHeader !== undefined) return checkName(fromHeader, 'model');
     const models = gateway.models();
     if (models.length === 1 && models[0]) return models[0];
     if (models.length === 0) throw new HttpError(503, 'SERVING_NO_ROUTING', 'no model is routed yet');
@@ -272,71 +397,112 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     );
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    const parts = url.pathname.split('/').filter((p) => p !== '');
-    const method = req.method ?? 'GET';
-    const at = (...want: string[]): boolean =>
-      parts.length === want.length && want.every((w, i) => w === '*' || w === parts[i]);
-    const part = (i: number, what: string): string => segment(parts[i] ?? '', what);
+  const ready: Handler = ({ res }) => {
+    const isReady = gateway.isReady();
+    sendJson(res, isReady ? 200 : 503, { ready: isReady });
+  };
+  const metadata: Handler = async ({ res, params }) => {
+    const model = pathName(params.model ?? '', 'model');
+    const version = params.version !== undefined ? pathName(params.version, 'version') : undefined;
+    const meta = await gateway.metadata(model, version);
+    sendJson(res, 200, {
+      name: model,
+      versions: meta.versions,
+      platform: 'onnxruntime_onnx',
+      ...tensorMeta(meta.signature),
+    });
+  };
 
-    if (method === 'GET' && at('v2', 'health', 'live')) return sendJson(res, 200, { live: true });
-    if (method === 'GET' && (at('v2', 'health', 'ready') || at('ping') || at('health'))) {
-      const ready = gateway.isReady();
-      return sendJson(res, ready ? 200 : 503, { ready });
-    }
-    if (method === 'GET' && at('v2'))
-      return sendJson(res, 200, { name: 'prograde-gateway', version: '0.1.0', extensions: [] });
-    if (method === 'GET' && at('metrics')) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(metrics.render());
-      return;
-    }
-    if (parts[0] === 'v2' && parts[1] === 'models' && parts.length >= 3) {
-      const model = part(2, 'model');
-      if (method === 'GET' && at('v2', 'models', '*', 'ready')) {
-        const ready = gateway.isModelReady(model);
-        return sendJson(res, ready ? 200 : 503, { name: model, ready });
-      }
-      if (method === 'GET' && (at('v2', 'models', '*') || at('v2', 'models', '*', 'versions', '*'))) {
-        const meta = await gateway.metadata(model, parts[4] !== undefined ? part(4, 'version') : undefined);
-        return sendJson(res, 200, {
-          name: model,
-          versions: meta.versions,
-          platform: 'onnxruntime_onnx',
-          ...tensorMeta(meta.signature),
-        });
-      }
-      if (method === 'POST' && at('v2', 'models', '*', 'infer'))
-        return inferAndSend(req, res, model, undefined, 'v2');
-      if (method === 'POST' && at('v2', 'models', '*', 'versions', '*', 'infer'))
-        return inferAndSend(req, res, model, part(4, 'version'), 'v2');
-    }
-    if (method === 'POST' && at('invocations'))
-      return inferAndSend(req, res, invocationModel(req, url), undefined, 'mlflow');
-
-    if (parts[0] === 'admin') {
-      requireAdmin(req);
-      if (at('admin', 'audit') && method === 'GET') {
-        const model = url.searchParams.get('model');
-        return sendJson(res, 200, { entries: await gateway.audit(model ?? undefined) });
-      }
-      if (at('admin', 'models') && method === 'GET')
-        return sendJson(res, 200, {
-          models: gateway
-            .models()
-            .map((m) => ({ model: m, ready: gateway.isModelReady(m), ...gateway.routingView(m) })),
-        });
-      if (at('admin', 'models', '*', 'routing')) {
-        const model = part(2, 'model');
-        if (method === 'GET') {
+  const routes: readonly Route[] = [
+    { path: ['v2', 'health', 'live'], methods: { GET: ({ res }) => sendJson(res, 200, { live: true }) } },
+    { path: ['v2', 'health', 'ready'], methods: { GET: ready } },
+    { path: ['ping'], methods: { GET: ready } },
+    { path: ['health'], methods: { GET: ready } },
+    {
+      path: ['v2'],
+      methods: {
+        GET: ({ res }) => sendJson(res, 200, { name: 'prograde-gateway', version: '0.1.0', extensions: [] }),
+      },
+    },
+    {
+      path: ['metrics'],
+      methods: {
+        GET: ({ res }) => {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          res.end(metrics.render());
+        },
+      },
+    },
+    {
+      path: ['v2', 'models', ':model', 'ready'],
+      methods: {
+        GET: ({ res, params }) => {
+          const model = pathName(params.model ?? '', 'model');
+          const isReady = gateway.isModelReady(model);
+          sendJson(res, isReady ? 200 : 503, { name: model, ready: isReady });
+        },
+      },
+    },
+    { path: ['v2', 'models', ':model'], methods: { GET: metadata } },
+    { path: ['v2', 'models', ':model', 'versions', ':version'], methods: { GET: metadata } },
+    {
+      path: ['v2', 'models', ':model', 'infer'],
+      methods: {
+        POST: (ctx) => inferAndSend(ctx, pathName(ctx.params.model ?? '', 'model'), undefined, 'v2'),
+      },
+    },
+    {
+      path: ['v2', 'models', ':model', 'versions', ':version', 'infer'],
+      methods: {
+        POST: (ctx) =>
+          inferAndSend(
+            ctx,
+            pathName(ctx.params.model ?? '', 'model'),
+            pathName(ctx.params.version ?? '', 'version'),
+            'v2',
+          ),
+      },
+    },
+    {
+      path: ['invocations'],
+      methods: { POST: (ctx) => inferAndSend(ctx, invocationModel(ctx.req, ctx.url), undefined, 'mlflow') },
+    },
+    {
+      path: ['admin', 'audit'],
+      methods: {
+        GET: async ({ res, url }) => {
+          const model = url.searchParams.get('model');
+          sendJson(res, 200, {
+            entries: await gateway.audit(model !== null ? checkName(model, 'model') : undefined),
+          });
+        },
+      },
+    },
+    {
+      path: ['admin', 'models'],
+      methods: {
+        GET: ({ res }) =>
+          sendJson(res, 200, {
+            models: gateway
+              .models()
+              .map((m) => ({ model: m, ready: gateway.isModelReady(m), ...gateway.routingView(m) })),
+          }),
+      },
+    },
+    {
+      path: ['admin', 'models', ':model', 'routing'],
+      methods: {
+        GET: ({ res, params }) => {
+          const model = pathName(params.model ?? '', 'model');
           const view = gateway.routingView(model);
           if (!view)
             throw new HttpError(404, 'SERVING_MODEL_NOT_FOUND', `model '${model}' has no routing`, { model });
-          return sendJson(res, 200, { model, ready: gateway.isModelReady(model), ...view });
-        }
-        if (method === 'PUT') {
-          const parsed = RoutingPut.safeParse(await readJson(req, maxBodyBytes));
+          sendJson(res, 200, { model, ready: gateway.isModelReady(model), ...view });
+        },
+        PUT: async (ctx) => {
+          const model = pathName(ctx.params.model ?? '', 'model');
+          precheckBody(ctx);
+          const parsed = RoutingPut.safeParse(await readJsonBody(ctx));
           if (!parsed.success) {
             const issue = parsed.error.issues[0];
             throw new HttpError(
@@ -345,43 +511,111 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
               `invalid routing at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'malformed'}`,
             );
           }
-          const result = await gateway.applyRouting(model, parsed.data, headerValue(req, 'x-prograde-actor'));
-          return sendJson(res, 200, {
+          const actor = headerValue(ctx.req, 'x-prograde-actor');
+          const result = await gateway.applyRouting(model, parsed.data, actor?.slice(0, 256));
+          sendJson(ctx.res, 200, {
             model,
             applied: result.applied,
             ...(gateway.routingView(model) ?? result.state),
           });
-        }
-      }
-      if (at('admin', 'models', '*', 'stats') && method === 'GET') {
-        const model = part(2, 'model');
-        const q = StatsQuery.safeParse(Object.fromEntries(url.searchParams));
-        if (!q.success)
-          throw new HttpError(
-            400,
-            'SERVING_REQUEST_INVALID',
-            `invalid stats query: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-          );
-        return sendJson(res, 200, {
-          model,
-          ...gateway.statsView(model, {
-            sinceMs: q.data.sinceMs ?? 0,
-            generation: q.data.generation,
-            threshold: q.data.threshold ?? threshold,
-          }),
-        });
-      }
+        },
+      },
+    },
+    {
+      path: ['admin', 'models', ':model', 'stats'],
+      methods: {
+        GET: ({ res, params, url }) => {
+          const model = pathName(params.model ?? '', 'model');
+          const q = StatsQuery.safeParse(Object.fromEntries(url.searchParams));
+          if (!q.success)
+            throw new HttpError(
+              400,
+              'SERVING_REQUEST_INVALID',
+              `invalid stats query: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+            );
+          sendJson(res, 200, {
+            model,
+            ...gateway.statsView(model, {
+              sinceMs: q.data.sinceMs ?? 0,
+              generation: q.data.generation,
+              threshold: q.data.threshold ?? threshold,
+            }),
+          });
+        },
+      },
+    },
+  ];
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, ticket: Ticket): Promise<void> => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://gateway');
+    } catch {
+      throw new HttpError(400, 'SERVING_URL_INVALID', 'the request target is not a valid URL path');
     }
-    throw new HttpError(404, 'SERVING_ROUTE_NOT_FOUND', `no route for ${method} ${url.pathname}`);
+    const parts = url.pathname.split('/').filter((p) => p !== '');
+    if (parts[0] === 'admin') requireAdmin(req);
+    const match = matchRoute(routes, parts);
+    if (!match)
+      throw new HttpError(
+        404,
+        'SERVING_ROUTE_NOT_FOUND',
+        `no route for ${quoted(req.method ?? '')} ${quoted(url.pathname)}`,
+      );
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const handler = match.route.methods[method as keyof Route['methods']];
+    const allowed = Object.keys(match.route.methods);
+    const allow = [...allowed, ...(allowed.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+    if (method === 'OPTIONS') {
+      res.writeHead(204, { allow });
+      res.end();
+      return;
+    }
+    if (!handler)
+      throw new HttpError(
+        405,
+        'SERVING_METHOD_NOT_ALLOWED',
+        `method ${quoted(req.method ?? '')} is not allowed on ${quoted(url.pathname)}; allowed: ${allow}`,
+        {},
+        { headers: { allow } },
+      );
+    await handler({ req, res, url, params: match.params, ticket });
   };
 
-  const server = createServer((req, res) => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, e: unknown): void => {
+    let error: HttpError;
+    if (e instanceof HttpError) {
+      error = e;
+      const fields = { status: e.status, code: e.code, method: req.method, url: req.url?.slice(0, 200) };
+      // Client errors and 503s (overload, not routed, not ready: "come back later") are expected
+      // traffic: one quiet line, no stack. Only server faults are logged loudly.
+      if (e.status < 500 || e.status === 503) logger.debug(fields, e.message);
+      else logger.warn({ ...fields, err: e }, e.message);
+    } else {
+      logger.error({ err: e, method: req.method, url: req.url?.slice(0, 200) }, 'unhandled gateway error');
+      error = new HttpError(500, 'SERVING_INTERNAL', `internal error: ${publicMessageOf(e)}`);
+    }
+    metrics.refuse(error.status, error.code);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (e instanceof VariantError) sendError(res, error, variantHeaders(e.variant, e.version));
+    else sendError(res, error);
+    if (error.reply.close) res.once('finish', () => req.socket.destroy());
+    // The client may still be sending the body we refused: take it, so it reads the answer.
+    else discardBody(req, discard);
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
+    const ticket = admission.ticket();
+    res.once('close', () => ticket.release());
     res.on('finish', () => {
       logger.debug(
         {
           method: req.method,
-          url: req.url,
+          url: req.url?.slice(0, 200),
           status: res.statusCode,
           ms: performance.now() - started,
           variant: res.getHeader('x-prograde-variant'),
@@ -389,19 +623,47 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         'request',
       );
     });
-    handle(req, res).catch((e: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (e instanceof VariantError) return sendError(res, e, variantHeaders(e.variant, e.version));
-      if (e instanceof HttpError) return sendError(res, e);
-      logger.error({ err: e, url: req.url }, 'unhandled gateway error');
-      const code = e instanceof ProgradeError ? e.code : 'SERVING_INTERNAL';
-      sendJson(res, 500, { error: messageOf(e), code });
-    });
-  });
+    handle(req, res, ticket).catch((e: unknown) => refuse(req, res, e));
+  };
+
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node checks the two timeouts above; its default (30 s) would let a slow sender
+      // hold a connection for up to that much longer.
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
+    onRequest,
+  );
   server.keepAliveTimeout = 5_000;
+  // A client that sends `Expect: 100-continue` with an oversized body is refused before it sends it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limits.maxBodyBytes) {
+      metrics.refuse(413, 'SERVING_BODY_TOO_LARGE');
+      sendError(
+        res,
+        new HttpError(
+          413,
+          'SERVING_BODY_TOO_LARGE',
+          `request body exceeds the limit of ${limits.maxBodyBytes} bytes`,
+          { limit: limits.maxBodyBytes },
+          { close: true },
+        ),
+      );
+      res.once('finish', () => req.socket.destroy());
+      return;
+    }
+    res.writeContinue();
+    onRequest(req, res);
+  });
+  capConnections(server, {
+    maxConnections: limits.maxConnections,
+    retryAfterSec: limits.retryAfterSec,
+    onRefuse: () => metrics.refuse(503, 'SERVING_TOO_MANY_CONNECTIONS'),
+  });
+  answerClientErrors(server, (code) => logger.debug({ code }, 'malformed HTTP request refused'));
 
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -413,7 +675,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url, source: options.source.description, stateDir: options.stateDir }, 'gateway listening');
+  logger.info(
+    { url, source: options.source.description, stateDir: options.stateDir, limits },
+    'gateway listening',
+  );
 
   const restored = gateway.restore();
   restored.catch((e: unknown) =>
@@ -438,7 +703,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
           server.closeIdleConnections();
         });
         await gateway.close();
-        await Promise.all([servingPool.close(), shadowPool.close(), predictionLog?.close()]);
+        await Promise.all([servingPool.close(), shadowPool.close(), parser.close(), predictionLog?.close()]);
       })();
       return closing;
     },

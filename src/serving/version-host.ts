@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ProgradeError, messageOf } from '../errors';
+import { publicMessageOf } from './http-util';
 import { MicroBatcher, type BatchingOptions } from './batcher';
 import type { ModelSource } from './model-source';
 import type { Tensor } from './tensors';
@@ -107,8 +108,12 @@ export class VersionHost {
       );
       return ready;
     } catch (e) {
-      this.slots.set(key, { state: 'failed', error: messageOf(e) });
-      this.logger.warn({ model, version, err: e }, 'model version failed to load');
+      // The status is shown to clients (503 answers, the routing view): no paths or registry URLs.
+      this.slots.set(key, { state: 'failed', error: publicMessageOf(e) });
+      if (e instanceof ProgradeError && e.code === 'SERVING_VERSION_NOT_FOUND')
+        // Asked for by a routing PUT that named a version that does not exist: the caller's error.
+        this.logger.info({ model, version, code: e.code }, 'model version not found');
+      else this.logger.warn({ model, version, err: e }, 'model version failed to load');
       if (e instanceof ProgradeError) throw e;
       throw new ProgradeError(
         'SERVING_MODEL_LOAD_FAILED',

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { gatewayOptionsFrom, modelSourceFor, parseGatewayFlags } from '../../src/cli/commands/gateway';
+import {
+  gatewayOptionsFrom,
+  limitsFrom,
+  modelSourceFor,
+  parseGatewayFlags,
+} from '../../src/cli/commands/gateway';
 import { MlflowModelSource } from '../../src/serving/mlflow-source';
 import { DirectoryModelSource } from '../../src/serving/model-source';
 
@@ -52,5 +57,44 @@ describe('prograde gateway – flags', () => {
     );
     expect(options.token).toBe('from-env');
     expect(options.rateLimit).toEqual({ default: { requestsPerSecond: 50, burst: 10 } });
+  });
+});
+
+describe('prograde gateway – limit flags', () => {
+  it('maps limit flags onto gateway limits and leaves the rest to the defaults', () => {
+    const flags = parseGatewayFlags({
+      ...defaults,
+      modelsDir: '/m',
+      maxJsonDepth: '16',
+      maxRows: '500',
+      maxInflightBytes: '64MiB',
+      maxConnections: '200',
+      bodyTimeout: '5s',
+      lookupTimeout: '750ms',
+      lookupCache: '1m',
+      retryAfter: '3',
+    });
+    expect(limitsFrom(flags)).toEqual({
+      maxJsonDepth: 16,
+      maxRowsPerRequest: 500,
+      maxInflightBytes: 64 * 1024 * 1024,
+      maxConnections: 200,
+      bodyIdleTimeoutMs: 5_000,
+      modelLookupTimeoutMs: 750,
+      modelLookupCacheMs: 60_000,
+      retryAfterSec: 3,
+    });
+    expect(limitsFrom(parseGatewayFlags(defaults))).toEqual({});
+    expect(gatewayOptionsFrom(flags, {}).limits).toMatchObject({ maxRowsPerRequest: 500 });
+  });
+
+  it('names the limit flag that is wrong', () => {
+    expect(() => parseGatewayFlags({ ...defaults, bodyTimeout: 'soon' })).toThrow(
+      /^--body-timeout: "soon" is not a duration/,
+    );
+    expect(() => parseGatewayFlags({ ...defaults, maxRows: '0' })).toThrow(/^--max-rows:/);
+    expect(() => parseGatewayFlags({ ...defaults, maxInflightBytes: 'all' })).toThrow(
+      /^--max-inflight-bytes:/,
+    );
   });
 });

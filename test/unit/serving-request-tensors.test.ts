@@ -134,7 +134,7 @@ describe('request tensors – v2 bodies', () => {
           }),
         ),
       ),
-    ).toBe("input 'b': expected INT64 integers, element 0 is 1.5");
+    ).toBe("input 'b': expected INT64 integers (|n| ≤ 9007199254740991 in JSON), element 0 is 1.5");
   });
 });
 
@@ -214,7 +214,7 @@ describe('request tensors – MLflow scoring bodies', () => {
           ],
         }),
       ),
-    ).toBe("input 'features': rows have different lengths ([3] vs [2])");
+    ).toBe("'inputs': rows have different lengths ([3] vs [2])");
     expect(
       message(() =>
         checkInvocation(signature, {

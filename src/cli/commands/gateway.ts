@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { z } from 'zod';
 import { InvalidInputError } from '../../errors';
@@ -8,9 +8,28 @@ import { MlflowClient } from '../../mlflow/client';
 import { DirectoryModelSource, type ModelSource } from '../../serving/model-source';
 import { MlflowModelSource } from '../../serving/mlflow-source';
 import { startGateway, type GatewayOptions } from '../../serving/server';
-import { parseSize } from '../../spec/units';
+import type { GatewayLimits } from '../../serving/limits';
+import { parseDuration, parseSize } from '../../spec/units';
 
 const Int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const SizeFlag = z.string().transform((s, ctx) => {
+  const bytes = parseSize(s);
+  if (bytes === undefined || bytes <= 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)} is not a size like 8MiB or 512KB` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const DurationFlag = z.string().transform((s, ctx) => {
+  const ms = parseDuration(s);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)} is not a duration like 500ms or 10s` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const Flags = z.object({
   port: z.coerce.number().int().min(0).max(65535),
@@ -22,17 +41,19 @@ const Flags = z.object({
   shadowWorkers: Int(1, 64),
   maxBatchSize: Int(1, 100_000),
   maxWaitMs: z.coerce.number().min(0).max(1000),
-  maxBody: z.string().transform((s, ctx) => {
-    const bytes = parseSize(s);
-    if (bytes === undefined || bytes <= 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${JSON.stringify(s)} is not a size like 8MiB or 512KB`,
-      });
-      return z.NEVER;
-    }
-    return bytes;
-  }),
+  maxBody: SizeFlag,
+  maxJsonDepth: Int(1, 1000).optional(),
+  maxRows: Int(1, 100_000_000).optional(),
+  maxInflightBytes: SizeFlag.optional(),
+  maxInflightRows: Int(1, 1_000_000_000).optional(),
+  maxConnections: Int(1, 1_000_000).optional(),
+  bodyTimeout: DurationFlag.optional(),
+  headersTimeout: DurationFlag.optional(),
+  requestTimeout: DurationFlag.optional(),
+  lookupTimeout: DurationFlag.optional(),
+  maxLookups: Int(1, 10_000).optional(),
+  lookupCache: DurationFlag.optional(),
+  retryAfter: Int(1, 3600).optional(),
   rateLimit: z.coerce.number().positive().optional(),
   rateBurst: z.coerce.number().int().positive().optional(),
   predictionLogRate: z.coerce.number().min(0).max(1),
@@ -66,6 +87,25 @@ export function modelSourceFor(
   );
 }
 
+/** The limits given as flags (or their PROGRADE_GATEWAY_* variables); the rest keep DEFAULT_LIMITS. */
+export function limitsFrom(flags: GatewayFlags): Partial<GatewayLimits> {
+  const given: Partial<Record<keyof GatewayLimits, number | undefined>> = {
+    maxJsonDepth: flags.maxJsonDepth,
+    maxRowsPerRequest: flags.maxRows,
+    maxInflightBytes: flags.maxInflightBytes,
+    maxInflightRows: flags.maxInflightRows,
+    maxConnections: flags.maxConnections,
+    bodyIdleTimeoutMs: flags.bodyTimeout,
+    headersTimeoutMs: flags.headersTimeout,
+    requestTimeoutMs: flags.requestTimeout,
+    modelLookupTimeoutMs: flags.lookupTimeout,
+    maxModelLookups: flags.maxLookups,
+    modelLookupCacheMs: flags.lookupCache,
+    retryAfterSec: flags.retryAfter,
+  };
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+}
+
 export function gatewayOptionsFrom(flags: GatewayFlags, env: NodeJS.ProcessEnv): GatewayOptions {
   const rateLimit =
     flags.rateLimit !== undefined
@@ -87,9 +127,15 @@ export function gatewayOptionsFrom(flags: GatewayFlags, env: NodeJS.ProcessEnv):
     shadowWorkers: flags.shadowWorkers,
     batching: { maxBatchSize: flags.maxBatchSize, maxWaitMs: flags.maxWaitMs },
     maxBodyBytes: flags.maxBody,
+    limits: limitsFrom(flags),
     ...(rateLimit ? { rateLimit } : {}),
     predictionLog: { sampleRate: flags.predictionLogRate },
   };
+}
+
+/** A limit flag that also reads PROGRADE_GATEWAY_<name>; unset, the gateway's default (in brackets) applies. */
+function limitOption(flags: string, description: string, envName: string): Option {
+  return new Option(flags, description).env(`PROGRADE_GATEWAY_${envName}`);
 }
 
 export function register(program: Command): void {
@@ -110,7 +156,73 @@ export function register(program: Command): void {
     .option('--shadow-workers <n>', 'inference threads for shadow copies', '1')
     .option('--max-batch-size <rows>', 'rows per micro-batch', '64')
     .option('--max-wait-ms <ms>', 'longest wait for a micro-batch to fill', '2')
-    .option('--max-body <size>', 'largest request body', '8MiB')
+    .addOption(
+      new Option('--max-body <size>', 'largest request body (413)')
+        .env('PROGRADE_GATEWAY_MAX_BODY')
+        .default('8MiB'),
+    )
+    .addOption(
+      limitOption('--max-json-depth <n>', 'deepest JSON nesting of a body (400) [32]', 'MAX_JSON_DEPTH'),
+    )
+    .addOption(limitOption('--max-rows <n>', 'rows in one inference request (413) [10000]', 'MAX_ROWS'))
+    .addOption(
+      limitOption(
+        '--max-inflight-bytes <size>',
+        'body bytes held at once by bodies over 64 KiB (503) [32MiB]',
+        'MAX_INFLIGHT_BYTES',
+      ),
+    )
+    .addOption(
+      limitOption('--max-inflight-rows <n>', 'rows in inference at once (503) [100000]', 'MAX_INFLIGHT_ROWS'),
+    )
+    .addOption(
+      limitOption('--max-connections <n>', 'open client connections (503) [1024]', 'MAX_CONNECTIONS'),
+    )
+    .addOption(
+      limitOption(
+        '--body-timeout <duration>',
+        'longest pause inside a request body (408) [10s]',
+        'BODY_TIMEOUT',
+      ),
+    )
+    .addOption(
+      limitOption(
+        '--headers-timeout <duration>',
+        'time to send the request headers (408) [10s]',
+        'HEADERS_TIMEOUT',
+      ),
+    )
+    .addOption(
+      limitOption(
+        '--request-timeout <duration>',
+        'time to send a whole request (408) [60s]',
+        'REQUEST_TIMEOUT',
+      ),
+    )
+    .addOption(
+      limitOption(
+        '--lookup-timeout <duration>',
+        'longest wait for the registry about an unrouted model (503) [2s]',
+        'LOOKUP_TIMEOUT',
+      ),
+    )
+    .addOption(
+      limitOption('--max-lookups <n>', 'registry lookups in flight at once (503) [8]', 'MAX_LOOKUPS'),
+    )
+    .addOption(
+      limitOption(
+        '--lookup-cache <duration>',
+        'how long a registry answer, "unknown" included, is kept [10s]',
+        'LOOKUP_CACHE',
+      ),
+    )
+    .addOption(
+      limitOption(
+        '--retry-after <seconds>',
+        'Retry-After of 429 and overload 503 answers [1]',
+        'RETRY_AFTER',
+      ),
+    )
     .option('--rate-limit <rps>', 'requests per second per model (default: unlimited)')
     .option('--rate-burst <n>', 'token bucket size per model (default: the rate)')
     .option(

@@ -23,16 +23,23 @@ interface Pending {
 }
 
 /**
- * Starts the worker body. Worker threads do not inherit the parent's tsx hooks (nor vitest's), so a
- * source checkout boots the thread through a tiny eval'd script that registers tsx and then requires
- * the TypeScript module; a compiled build loads the .js file directly.
+ * Starts a worker thread from a module beside this file. Worker threads do not inherit the parent's
+ * tsx hooks (nor vitest's), so a source checkout boots the thread through a tiny eval'd script that
+ * registers tsx and then requires the TypeScript module; a compiled build loads the .js file directly.
  */
-export function spawnInferenceWorker(): Worker {
-  const compiled = path.join(__dirname, 'inference-worker.js');
-  if (existsSync(compiled)) return new Worker(compiled);
-  const source = path.join(__dirname, 'inference-worker.ts');
+export function spawnModuleWorker(basename: string, workerData?: unknown): Worker {
+  const compiled = path.join(__dirname, `${basename}.js`);
+  if (existsSync(compiled)) return new Worker(compiled, { workerData });
+  const source = path.join(__dirname, `${basename}.ts`);
   const tsx = require.resolve('tsx/cjs');
-  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(source)});`, { eval: true });
+  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(source)});`, {
+    eval: true,
+    workerData,
+  });
+}
+
+export function spawnInferenceWorker(): Worker {
+  return spawnModuleWorker('inference-worker');
 }
 
 /** Crashes within this window count towards the restart back-off. */
