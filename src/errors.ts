@@ -1,8 +1,13 @@
+import { exitClassOf, type ErrorCode, type ExitClass } from './error-codes';
+
+export type { ErrorCode, ExitClass } from './error-codes';
+
 /**
- * Every error prograde raises on purpose is a `ProgradeError`: a stable machine-readable `code`,
- * a retry class, and identifiers in `details`. Activities turn them into Temporal failures with
- * `type = code` (see `src/activities/failures.ts`), so the retry policy and the CLI's exit code
- * both follow from the error itself rather than from string matching.
+ * Every error prograde raises on purpose is a `ProgradeError`: a `code` from the closed catalogue
+ * in `src/error-codes.ts`, a retry class, and identifiers in `details`. Activities turn them into
+ * Temporal failures with `type = code` (see `src/activities/failures.ts`), so the retry policy and
+ * the CLI's exit code both follow from the error itself: the exit class is the catalogue's entry
+ * for the code, never a match on how the code is spelled.
  */
 export type RetryClass = 'retryable' | 'terminal';
 
@@ -10,8 +15,8 @@ export class ProgradeError extends Error {
   override readonly name: string = 'ProgradeError';
 
   constructor(
-    /** Stable, SCREAMING_SNAKE code, e.g. `MLFLOW_RESOURCE_DOES_NOT_EXIST`. Never reworded. */
-    readonly code: string,
+    /** Stable code from the catalogue, e.g. `MLFLOW_RESOURCE_DOES_NOT_EXIST`. Never reworded. */
+    readonly code: ErrorCode,
     message: string,
     readonly retry: RetryClass = 'terminal',
     readonly details: Readonly<Record<string, unknown>> = {},
@@ -22,6 +27,11 @@ export class ProgradeError extends Error {
 
   get retryable(): boolean {
     return this.retry === 'retryable';
+  }
+
+  /** How a CLI run ends when this error reaches it. */
+  get exitClass(): ExitClass {
+    return exitClassOf(this.code);
   }
 }
 

@@ -1,7 +1,7 @@
-import { ProgradeError, type RetryClass } from '../errors';
+import { ProgradeError, type ErrorCode, type RetryClass } from '../errors';
 
 export interface MlflowErrorInit {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
   readonly retry: RetryClass;
   /** The path called, e.g. `/api/2.0/mlflow/registered-models/get`. */
@@ -15,9 +15,11 @@ export interface MlflowErrorInit {
 }
 
 /**
- * An MLflow call that failed. `code` is `MLFLOW_<error_code>` for errors the server reports
- * (e.g. `MLFLOW_RESOURCE_DOES_NOT_EXIST`), or one of `MLFLOW_UNREACHABLE`, `MLFLOW_TIMEOUT`,
- * `MLFLOW_HTTP_<status>`, `MLFLOW_BAD_RESPONSE` for failures around the call.
+ * An MLflow call that failed. `code` is `MLFLOW_<error_code>` for the errors the server is known to
+ * report (e.g. `MLFLOW_RESOURCE_DOES_NOT_EXIST`) and `MLFLOW_SERVER_ERROR` for any other (the
+ * server's code is in `serverErrorCode`; see `mlflowServerCode`), or one of `MLFLOW_UNREACHABLE`,
+ * `MLFLOW_TIMEOUT`, `MLFLOW_HTTP_ERROR` (status in `status`), `MLFLOW_BAD_RESPONSE` for failures
+ * around the call.
  */
 export class MlflowError extends ProgradeError {
   override readonly name = 'MlflowError';

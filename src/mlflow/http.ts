@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mlflowServerCode } from '../error-codes';
 import type { MlflowConfig } from './config';
 import { MlflowError, retryClassForStatus } from './errors';
 
@@ -203,7 +204,7 @@ export class MlflowHttp {
       const serverErrorCode = body.data.error_code;
       const msg = body.data.message ?? serverErrorCode;
       return new MlflowError({
-        code: `MLFLOW_${serverErrorCode}`,
+        code: mlflowServerCode(serverErrorCode),
         message: `MLflow ${path} failed (${status}): ${msg}`,
         retry,
         endpoint: path,
@@ -212,7 +213,7 @@ export class MlflowHttp {
       });
     }
     return new MlflowError({
-      code: `MLFLOW_HTTP_${status}`,
+      code: 'MLFLOW_HTTP_ERROR',
       message: `MLflow ${path} failed with HTTP ${status}: ${text.slice(0, 200) || response.statusText}`,
       retry,
       endpoint: path,

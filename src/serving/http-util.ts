@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ProgradeError, messageOf } from '../errors';
+import { ProgradeError, messageOf, type ErrorCode } from '../errors';
 
 /** An error with the HTTP status it is answered with; `code` is stable, the message says what is wrong. */
 export class HttpError extends ProgradeError {
   override readonly name = 'HttpError';
   constructor(
     readonly status: number,
-    code: string,
+    code: ErrorCode,
     message: string,
     details: Readonly<Record<string, unknown>> = {},
     readonly reply: HttpErrorReply = {},
@@ -25,7 +25,7 @@ export interface HttpErrorReply {
 }
 
 /** A 503 that tells the client when to come back: the gateway is busy, not broken. */
-export function overloaded(code: string, message: string, retryAfterSec: number): HttpError {
+export function overloaded(code: ErrorCode, message: string, retryAfterSec: number): HttpError {
   return new HttpError(503, code, message, {}, { retryAfterSec });
 }
 

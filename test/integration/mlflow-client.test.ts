@@ -305,7 +305,7 @@ describe('MlflowClient – failures around the call', () => {
     const c = new MlflowClient({ baseUrl: server.url, timeoutMs: 5_000 });
     const errors = await Promise.all(statuses.map((s) => caught(c.getRegisteredModel(String(s)))));
     expect(errors.map((e) => [e.code, e.status, e.retry])).toEqual([
-      ['MLFLOW_HTTP_503', 503, 'retryable'],
+      ['MLFLOW_HTTP_ERROR', 503, 'retryable'],
       ['MLFLOW_REQUEST_LIMIT_EXCEEDED', 429, 'retryable'],
       ['MLFLOW_INVALID_PARAMETER_VALUE', 400, 'terminal'],
     ]);

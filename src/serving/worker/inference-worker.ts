@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import type { ErrorCode } from '../../error-codes';
 import type { TensorSpec } from '../../onnx/tensor-spec';
 import type {
   LoadRequest,
@@ -57,7 +58,7 @@ function signatureOf(session: ort.InferenceSession): ModelSignature {
 
 class WorkerFailure extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);

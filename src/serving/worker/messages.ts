@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../error-codes';
 import type { TensorSpec } from '../../onnx/tensor-spec';
 
 /**
@@ -50,4 +51,4 @@ export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly kind: 'loaded'; readonly signature: ModelSignature }
   | { readonly id: number; readonly ok: true; readonly kind: 'ran'; readonly outputs: readonly WireTensor[] }
   | { readonly id: number; readonly ok: true; readonly kind: 'unloaded' }
-  | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
+  | { readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };

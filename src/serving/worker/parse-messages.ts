@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../error-codes';
 import type { GivenRequest } from '../request-tensors';
 
 /** A request body handed to the parse thread; `bytes` is transferred. */
@@ -15,7 +16,7 @@ export type ParseReply =
       readonly id: number;
       readonly ok: false;
       readonly status: number;
-      readonly code: string;
+      readonly code: ErrorCode;
       readonly message: string;
       readonly details: Readonly<Record<string, unknown>>;
     };
