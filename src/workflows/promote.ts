@@ -349,10 +349,25 @@ function humanDuration(ms: number): string {
   return `${Math.round(ms / 100) / 10}s`;
 }
 
+/**
+ * Failures that judge the candidate itself, not the machinery: the version can never pass however often
+ * it is retried (a model logged with a non-ONNX flavour), so it is rejected (exit 1), not failed (exit 3).
+ */
+const CANDIDATE_UNFIT: ReadonlySet<string> = new Set(['MODEL_NOT_ONNX']);
+
 function classify(err: unknown): { outcome: NonNullable<PromotionState['outcome']>; reason: string } {
   if (err instanceof Stop) return { outcome: err.outcome, reason: err.reason };
   if (isCancellation(err)) return { outcome: 'aborted', reason: 'the promotion was cancelled' };
+  const type = failureType(err);
+  if (type !== undefined && CANDIDATE_UNFIT.has(type))
+    return { outcome: 'rejected', reason: failureMessage(err) };
   return { outcome: 'failed', reason: failureMessage(err) };
+}
+
+function failureType(err: unknown): string | undefined {
+  if (err instanceof ApplicationFailure) return err.type ?? undefined;
+  const cause = err instanceof Error ? (err as { cause?: unknown }).cause : undefined;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
 }
 
 function promotedReason(state: PromotionState): string {

@@ -84,7 +84,8 @@ const MATRIX: Readonly<Record<string, { outcome: PromotionState['outcome']; evid
     evidence:
       /^output 'probabilities': the model has no output 'probabilities' .*ZipMap output.*'zipmap': False/,
   },
-  'sklearn-pickle': { outcome: 'failed', evidence: /./ },
+  // A non-ONNX flavour can never pass: rejected (exit 1), not an infrastructure failure.
+  'sklearn-pickle': { outcome: 'rejected', evidence: /./ },
 };
 
 const flat = (values: unknown): unknown[] => (Array.isArray(values) ? values.flatMap(flat) : [values]);
