@@ -1,0 +1,183 @@
+import type { Logger } from 'pino';
+import { isProgradeError } from '../errors';
+import type { TensorSpec } from '../onnx/tensor-spec';
+import { decidePut, specOf, type AppliedRouting, type RoutingPut } from './desired-state';
+import { HttpError, publicMessageOf } from './http-util';
+import { referencedVersions, type RoutingSpec } from './routing';
+import type { RoutingState } from './routing-state';
+import type { AuditEntry, StateStore } from './state-store';
+import type { StatsStore } from './stats-store';
+import type { VersionHost, VersionStatus } from './version-host';
+import type { ModelSignature } from './worker/messages';
+
+/**
+ * The control plane: desired-state routing changes, one model at a time. A change loads and warms
+ * up what the new state needs, then switches routing in one step, persists, audits, and unloads
+ * what is left over.
+ */
+
+export interface ControlPlaneDeps {
+  readonly store: StateStore;
+  readonly servingHost: VersionHost;
+  readonly shadowHost: VersionHost;
+  readonly logger: Logger;
+}
+
+export interface ApplyResult {
+  readonly applied: boolean;
+  readonly state: AppliedRouting;
+}
+
+export type RoutingViewOf = AppliedRouting & { versions: Record<string, VersionStatus & { role: string }> };
+
+function sameTensors(a: readonly TensorSpec[], b: readonly TensorSpec[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class ControlPlane {
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly deps: ControlPlaneDeps,
+    private readonly routing: RoutingState,
+    private readonly stats: StatsStore,
+  ) {}
+
+  /** Runs `fn` after every earlier admin change of the same model has finished. */
+  exclusive<T>(model: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(model) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(model, tail);
+    void tail.then(() => {
+      if (this.locks.get(model) === tail) this.locks.delete(model);
+    });
+    return next;
+  }
+
+  /** Loads every version `spec` references; one request must fit stable, canary and shadow alike. */
+  async loadAll(model: string, spec: RoutingSpec): Promise<void> {
+    const { serving, shadow } = referencedVersions(spec);
+    const loads = [
+      ...[...serving].map((v) => this.deps.servingHost.ensure(model, v)),
+      ...[...shadow].map((v) => this.deps.shadowHost.ensure(model, v)),
+    ];
+    const results = await Promise.allSettled(loads);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const stable = this.deps.servingHost.ready(model, spec.stable.version);
+    const others: [string, ModelSignature | undefined][] = [];
+    if (spec.canary)
+      others.push([
+        `canary version ${spec.canary.version}`,
+        this.deps.servingHost.ready(model, spec.canary.version)?.signature,
+      ]);
+    if (spec.shadow)
+      others.push([
+        `shadow version ${spec.shadow.version}`,
+        this.deps.shadowHost.ready(model, spec.shadow.version)?.signature,
+      ]);
+    for (const [what, signature] of others) {
+      if (stable && signature && !sameTensors(stable.signature.inputs, signature.inputs)) {
+        throw new HttpError(
+          422,
+          'SERVING_SIGNATURE_MISMATCH',
+          `${what} of '${model}' takes ${JSON.stringify(signature.inputs)} but stable version ${spec.stable.version} takes ${JSON.stringify(stable.signature.inputs)}; one request must fit both`,
+          { model },
+        );
+      }
+    }
+  }
+
+  /** Unloads what `keep` no longer references (nor an in-flight load for it). */
+  private async unloadUnreferenced(model: string, keep: RoutingSpec | undefined): Promise<void> {
+    const refs = keep ? referencedVersions(keep) : { serving: new Set<string>(), shadow: new Set<string>() };
+    const drops = [
+      ...this.deps.servingHost
+        .versionsOf(model)
+        .filter((v) => !refs.serving.has(v))
+        .map((v) => this.deps.servingHost.unload(model, v)),
+      ...this.deps.shadowHost
+        .versionsOf(model)
+        .filter((v) => !refs.shadow.has(v))
+        .map((v) => this.deps.shadowHost.unload(model, v)),
+    ];
+    await Promise.all(drops);
+  }
+
+  /**
+   * Desired-state PUT: loads and warms up what the new state needs, then switches routing in one
+   * step (a map write between two requests), persists, audits, and unloads what is left over.
+   */
+  applyRouting(model: string, put: RoutingPut, actor: string | undefined): Promise<ApplyResult> {
+    return this.exclusive(model, async () => {
+      this.routing.requireRestored();
+      const current = this.routing.get(model);
+      const decision = decidePut(current, put);
+      if (decision.kind === 'unchanged' && current) return { applied: false, state: current };
+      if (decision.kind === 'conflict')
+        throw new HttpError(409, 'SERVING_ROUTING_CONFLICT', decision.reason, { model, current });
+      const spec = specOf(put);
+      try {
+        await this.loadAll(model, spec);
+      } catch (e) {
+        await this.unloadUnreferenced(model, current?.spec);
+        if (e instanceof HttpError) throw e;
+        throw new HttpError(
+          422,
+          isProgradeError(e) ? e.code : 'SERVING_MODEL_LOAD_FAILED',
+          `routing generation ${put.generation} of '${model}' not applied: ${publicMessageOf(e)}`,
+          { model, generation: put.generation },
+        );
+      }
+      const applied: AppliedRouting = {
+        generation: put.generation,
+        spec,
+        appliedAt: new Date().toISOString(),
+        ...(actor !== undefined ? { actor } : {}),
+      };
+      await this.deps.store.writeRouting(this.routing.withChange(model, applied));
+      this.routing.set(model, applied);
+      this.stats.of(model, applied.generation);
+      await this.deps.store.appendAudit({
+        at: applied.appliedAt,
+        model,
+        generation: applied.generation,
+        state: spec,
+        ...(actor !== undefined ? { actor } : {}),
+      });
+      this.deps.logger.info({ model, generation: applied.generation, spec, actor }, 'routing applied');
+      await this.unloadUnreferenced(model, spec);
+      return { applied: true, state: applied };
+    });
+  }
+
+  routingView(model: string): RoutingViewOf | undefined {
+    const applied = this.routing.get(model);
+    if (!applied) return undefined;
+    const { serving, shadow } = referencedVersions(applied.spec);
+    const versions: Record<string, VersionStatus & { role: string }> = {};
+    const roleOf = (v: string): string =>
+      v === applied.spec.stable.version
+        ? 'stable'
+        : v === applied.spec.canary?.version
+          ? 'canary'
+          : 'retained';
+    for (const v of serving)
+      versions[v] = { role: roleOf(v), ...(this.deps.servingHost.status(model, v) ?? { status: 'loading' }) };
+    for (const v of shadow) {
+      const s = this.deps.shadowHost.status(model, v) ?? { status: 'loading' as const };
+      versions[serving.has(v) ? `${v}/shadow` : v] = { role: 'shadow', ...s };
+    }
+    return { ...applied, versions };
+  }
+
+  audit(model?: string): Promise<AuditEntry[]> {
+    return this.deps.store.readAudit(model);
+  }
+
+  /** Lets every change under way finish. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.locks.values()]);
+  }
+}
