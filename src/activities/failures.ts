@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { isErrorCode, type ErrorCode } from '../error-codes';
 import { ProgradeError, messageOf } from '../errors';
 
 /**
@@ -18,6 +19,25 @@ export function toFailure(e: unknown): unknown {
     });
   }
   return e instanceof Error ? e : new Error(messageOf(e));
+}
+
+/** How deep `errorCodeIn` follows causes; Temporal nests at most workflow → activity → application. */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * The catalogue code an error carries: a ProgradeError's own code, or the `type` of an
+ * ApplicationFailure somewhere down its causes (how a code comes back from Temporal, e.g.
+ * WorkflowFailedError → ActivityFailure → ApplicationFailure). A failure type that is not in the
+ * catalogue (a foreign error class name) carries no code.
+ */
+export function errorCodeIn(e: unknown): ErrorCode | undefined {
+  let current: unknown = e;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && current instanceof Error; depth++) {
+    if (current instanceof ProgradeError) return current.code;
+    if (current instanceof ApplicationFailure && isErrorCode(current.type)) return current.type;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** Wraps every activity of an object so its errors are translated by `toFailure`. */

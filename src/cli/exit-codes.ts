@@ -1,3 +1,5 @@
+import type { ExitClass } from '../error-codes';
+
 /**
  * Documented exit codes, so CI can tell a model that was judged and refused from a broken pipeline.
  *   0 promoted / success        2 invalid input (spec, flags, files)
@@ -14,3 +16,13 @@ export const ExitCode = {
   infrastructure: 3,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * The exit code of each class of error; every error code's class is in src/error-codes.ts, so an
+ * error ends the CLI with `EXIT_CODE_OF_CLASS[exitClassOf(code)]`.
+ */
+export const EXIT_CODE_OF_CLASS: Readonly<Record<ExitClass, ExitCode>> = {
+  'invalid-input': ExitCode.invalidInput,
+  rejected: ExitCode.rejected,
+  infrastructure: ExitCode.infrastructure,
+};

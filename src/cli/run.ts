@@ -1,6 +1,8 @@
 import { CommanderError, type Command } from 'commander';
-import { ProgradeError, messageOf } from '../errors';
-import { ExitCode } from './exit-codes';
+import { errorCodeIn } from '../activities/failures';
+import { exitClassOf } from '../error-codes';
+import { messageOf } from '../errors';
+import { EXIT_CODE_OF_CLASS, ExitCode } from './exit-codes';
 
 /** Thrown by a command to end with a chosen exit code after it has printed its own output. */
 export class CliExit extends Error {
@@ -9,17 +11,15 @@ export class CliExit extends Error {
   }
 }
 
-/** Maps a thrown error to a message on stderr and a documented exit code. */
+/**
+ * The documented exit code of a thrown error: a lookup of its code's class in the catalogue
+ * (src/error-codes.ts), whether the code is on a ProgradeError or on a Temporal failure that came
+ * back to the CLI. An error without a catalogue code is unexpected, so it is infrastructure.
+ */
 export function exitCodeFor(e: unknown): ExitCode {
-  if (e instanceof ProgradeError && (e.code === 'DECISION_REFUSED' || e.code === 'PROMOTION_NOT_FOUND'))
-    return ExitCode.invalidInput;
   if (e instanceof CliExit) return e.exitCode;
-  if (e instanceof ProgradeError) {
-    if (e.code === 'INVALID_INPUT' || e.code.startsWith('SPEC_') || e.code.endsWith('_INVALID'))
-      return ExitCode.invalidInput;
-    return ExitCode.infrastructure;
-  }
-  return ExitCode.infrastructure;
+  const code = errorCodeIn(e);
+  return code === undefined ? ExitCode.infrastructure : EXIT_CODE_OF_CLASS[exitClassOf(code)];
 }
 
 export async function runCli(program: Command, argv: readonly string[]): Promise<void> {
@@ -32,7 +32,8 @@ export async function runCli(program: Command, argv: readonly string[]): Promise
       return;
     }
     if (!(e instanceof CliExit)) {
-      const code = e instanceof ProgradeError ? ` [${e.code}]` : '';
+      const errorCode = errorCodeIn(e);
+      const code = errorCode === undefined ? '' : ` [${errorCode}]`;
       console.error(`prograde: ${messageOf(e)}${code}`);
       if (process.env.PROGRADE_DEBUG && e instanceof Error) console.error(e.stack);
     }

@@ -1,4 +1,4 @@
-import { ProgradeError } from '../errors';
+import { ProgradeError, type ErrorCode } from '../errors';
 import { inspectOnnx, type OnnxModelInfo } from '../onnx/inspect';
 import { openSession } from '../onnx/session';
 import { type TensorSpec } from '../onnx/tensor-spec';
@@ -34,7 +34,7 @@ export interface RegisteredOnnx {
 export interface RegistrationProblem {
   readonly subject: string;
   readonly message: string;
-  readonly code: string;
+  readonly code: ErrorCode;
 }
 
 /**
@@ -171,8 +171,8 @@ export function namingProblems(options: Omit<RegisterOnnxOptions, 'onnxBytes'>):
   return out;
 }
 
-function signatureProblems(info: OnnxModelInfo): { message: string; code: string }[] {
-  const problems: { message: string; code: string }[] = [];
+function signatureProblems(info: OnnxModelInfo): { message: string; code: ErrorCode }[] {
+  const problems: { message: string; code: ErrorCode }[] = [];
   const signature = (message: string): void =>
     void problems.push({ message, code: 'ONNX_SIGNATURE_INVALID' });
   if (info.inputs.length + info.unsupportedInputs.length === 0)
@@ -203,6 +203,11 @@ function signatureProblems(info: OnnxModelInfo): { message: string; code: string
   return problems;
 }
 
+/** A refusal of the model's bytes (e.g. ONNX_CORRUPT), by its code's class; anything else propagates. */
+function isInputProblem(e: unknown): e is ProgradeError {
+  return e instanceof ProgradeError && e.exitClass === 'invalid-input';
+}
+
 /**
  * Everything wrong with a model file: not an ONNX ModelProto, weights in external files, a
  * signature that cannot be served, or a model onnxruntime refuses to load (checked by opening a
@@ -212,7 +217,7 @@ export async function modelProblems(
   bytes: Uint8Array,
   subject: string,
 ): Promise<{ problems: RegistrationProblem[]; info: OnnxModelInfo | undefined }> {
-  const problem = (message: string, code: string): RegistrationProblem => ({ subject, message, code });
+  const problem = (message: string, code: ErrorCode): RegistrationProblem => ({ subject, message, code });
   if (bytes.byteLength === 0)
     return { problems: [problem('the file is empty', 'ONNX_CORRUPT')], info: undefined };
   if (bytes.byteLength > MAX_ONNX_BYTES)
@@ -226,7 +231,7 @@ export async function modelProblems(
   try {
     info = inspectOnnx(bytes);
   } catch (e) {
-    if (!(e instanceof ProgradeError)) throw e;
+    if (!isInputProblem(e)) throw e;
     return { problems: [problem(e.message, e.code)], info: undefined };
   }
   const problems: RegistrationProblem[] = [];
@@ -244,7 +249,7 @@ export async function modelProblems(
       const session = await openSession(bytes);
       await session.release();
     } catch (e) {
-      if (!(e instanceof ProgradeError)) throw e;
+      if (!isInputProblem(e)) throw e;
       problems.push(problem(e.message, e.code));
     }
   }

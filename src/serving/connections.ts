@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { ErrorCode } from '../error-codes';
 
 /** A whole HTTP/1.1 answer written straight to a socket, for when no request object exists. */
 function rawAnswer(
   status: number,
   reason: string,
-  body: { error: string; code: string },
+  body: { error: string; code: ErrorCode },
   extra: Readonly<Record<string, string>> = {},
 ): string {
   const text = JSON.stringify(body);
@@ -96,7 +97,7 @@ export function answerClientErrors(server: Server, onError: (code: string) => vo
       socket.destroy();
       return;
     }
-    const [status, reason, message, errorCode] =
+    const [status, reason, message, errorCode]: [number, string, string, ErrorCode] =
       code === 'HPE_HEADER_OVERFLOW'
         ? [
             431,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { InvalidInputError, ProgradeError } from '../../errors';
+import { InvalidInputError } from '../../errors';
 import { parseDuration } from '../../spec/units';
 import {
   DEFAULT_TRAFFIC_FEATURES,
@@ -153,13 +153,8 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (raw: unknown) => {
       const flags = parseFlags(raw);
-      try {
-        checkTarget(flags.gateway, flags.allowRemote === true);
-      } catch (e) {
-        if (e instanceof ProgradeError && e.code === 'TRAFFIC_TARGET_REFUSED')
-          throw new InvalidInputError(e.message, e.details);
-        throw e;
-      }
+      // TRAFFIC_TARGET_REFUSED is invalid input (exit 2) by its catalogue entry.
+      checkTarget(flags.gateway, flags.allowRemote === true);
       const dataset = await loadTrafficRows(rowSource(flags));
       const input = flags.protocol === 'v2' ? await v2Input(flags, dataset.featureNames) : undefined;
       const stop = new AbortController();
