@@ -11,7 +11,7 @@ import os from 'node:os';
 import { alphaSpent, plannedLooks } from '../src/live/alpha-spending';
 import { judgeCanary } from '../src/live/canary-judge';
 import { seededRng, type SampleRng } from '../src/samples/rng';
-import type { StatsSnapshot } from '../src/serving/admin-client';
+import type { StatsSnapshot } from '../src/promotion/stats-snapshot';
 import { type Canary, CanaryAnalysis } from '../src/spec/schema';
 import { machineInfo } from './lib/machine';
 import { runRecord, type BenchResult, type Table } from './lib/report';

@@ -1,8 +1,8 @@
-import type { GateVerdict } from '../gates/verdict';
+import type { GateVerdict } from '../promotion/verdict';
 import type { MlflowSignature } from '../mlflow/signature';
 import type { CanaryAnalysis, Contract, Evaluation, Shadow, Task } from '../spec/schema';
 import type { FairnessGate, LatencyGate, PerformanceCheck } from '../spec/gates-schema';
-import type { DatasetRef, PromotionState } from '../workflows/state';
+import type { DatasetRef, PromotionState } from '../promotion/state';
 
 /**
  * Inputs and outputs of every activity: plain JSON data, each carrying the business key it acts on

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { GateVerdict } from '../gates/verdict';
+import type { GateVerdict } from '../promotion/verdict';
 import { ProgradeError } from '../errors';
 import {
   watchCanary as watchCanaryLoop,

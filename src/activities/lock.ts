@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { lockRequestSignal, type LockRequest, type RolloutLockInput } from '../workflows/lock-protocol';
+import { lockRequestSignal, type LockRequest, type RolloutLockInput } from '../promotion/lock-protocol';
 
 /**
  * The two activities behind the rollout lock (src/workflows/rollout-lock.ts). Workflows cannot

@@ -1,5 +1,5 @@
-import type { GateVerdict } from '../gates/verdict';
-import type { PromotionState } from '../workflows/state';
+import type { GateVerdict } from '../promotion/verdict';
+import type { PromotionState } from '../promotion/state';
 
 const MARK: Record<GateVerdict['status'], string> = { passed: '✔', failed: '✘', inconclusive: '?' };
 

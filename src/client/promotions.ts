@@ -16,7 +16,7 @@ import {
   resumeUpdate,
   statusQuery,
 } from '../workflows/messages';
-import { ModelAttr, VersionAttr, PhaseAttr } from '../workflows/search-attributes';
+import { ModelAttr, VersionAttr, PhaseAttr } from '../promotion/search-attributes';
 import {
   workflowIdFor,
   type DecisionRequest,
@@ -24,7 +24,7 @@ import {
   type OperatorRequest,
   type PromotionInput,
   type PromotionState,
-} from '../workflows/state';
+} from '../promotion/state';
 import type { promoteModel } from '../workflows/promote';
 
 export type PromotionHandle = WorkflowHandle<typeof promoteModel>;

@@ -21,7 +21,7 @@ import { startGateway, type GatewayHandle } from '../serving/server';
 import { loadSpec, resolveDatasetLocation } from '../spec/load';
 import { runTraffic, type TrafficSummary } from '../traffic';
 import { createPromotionWorker, installRuntime } from '../worker';
-import type { PromotionState } from '../workflows/state';
+import type { PromotionState } from '../promotion/state';
 
 const MODEL = 'fraud-detector';
 const TASK_QUEUE = 'prograde';

@@ -1,6 +1,6 @@
 import { Connection } from '@temporalio/client';
 import { join } from 'node:path';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../promotion/search-attributes';
 import { freePort, preferredOrFreePort } from './ports';
 import { spawnService, waitUntilReady, type ServiceProcess } from './service';
 import { toolPaths } from './tools';

@@ -16,7 +16,7 @@ import { checkFormat } from '../gates/format';
 import { measureLatency, measurePair } from '../gates/latency';
 import { judgeLatency } from '../gates/latency-judge';
 import { judgePerformance } from '../gates/performance';
-import type { GateVerdict } from '../gates/verdict';
+import type { GateVerdict } from '../promotion/verdict';
 import type { ModelCache, FetchedModel } from '../mlflow/cache';
 import { proxiedArtifactPath } from '../mlflow/artifact-path';
 import type { MlflowClient } from '../mlflow/client';
@@ -24,7 +24,7 @@ import { signatureFromPayload } from '../mlflow/signature';
 import { resolveArtifactPath } from '../mlflow/uri';
 import { openSession, type ScoringSession } from '../onnx/session';
 import type { Contract, Evaluation, Task } from '../spec/schema';
-import type { DatasetRef } from '../workflows/state';
+import type { DatasetRef } from '../promotion/state';
 import { type ResultCache, cacheKey } from './result-cache';
 
 export interface EvaluatorDeps {

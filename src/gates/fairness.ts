@@ -2,7 +2,7 @@ import { type FairnessGate } from '../spec/gates-schema';
 import { assertFinite, NonFiniteInputError, type NumericArray } from '../stats/errors';
 import { fairnessFromGroups, groupRates, type GroupRates } from '../stats/fairness';
 import { formatStat as fmt } from '../stats/format';
-import { type CheckResult, combine, type GateVerdict } from './verdict';
+import { type CheckResult, combine, type GateVerdict } from '../promotion/verdict';
 
 /**
  * The fairness gate: one check per (configured metric, sensitive column), each with the per-group

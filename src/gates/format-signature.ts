@@ -7,7 +7,7 @@ import {
 } from '../mlflow/signature';
 import { type OnnxModelInfo, type UnsupportedValue } from '../onnx/inspect';
 import { type TensorSpec } from '../onnx/tensor-spec';
-import { type CheckResult } from './verdict';
+import { type CheckResult } from '../promotion/verdict';
 
 /**
  * The format gate's checks of the ONNX graph against the version's MLflow signature, for every

@@ -7,7 +7,7 @@ import { describeScoreColumn, isScoreDtype, pickScoreOutput } from '../onnx/scor
 import { openSession, type ScoringSession } from '../onnx/session';
 import { type TensorSpec } from '../onnx/tensor-spec';
 import { mlflowSignatureChecks } from './format-signature';
-import { type CheckResult, type GateVerdict, combine } from './verdict';
+import { type CheckResult, type GateVerdict, combine } from '../promotion/verdict';
 
 /**
  * The format gate: can this artifact be served in place of the champion at all? It decodes the

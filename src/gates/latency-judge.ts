@@ -1,6 +1,6 @@
 import { type LatencyGate } from '../spec/gates-schema';
 import { quantiles } from '../stats/quantile';
-import { type CheckResult, combine, type GateVerdict } from './verdict';
+import { type CheckResult, combine, type GateVerdict } from '../promotion/verdict';
 
 /**
  * Judges latency samples that someone else measured (milliseconds per call, batch as configured).

@@ -13,7 +13,7 @@ import {
 } from '../stats/errors';
 import { isHigherBetter, ModelMetrics, type MetricOutcome } from '../stats/metrics';
 import { formatStat as fmt } from '../stats/format';
-import { type CheckResult, combine, type GateVerdict } from './verdict';
+import { type CheckResult, combine, type GateVerdict } from '../promotion/verdict';
 
 /**
  * The performance gate, judged from scores that were already computed (no model in here).

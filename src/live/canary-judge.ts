@@ -4,7 +4,7 @@ import { driftReport } from '../stats/drift';
 import { median, normalSf } from '../stats/quantile';
 import { StatisticUndefinedError } from '../stats/errors';
 import { hodgesLehmann, mannWhitneyU, twoProportionZTest } from '../stats/tests';
-import { type StatsSnapshot } from '../serving/admin-client';
+import { type StatsSnapshot } from '../promotion/stats-snapshot';
 import { evenSubsample, finite, pct, psiBins, round, summarize, waitingMessage } from './samples';
 
 /**

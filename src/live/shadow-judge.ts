@@ -2,7 +2,7 @@ import { type CheckResult, combine, type GateVerdict } from '../gates/verdict';
 import { type Shadow } from '../spec/schema';
 import { ks2Sample, psi } from '../stats/drift';
 import { quantile } from '../stats/quantile';
-import { type StatsSnapshot } from '../serving/admin-client';
+import { type StatsSnapshot } from '../promotion/stats-snapshot';
 import { finite, pct, psiBins, round, summarize } from './samples';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ProgradeError } from '../errors';
-import { type GateVerdict, type VerdictStatus } from '../gates/verdict';
-import { type StatsSnapshot } from '../serving/admin-client';
+import { type GateVerdict, type VerdictStatus } from '../promotion/verdict';
+import { type StatsSnapshot } from '../promotion/stats-snapshot';
 import { type CanaryAnalysis, type Shadow } from '../spec/schema';
 import { alphaSpent } from './alpha-spending';
 import { judgeCanary } from './canary-judge';

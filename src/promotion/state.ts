@@ -1,4 +1,4 @@
-import type { GateVerdict } from '../gates/verdict';
+import type { GateVerdict } from './verdict';
 import type { PromotionSpec } from '../spec/schema';
 
 /**

@@ -1,5 +1,5 @@
-import type { CheckResult, GateVerdict } from '../gates/verdict';
-import type { PromotionState } from '../workflows/state';
+import type { CheckResult, GateVerdict } from '../promotion/verdict';
+import type { PromotionState } from '../promotion/state';
 
 /** An earlier attempt on the same version, as the report links to it. */
 export interface EarlierAttempt {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProgradeError, messageOf } from '../errors';
+import { StatsSnapshot } from '../promotion/stats-snapshot';
 import { AppliedRouting, type RoutingPut } from './desired-state';
 import { RoutingSpec } from './routing';
 
@@ -25,35 +26,8 @@ export const RoutingView = AppliedRouting.extend({
 });
 export type RoutingView = z.infer<typeof RoutingView>;
 
-const VariantWindow = z.object({
-  version: z.string(),
-  requests: z.number().int(),
-  errors: z.number().int(),
-  latencyMs: z.array(z.number()),
-  scores: z.array(z.number()),
-});
-
-export const StatsSnapshot = z.object({
-  model: z.string(),
-  generation: z.number().int(),
-  variants: z.object({
-    stable: VariantWindow.optional(),
-    canary: VariantWindow.optional(),
-    shadow: VariantWindow.optional(),
-  }),
-  shadowComparison: z.object({
-    pairs: z.number().int(),
-    observedPairs: z.number().int(),
-    agreements: z.number().int(),
-    threshold: z.number(),
-    meanAbsDiff: z.number().nullable(),
-    maxAbsDiff: z.number().nullable(),
-    nanCount: z.number().int(),
-  }),
-  windowStartMs: z.number(),
-  windowEndMs: z.number(),
-});
-export type StatsSnapshot = z.infer<typeof StatsSnapshot>;
+// Defined with the promotion vocabulary so the pure judges need not import this HTTP client.
+export { StatsSnapshot };
 
 export const AuditEntryView = z.object({
   at: z.string(),

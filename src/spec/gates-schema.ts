@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FAIRNESS_METRICS, HIGHER_IS_BETTER_METRICS, LOWER_IS_BETTER_METRICS } from '../stats/metric-names';
 import { Duration } from './units';
 
 /**
@@ -7,8 +8,8 @@ import { Duration } from './units';
  * code that judges cannot drift apart.
  */
 
-export const HigherIsBetterMetric = z.enum(['accuracy', 'precision', 'recall', 'f1', 'auc']);
-export const LowerIsBetterMetric = z.enum(['log_loss', 'brier', 'rmse', 'mae']);
+export const HigherIsBetterMetric = z.enum(HIGHER_IS_BETTER_METRICS);
+export const LowerIsBetterMetric = z.enum(LOWER_IS_BETTER_METRICS);
 export const PerformanceMetric = z.union([HigherIsBetterMetric, LowerIsBetterMetric]);
 export type PerformanceMetric = z.infer<typeof PerformanceMetric>;
 
@@ -36,12 +37,7 @@ export const RiseVsChampionCheck = z.strictObject({
 export const PerformanceCheck = z.union([DropVsChampionCheck, RiseVsChampionCheck, AbsoluteCheck]);
 export type PerformanceCheck = z.infer<typeof PerformanceCheck>;
 
-export const FairnessMetric = z.enum([
-  'demographic_parity_difference',
-  'demographic_parity_ratio',
-  'equalized_odds_difference',
-  'equal_opportunity_difference',
-]);
+export const FairnessMetric = z.enum(FAIRNESS_METRICS);
 export type FairnessMetric = z.infer<typeof FairnessMetric>;
 
 export const FairnessGate = z.strictObject({

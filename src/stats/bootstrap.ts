@@ -1,4 +1,4 @@
-import { type PerformanceMetric } from '../spec/gates-schema';
+import { type PerformanceMetric } from './metric-names';
 import { assertSameLength, StatisticUndefinedError, StatsInputError, type NumericArray } from './errors';
 import { isHigherBetter, ModelMetrics } from './metrics';
 import { quantileSorted } from './quantile';

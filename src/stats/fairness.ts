@@ -1,4 +1,4 @@
-import { type FairnessMetric } from '../spec/gates-schema';
+import { type FairnessMetric } from './metric-names';
 import { assertFinite, assertNonEmpty, assertSameLength, StatsInputError, type NumericArray } from './errors';
 
 /**

@@ -1,4 +1,4 @@
-import { HigherIsBetterMetric, type PerformanceMetric } from '../spec/gates-schema';
+import { isHigherIsBetterMetric, type PerformanceMetric } from './metric-names';
 import { aucOf, aucOrdered, scoreOrder, type Weights } from './auc';
 import {
   assertFinite,
@@ -44,7 +44,7 @@ export const ALL_METRICS: readonly PerformanceMetric[] = [
 ];
 
 export function isHigherBetter(metric: PerformanceMetric): boolean {
-  return HigherIsBetterMetric.safeParse(metric).success;
+  return isHigherIsBetterMetric(metric);
 }
 
 const CLASSIFICATION: ReadonlySet<PerformanceMetric> = new Set([

@@ -1,4 +1,4 @@
-import { type PerformanceMetric } from '../spec/gates-schema';
+import { type PerformanceMetric } from './metric-names';
 import { scoreOrder } from './auc';
 import { type NumericArray } from './errors';
 import { absoluteErrorTerm, logLossTerm, squaredErrorTerm, validateScoresAndLabels } from './metrics';

@@ -1,6 +1,6 @@
 import { setDefaultSignalHandler, setHandler } from '@temporalio/workflow';
 import type { Control } from './live';
-import { LockAnswerSchema, lockAnswerSignal, type LockAnswer } from './lock-protocol';
+import { LockAnswerSchema, lockAnswerSignal, type LockAnswer } from '../promotion/lock-protocol';
 import {
   abortUpdate,
   approveSignal,
@@ -22,7 +22,7 @@ import {
   type OperatorAction,
   type OperatorRequest,
   type PromotionState,
-} from './state';
+} from '../promotion/state';
 
 /** Where the rollout lock's answers for this promotion land; read by the turn (turn.ts). */
 export interface TurnInbox {

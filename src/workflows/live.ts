@@ -1,10 +1,10 @@
 import { CancellationScope, condition, isCancellation, sleep } from '@temporalio/workflow';
 import type { DesiredRouting, TargetRef, WatchCanaryOutput } from '../activities/contracts';
-import type { GateVerdict } from '../gates/verdict';
+import type { GateVerdict } from '../promotion/verdict';
 import { plannedLooks } from '../live/alpha-spending';
 import type { CanaryStep } from '../spec/schema';
 import { registry, Stop, type Run } from './run';
-import type { OperatorRequest } from './state';
+import type { OperatorRequest } from '../promotion/state';
 
 /**
  * The live phases: shadow, staged canary, promotion on the serving target, and the rollback saga.

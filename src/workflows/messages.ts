@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { DecisionRequest, OperatorRequest, PromotionState } from './state';
+import type { DecisionRequest, OperatorRequest, PromotionState } from '../promotion/state';
 
 /**
  * The promotion's message surface. Approvals are Updates, so the caller learns at once whether the

@@ -11,8 +11,8 @@ import type { ModelKey, RegistryVersion } from '../activities/contracts';
 import { registerHandlers, decide, type TurnInbox } from './handlers';
 import { abortable, GatewayDriver, LiveRollout, type Control } from './live';
 import { evaluation, evaluationOptions, registry, registryOptions, Run, Stop } from './run';
-import { OutcomeAttr } from './search-attributes';
-import type { PromotionInput, PromotionState } from './state';
+import { OutcomeAttr } from '../promotion/search-attributes';
+import type { PromotionInput, PromotionState } from '../promotion/state';
 import { LiveTurn } from './turn';
 
 /** Tag the registry writes with the Temporal run that recorded an outcome (src/registry/outcome.ts). */

@@ -24,7 +24,7 @@ import {
   type LockRequest,
   type LockState,
   type RolloutLockInput,
-} from './lock-protocol';
+} from '../promotion/lock-protocol';
 import { parseArgs } from './payloads';
 import type { Activities } from './run';
 

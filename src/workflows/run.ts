@@ -7,10 +7,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { GateVerdict } from '../gates/verdict';
-import { PhaseAttr } from './search-attributes';
+import type { GateVerdict } from '../promotion/verdict';
+import { PhaseAttr } from '../promotion/search-attributes';
 import { clip } from './payloads';
-import type { AuditEntry, LiveState, Outcome, Phase, PromotionInput, PromotionState } from './state';
+import type { AuditEntry, LiveState, Outcome, Phase, PromotionInput, PromotionState } from '../promotion/state';
 
 export type Activities = ReturnType<typeof activities.createActivities>;
 

@@ -8,7 +8,7 @@ import {
 } from '@temporalio/workflow';
 import type { TurnInbox } from './handlers';
 import type { Control } from './live';
-import { lockReleaseSignal, normaliseTarget, rolloutLockIdFor } from './lock-protocol';
+import { lockReleaseSignal, normaliseTarget, rolloutLockIdFor } from '../promotion/lock-protocol';
 import { registry, registryOptions, Stop, type Run } from './run';
 
 /**

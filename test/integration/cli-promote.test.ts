@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { promotionHandle } from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { adminOf, backgroundTraffic, cleanRows, liveSpec, startTestGateway } from '../support/live';
 import type { GatewayHandle } from '../../src/serving/server';

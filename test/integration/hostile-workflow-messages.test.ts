@@ -10,7 +10,7 @@ import {
   lockReleaseSignal,
   lockRequestSignal,
   lockStateQuery,
-} from '../../src/workflows/lock-protocol';
+} from '../../src/promotion/lock-protocol';
 import {
   abortUpdate,
   approveSignal,
@@ -21,7 +21,7 @@ import {
   rejectUpdate,
   resumeUpdate,
 } from '../../src/workflows/messages';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { stack } from '../support/stack';
 import { eventually, untilStatus } from '../support/wait';

@@ -10,7 +10,7 @@ import {
 import { repoRoot } from '../../src/devstack/tools';
 import { TAG } from '../../src/registry/outcome';
 import { approveSignal } from '../../src/workflows/messages';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { stack } from '../support/stack';
 import { untilStatus } from '../support/wait';

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operate, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
 import { TAG } from '../../src/registry/outcome';
 import type { GatewayHandle } from '../../src/serving/server';
-import { lockStateQuery, rolloutLockIdFor } from '../../src/workflows/lock-protocol';
-import type { PromotionState } from '../../src/workflows/state';
+import { lockStateQuery, rolloutLockIdFor } from '../../src/promotion/lock-protocol';
+import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, type Harness } from '../support/harness';
 import {
   adminOf,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPromotion } from '../../src/client/promotions';
 import { TAG } from '../../src/registry/outcome';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 
 /**

@@ -7,7 +7,7 @@ import { startPromotion } from '../../src/client/promotions';
 import { freePort } from '../../src/devstack/ports';
 import { repoRoot } from '../../src/devstack/tools';
 import type { GatewayHandle } from '../../src/serving/server';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, type Harness } from '../support/harness';
 import {
   adminOf,

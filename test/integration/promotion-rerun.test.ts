@@ -8,7 +8,7 @@ import { TAG, attemptTag } from '../../src/registry/tags';
 import { sampleModel } from '../../src/samples/models';
 import type { GatewayHandle } from '../../src/serving/server';
 import type { PromotionSpecInput } from '../../src/spec/schema';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 import { prograde, specFile } from '../support/cli';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { startTestGateway } from '../support/live';

@@ -20,7 +20,7 @@ import { sampleDataset, writeDatasetCsv } from '../../src/samples/datasets';
 import { sampleModel, type ModelVariant } from '../../src/samples/models';
 import { PromotionSpec, type PromotionSpecInput } from '../../src/spec/schema';
 import { createPromotionWorker, installRuntime, PAYLOAD_CONVERTER_PATH } from '../../src/worker';
-import type { DatasetRef, PromotionInput } from '../../src/workflows/state';
+import type { DatasetRef, PromotionInput } from '../../src/promotion/state';
 import { stack } from './stack';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;

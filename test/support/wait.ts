@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promotionStatus, type PromotionHandle } from '../../src/client/promotions';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 
 /** Polls `probe` until it returns a value, failing with `what` after `timeoutMs`. */
 export async function eventually<T>(

@@ -5,7 +5,7 @@ import { onnx } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkFormat, type CheckFormatInput } from '../../src/gates/format';
 import { signatureFromPayload } from '../../src/mlflow/signature';
-import { type GateVerdict } from '../../src/gates/verdict';
+import { type GateVerdict } from '../../src/promotion/verdict';
 import { buildClassifierModel, buildLogisticModel } from '../../src/onnx/build';
 import { type TensorSpec } from '../../src/onnx/tensor-spec';
 import { sampleDataset, TRUE_BIAS, TRUE_WEIGHTS } from '../../src/samples/datasets';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { combine } from '../../src/gates/verdict';
+import { combine } from '../../src/promotion/verdict';
 
 describe('combine', () => {
   it('says "no checks configured" for a gate with no checks, which passes vacuously', () => {

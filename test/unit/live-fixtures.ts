@@ -1,5 +1,5 @@
 import { seededRng } from '../../src/samples/rng';
-import { type StatsSnapshot } from '../../src/serving/admin-client';
+import { type StatsSnapshot } from '../../src/promotion/stats-snapshot';
 
 /** Builders of gateway stats windows for the live judges' unit tests. */
 

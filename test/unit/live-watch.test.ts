@@ -7,7 +7,7 @@ import {
   watchCanary,
   watchShadow,
 } from '../../src/live/watch';
-import { type StatsSnapshot } from '../../src/serving/admin-client';
+import { type StatsSnapshot } from '../../src/promotion/stats-snapshot';
 import { alphaSpent, plannedLooks } from '../../src/live/alpha-spending';
 import { type Canary, CanaryAnalysis, Shadow } from '../../src/spec/schema';
 import { snapshot, window } from './live-fixtures';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { combine } from '../../src/gates/verdict';
+import { combine } from '../../src/promotion/verdict';
 import { buildReport, renderMarkdown } from '../../src/report/report';
-import type { PromotionState } from '../../src/workflows/state';
+import type { PromotionState } from '../../src/promotion/state';
 
 const state = (gates: PromotionState['gates']): PromotionState => ({
   workflowId: 'promote/m/2',

@@ -1,6 +1,6 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { normaliseTarget, rolloutLockIdFor } from '../../src/workflows/lock-protocol';
+import { normaliseTarget, rolloutLockIdFor } from '../../src/promotion/lock-protocol';
 import { payloadConverter, UndecodablePayload } from '../../src/workflows/payload-converter';
 import {
   DecisionRequestSchema,

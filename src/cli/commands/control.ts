@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { connectClient } from '../../client/connect';
 import { decide, operate, promotionHandle } from '../../client/promotions';
 import { InvalidInputError } from '../../errors';
-import type { OperatorAction, PromotionState } from '../../workflows/state';
+import type { OperatorAction, PromotionState } from '../../promotion/state';
 import { parseModelRef } from '../model-ref';
 
 const WhoWhy = z.object({

@@ -14,7 +14,7 @@ import { loadSpec, resolveDatasetLocation } from '../../spec/load';
 import type { PromotionSpec } from '../../spec/schema';
 import { SpecError } from '../../spec/spec-error';
 import { formatDuration } from '../../spec/units';
-import { workflowIdFor, type PromotionInput, type PromotionState } from '../../workflows/state';
+import { workflowIdFor, type PromotionInput, type PromotionState } from '../../promotion/state';
 import { ExitCode } from '../exit-codes';
 import { renderState } from '../render';
 import { CliExit } from '../run';
