@@ -1,6 +1,7 @@
 import type { GateVerdict } from '../promotion/verdict';
 import type { MlflowSignature } from '../mlflow/signature';
 import type { CanaryAnalysis, Contract, Evaluation, Shadow, Task } from '../spec/schema';
+import type { RoutingSpec } from '../routing/schema';
 import type { FairnessGate, LatencyGate, PerformanceCheck } from '../spec/gates-schema';
 import type { DatasetRef, PromotionState } from '../promotion/state';
 
@@ -99,14 +100,6 @@ export interface TargetRef {
   readonly tokenEnv?: string;
 }
 
-/** Desired routing of one model on the gateway (see src/serving/routing.ts). */
-export interface DesiredRouting {
-  readonly stable: { readonly version: string };
-  readonly canary?: { readonly version: string; readonly weight: number };
-  readonly shadow?: { readonly version: string; readonly sampleRate: number };
-  readonly retain?: readonly string[];
-}
-
 export interface ReadRoutingInput {
   readonly model: string;
   readonly target: TargetRef;
@@ -114,7 +107,7 @@ export interface ReadRoutingInput {
 export interface ReadRoutingOutput {
   /** 0 when the gateway has no routing for the model yet. */
   readonly generation: number;
-  readonly routing: DesiredRouting | null;
+  readonly routing: RoutingSpec | null;
 }
 
 export interface ApplyRoutingInput {
@@ -122,7 +115,8 @@ export interface ApplyRoutingInput {
   readonly target: TargetRef;
   /** Chosen by the workflow, so a retried call repeats the same desired state and changes nothing. */
   readonly generation: number;
-  readonly desired: DesiredRouting;
+  /** Sent to the gateway unchanged, as the body of its routing PUT with `generation`. */
+  readonly desired: RoutingSpec;
   readonly actor: string;
 }
 export interface ApplyRoutingOutput {

@@ -39,16 +39,7 @@ export function gatewayFor(target: TargetRef, env: NodeJS.ProcessEnv = process.e
 export async function readRouting(input: ReadRoutingInput): Promise<ReadRoutingOutput> {
   const view = await gatewayFor(input.target).getRouting(input.model);
   if (!view) return { generation: 0, routing: null };
-  const { stable, canary, shadow, retain } = view.spec;
-  return {
-    generation: view.generation,
-    routing: {
-      stable,
-      ...(canary ? { canary } : {}),
-      ...(shadow ? { shadow } : {}),
-      ...(retain ? { retain } : {}),
-    },
-  };
+  return { generation: view.generation, routing: view.spec };
 }
 
 /**
@@ -56,16 +47,9 @@ export async function readRouting(input: ReadRoutingInput): Promise<ReadRoutingO
  * same (generation, body) and the gateway answers `applied: false` instead of changing anything.
  */
 export async function applyRouting(input: ApplyRoutingInput): Promise<ApplyRoutingOutput> {
-  const { stable, canary, shadow, retain } = input.desired;
   const view = await gatewayFor(input.target).putRouting(
     input.model,
-    {
-      generation: input.generation,
-      stable,
-      ...(canary ? { canary } : {}),
-      ...(shadow ? { shadow } : {}),
-      ...(retain ? { retain: [...retain] } : {}),
-    },
+    { ...input.desired, generation: input.generation },
     input.actor,
   );
   return { applied: view.applied ?? true, generation: view.generation };

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { ProgradeError, messageOf } from '../errors';
+import { RoutingSpec, type RoutingPut } from '../routing/schema';
+import { AppliedRouting } from './desired-state';
 import { StatsSnapshot } from '../promotion/stats-snapshot';
-import { AppliedRouting, type RoutingPut } from './desired-state';
-import { RoutingSpec } from './routing';
 
 /**
  * Typed client of the gateway's admin API, for the promotion activities. Every answer is parsed

@@ -176,7 +176,7 @@ export class DataPlane {
       );
     }
     const latencyMs = performance.now() - started;
-    const scores = scoresOf(outputs);
+    const scores = scoresOf(outputs, spec.scoreOutput);
     const nonFinite = hasNonFinite(outputs);
     stats.record(variant, version, { latencyMs, error: nonFinite, scores });
     this.deps.metrics.observe(labels, latencyMs, nonFinite);
@@ -227,7 +227,7 @@ export class DataPlane {
       .infer(checked.inputs, checked.rows)
       .then((outputs) => {
         const latencyMs = performance.now() - started;
-        const scores = scoresOf(outputs);
+        const scores = scoresOf(outputs, spec.scoreOutput);
         const nonFinite = hasNonFinite(outputs);
         stats.record('shadow', shadow.version, { latencyMs, error: nonFinite, scores });
         stats.recordPairs(primaryScores, scores);

@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { RoutingSpec, canonicalSpec, sameSpec } from './routing';
+import { RoutingPut, RoutingSpec } from '../routing/schema';
+import { canonicalSpec, sameSpec } from './routing';
 
-/** Body of `PUT /admin/models/{name}/routing`: the whole desired state, numbered by the caller. */
-export const RoutingPut = RoutingSpec.extend({ generation: z.number().int().min(1) });
-export type RoutingPut = z.infer<typeof RoutingPut>;
+export { RoutingPut };
 
 /** What the gateway has applied for one model. */
 export const AppliedRouting = z.strictObject({

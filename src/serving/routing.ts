@@ -1,31 +1,12 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import type { RoutingSpec } from '../routing/schema';
 
 /**
  * Per-model traffic routing: a stable version, an optional weighted canary and an optional sampled
  * shadow. Pure: the caller supplies the random draw, so tests fix it.
  */
 
-/** Model and version names end up in file paths and metric labels: keep them to a safe alphabet. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export const ModelName = z.string().regex(NAME_PATTERN, 'model names use letters, digits, . _ - (max 128)');
-/** MLflow versions are strings of digits, but the wire may carry them as numbers. */
-export const VersionId = z
-  .union([z.string(), z.number().int().nonnegative()])
-  .transform(String)
-  .pipe(z.string().regex(NAME_PATTERN, 'versions use letters, digits, . _ - (max 128)'));
-
-const Percent = z.number().min(0).max(100);
-
-export const RoutingSpec = z.strictObject({
-  stable: z.strictObject({ version: VersionId }),
-  canary: z.strictObject({ version: VersionId, weight: Percent }).optional(),
-  shadow: z.strictObject({ version: VersionId, sampleRate: Percent }).optional(),
-  /** Versions kept loaded without traffic, e.g. the previous champion for an instant rollback. */
-  retain: z.array(VersionId).optional(),
-});
-export type RoutingSpec = z.infer<typeof RoutingSpec>;
+export { ModelName, NAME_PATTERN, RoutingSpec, VersionId } from '../routing/schema';
 
 export type Variant = 'stable' | 'canary';
 export type Role = Variant | 'shadow';
@@ -98,6 +79,7 @@ export function canonicalSpec(spec: RoutingSpec): RoutingSpec {
   if (spec.canary) out.canary = { version: spec.canary.version, weight: spec.canary.weight };
   if (spec.shadow) out.shadow = { version: spec.shadow.version, sampleRate: spec.shadow.sampleRate };
   if (spec.retain && spec.retain.length > 0) out.retain = [...new Set(spec.retain)].sort();
+  if (spec.scoreOutput !== undefined) out.scoreOutput = spec.scoreOutput;
   return out;
 }
 

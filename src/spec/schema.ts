@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { TensorSpec } from '../onnx/tensor-spec';
+import { RoutingPercent } from '../routing/schema';
 import { Gates, HigherIsBetterMetric, LowerIsBetterMetric } from './gates-schema';
 import { quote } from './spec-error';
-import { Duration, Percent, Size } from './units';
+import { Duration, Size } from './units';
 
 /**
  * `promotion.yaml`, the pipeline-as-code spec committed beside model code. This schema is the one
@@ -265,7 +266,7 @@ export const ShadowChecks = z.strictObject({
 
 export const Shadow = z
   .strictObject({
-    sampleRate: Percent.default(100).meta({
+    sampleRate: RoutingPercent.default(100).meta({
       description: 'Percent of live requests mirrored to the candidate',
     }),
     minRequests: z
@@ -308,7 +309,8 @@ const Pause = z
   });
 
 const SetWeightStep = z.strictObject({
-  setWeight: Percent.meta({ description: 'Percent of traffic to the candidate' }),
+  // The gateway's canary weight, by the same schema, so a spec that validates is a routing it applies.
+  setWeight: RoutingPercent.meta({ description: 'Percent of traffic to the candidate' }),
 });
 const BakeStep = z.strictObject({
   bake: Duration.meta({

@@ -1,7 +1,8 @@
 import { CancellationScope, condition, isCancellation, sleep } from '@temporalio/workflow';
-import type { DesiredRouting, TargetRef, WatchCanaryOutput } from '../activities/contracts';
+import type { TargetRef, WatchCanaryOutput } from '../activities/contracts';
 import type { GateVerdict } from '../promotion/verdict';
 import { plannedLooks } from '../live/alpha-spending';
+import type { RoutingSpec } from '../routing/schema';
 import type { CanaryStep } from '../spec/schema';
 import { registry, Stop, type Run } from './run';
 import type { OperatorRequest } from '../promotion/state';
@@ -55,9 +56,14 @@ export class GatewayDriver {
     this.run.updateLive({ generation: null, weight: 0, step: null, steps });
   }
 
-  /** Applies `desired` as the next generation; returns the workflow time it took effect. */
-  async apply(desired: DesiredRouting, why: string): Promise<number> {
+  /**
+   * Applies `routing` as the next generation; returns the workflow time it took effect. The contract's
+   * scoreOutput travels with it, so the gateway scores live requests by the offline gates' rule.
+   */
+  async apply(routing: RoutingSpec, why: string): Promise<number> {
     const generation = (this.run.state.live?.generation ?? this.base) + 1;
+    const { scoreOutput } = this.run.spec.contract;
+    const desired: RoutingSpec = scoreOutput !== undefined ? { ...routing, scoreOutput } : routing;
     await registry.applyRouting.executeWithOptions(
       { ...ROUTING_OPTIONS, summary: `routing g${generation}: ${why}` },
       [{ model: this.run.state.model, target: this.target, generation, desired, actor: this.actor }],
