@@ -18,7 +18,7 @@ import type {
 import { withFailureTranslation } from './failures';
 import { applyRouting, readRouting, watchCanary, watchShadow } from './live';
 import { awaitWorkflowClosed, requestRolloutLock } from './lock';
-import { recordOutcome, resolveVersions } from '../registry/outcome';
+import { recordOutcome, resolveVersions } from '../records/outcome';
 
 export interface ActivityDeps {
   readonly mlflow: MlflowClient;

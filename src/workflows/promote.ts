@@ -15,7 +15,7 @@ import { OutcomeAttr } from '../promotion/search-attributes';
 import type { PromotionInput, PromotionState } from '../promotion/state';
 import { LiveTurn } from './turn';
 
-/** Tag the registry writes with the Temporal run that recorded an outcome (src/registry/outcome.ts). */
+/** Tag the registry writes with the Temporal run that recorded an outcome (src/records/outcome.ts). */
 const RUN_ID_TAG = 'prograde.run_id';
 
 /** The candidate is already @champion: a finished promotion, not a new decision; nothing is written. */

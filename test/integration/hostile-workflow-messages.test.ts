@@ -4,7 +4,7 @@ import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
 import { toolPaths } from '../../src/devstack/tools';
-import { TAG } from '../../src/registry/outcome';
+import { TAG } from '../../src/records/outcome';
 import {
   lockAnswerSignal,
   lockReleaseSignal,

@@ -8,7 +8,7 @@ import {
   type PromotionHandle,
 } from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
-import { TAG } from '../../src/registry/outcome';
+import { TAG } from '../../src/records/outcome';
 import { approveSignal } from '../../src/workflows/messages';
 import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operate, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
-import { TAG } from '../../src/registry/outcome';
+import { TAG } from '../../src/records/outcome';
 import type { GatewayHandle } from '../../src/serving/server';
 import { lockStateQuery, rolloutLockIdFor } from '../../src/promotion/lock-protocol';
 import type { PromotionState } from '../../src/promotion/state';

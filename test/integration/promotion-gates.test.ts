@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPromotion } from '../../src/client/promotions';
-import { TAG } from '../../src/registry/outcome';
+import { TAG } from '../../src/records/outcome';
 import type { PromotionState } from '../../src/promotion/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operate, promotionStatus, startPromotion } from '../../src/client/promotions';
-import { TAG } from '../../src/registry/outcome';
+import { TAG } from '../../src/records/outcome';
 import { writeDatasetCsv } from '../../src/samples/datasets';
 import type { GatewayHandle } from '../../src/serving/server';
 import { createHarness, type Harness } from '../support/harness';

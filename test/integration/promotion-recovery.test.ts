@@ -4,7 +4,7 @@ import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promotionStatus, startPromotion } from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
-import { TAG } from '../../src/registry/outcome';
+import { TAG } from '../../src/records/outcome';
 import { workflowIdFor, type PromotionState } from '../../src/promotion/state';
 import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
 import { stack } from '../support/stack';

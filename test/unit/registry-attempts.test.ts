@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { attemptValue, attemptsOf, placeAttempt } from '../../src/registry/attempts';
-import { TAG, attemptTag } from '../../src/registry/tags';
+import { attemptValue, attemptsOf, placeAttempt } from '../../src/records/attempts';
+import { TAG, attemptTag } from '../../src/records/tags';
 
 describe('registry attempts – parsing and numbering', () => {
   const a1 = {

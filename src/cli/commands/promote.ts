@@ -9,7 +9,7 @@ import { followPromotion, startPromotion, uiLink } from '../../client/promotions
 import { mlflowClient } from '../../config/mlflow';
 import { temporalSettings } from '../../config/temporal';
 import { InvalidInputError } from '../../errors';
-import { findCandidate, type CandidateVersion } from '../../registry/candidate';
+import { findCandidate, type CandidateVersion } from '../../records/candidate';
 import { loadSpec, resolveDatasetLocation } from '../../spec/load';
 import type { PromotionSpec } from '../../spec/schema';
 import { SpecError } from '../../spec/spec-error';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { gatewayFor } from '../../activities/live';
 import { InvalidInputError } from '../../errors';
 import { mlflowClient } from '../../config/mlflow';
-import { rollbackToPrevious } from '../../registry/rollback';
+import { rollbackToPrevious } from '../../records/rollback';
 import { loadSpec } from '../../spec/load';
 
 const Flags = z.object({

@@ -3,7 +3,7 @@ import { connectClient } from '../../client/connect';
 import { promotionHandle, promotionStatus, uiLink } from '../../client/promotions';
 import { mlflowClient } from '../../config/mlflow';
 import { messageOf } from '../../errors';
-import { attemptsOf, type Attempt } from '../../registry/attempts';
+import { attemptsOf, type Attempt } from '../../records/attempts';
 import { parseModelRef } from '../model-ref';
 import { renderState } from '../render';
 import { temporalUiBase } from '../ui-base';
