@@ -90,7 +90,8 @@ export const ERROR_CODES = {
   SCORE_OUTPUT_UNSUPPORTED: infra('the model has no output prograde can read a score from'),
   MLMODEL_INVALID: input('the MLmodel file of a version is malformed'),
   MLMODEL_MISSING: infra('a model version has no MLmodel file'),
-  MODEL_NOT_ONNX: infra('a model version has no ONNX flavour'),
+  // The candidate itself can never pass, however often it is retried: the promotion is rejected.
+  MODEL_NOT_ONNX: { exit: 'rejected', summary: 'a model version has no ONNX flavour' },
   MODEL_FILES_MISSING: infra('a model version has no files'),
   ONNX_FILE_MISSING: infra('the ONNX file of a model version is not among its files'),
   MODEL_CHANGED: infra('a model version changed in MLflow during the promotion'),

@@ -87,6 +87,8 @@ describe('the error-code catalogue', () => {
     expect(exitCodeFor(new ProgradeError('MLFLOW_UNREACHABLE', 'x', 'retryable'))).toBe(3);
     expect(exitCodeFor(new ProgradeError('TEMPORAL_UNREACHABLE', 'x'))).toBe(3);
     expect(exitCodeFor(new CliExit(ExitCode.rejected))).toBe(1);
+    // docs/models.md: a candidate logged without an ONNX flavour is rejected (exit 1), not failed.
+    expect(exitCodeFor(new ProgradeError('MODEL_NOT_ONNX', 'x'))).toBe(1);
     expect(exitCodeFor(new Error('surprise'))).toBe(3);
     expect(exitCodeFor('a string')).toBe(3);
   });
