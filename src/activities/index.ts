@@ -14,7 +14,7 @@ import type {
   RecordOutcomeOutput,
   ResolveInput,
   ResolveOutput,
-} from './contracts';
+} from '../promotion/contracts';
 import { withFailureTranslation } from './failures';
 import { applyRouting, readRouting, watchCanary, watchShadow } from './live';
 import { awaitWorkflowClosed, requestRolloutLock } from './lock';

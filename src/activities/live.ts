@@ -17,7 +17,7 @@ import type {
   WatchCanaryInput,
   WatchCanaryOutput,
   WatchShadowInput,
-} from './contracts';
+} from '../promotion/contracts';
 
 const DEFAULT_TOKEN_ENV = 'PROGRADE_GATEWAY_TOKEN';
 

@@ -7,7 +7,7 @@ import type {
   LatencyGateInput,
   ModelKey,
   PerformanceGateInput,
-} from '../activities/contracts';
+} from '../promotion/contracts';
 import { readDatasetCsv, datasetSha256 } from '../dataset/csv';
 import type { Dataset } from '../dataset/dataset';
 import { ProgradeError } from '../errors';

@@ -4,7 +4,7 @@ import type {
   RegistryVersion,
   ResolveInput,
   ResolveOutput,
-} from '../activities/contracts';
+} from '../promotion/contracts';
 import { ProgradeError } from '../errors';
 import { isMlflowNotFound } from '../mlflow/errors';
 import type { MlflowClient } from '../mlflow/client';

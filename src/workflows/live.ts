@@ -1,5 +1,5 @@
 import { CancellationScope, condition, isCancellation, sleep } from '@temporalio/workflow';
-import type { TargetRef, WatchCanaryOutput } from '../activities/contracts';
+import type { TargetRef, WatchCanaryOutput } from '../promotion/contracts';
 import type { GateVerdict } from '../promotion/verdict';
 import { plannedLooks } from '../live/alpha-spending';
 import type { RoutingSpec } from '../routing/schema';

@@ -7,7 +7,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ModelKey, RegistryVersion } from '../activities/contracts';
+import type { ModelKey, RegistryVersion } from '../promotion/contracts';
+import { exitClassOf, isErrorCode } from '../error-codes';
 import { registerHandlers, decide, type TurnInbox } from './handlers';
 import { abortable, GatewayDriver, LiveRollout, type Control } from './live';
 import { evaluation, evaluationOptions, registry, registryOptions, Run, Stop } from './run';
@@ -352,15 +353,17 @@ function humanDuration(ms: number): string {
 /**
  * Failures that judge the candidate itself, not the machinery: the version can never pass however often
  * it is retried (a model logged with a non-ONNX flavour), so it is rejected (exit 1), not failed (exit 3).
+ * Which codes those are is the catalogue's `rejected` class (src/error-codes.ts).
  */
-const CANDIDATE_UNFIT: ReadonlySet<string> = new Set(['MODEL_NOT_ONNX']);
+function candidateUnfit(type: string | undefined): boolean {
+  return isErrorCode(type) && exitClassOf(type) === 'rejected';
+}
 
 function classify(err: unknown): { outcome: NonNullable<PromotionState['outcome']>; reason: string } {
   if (err instanceof Stop) return { outcome: err.outcome, reason: err.reason };
   if (isCancellation(err)) return { outcome: 'aborted', reason: 'the promotion was cancelled' };
   const type = failureType(err);
-  if (type !== undefined && CANDIDATE_UNFIT.has(type))
-    return { outcome: 'rejected', reason: failureMessage(err) };
+  if (candidateUnfit(type)) return { outcome: 'rejected', reason: failureMessage(err) };
   return { outcome: 'failed', reason: failureMessage(err) };
 }
 

@@ -1,9 +1,9 @@
-import type { GateVerdict } from '../promotion/verdict';
+import type { GateVerdict } from './verdict';
 import type { MlflowSignature } from '../mlflow/signature';
 import type { CanaryAnalysis, Contract, Evaluation, Shadow, Task } from '../spec/schema';
 import type { RoutingSpec } from '../routing/schema';
 import type { FairnessGate, LatencyGate, PerformanceCheck } from '../spec/gates-schema';
-import type { DatasetRef, PromotionState } from '../promotion/state';
+import type { DatasetRef, PromotionState } from './state';
 
 /**
  * Inputs and outputs of every activity: plain JSON data, each carrying the business key it acts on
