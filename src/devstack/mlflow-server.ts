@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { preferredOrFreePort } from './ports';
-import { spawnService, waitUntilReady, type ServiceProcess } from './service';
+import { spawnService, startWithFreshPorts, waitUntilReady, type ServiceProcess } from './service';
 import { toolPaths } from './tools';
 
 export interface MlflowServer {
@@ -18,7 +18,11 @@ export interface StartMlflowOptions {
 }
 
 /** A real `mlflow server` with a SQLite store and proxied artifacts (`--serve-artifacts`). */
-export async function startMlflowServer(opts: StartMlflowOptions): Promise<MlflowServer> {
+export function startMlflowServer(opts: StartMlflowOptions): Promise<MlflowServer> {
+  return startWithFreshPorts(() => startOnce(opts));
+}
+
+async function startOnce(opts: StartMlflowOptions): Promise<MlflowServer> {
   const host = '127.0.0.1';
   const port = await preferredOrFreePort(opts.port, host);
   const proc = spawnService({

@@ -121,3 +121,23 @@ export function logTail(file: string, lines = 20): string {
     return '(no log)';
   }
 }
+
+/** How a server says that a port it was given was taken between our probe and its bind. */
+const PORT_CLASH = /address already in use|EADDRINUSE|Errno 98/i;
+
+/**
+ * Starts a service on freshly chosen free ports, again when it died because a port was taken in the
+ * moment between choosing and binding it: on a busy machine (several test stacks at once) that race
+ * is real, and a failed start-up of the whole test run for it would be a flake, not a finding.
+ */
+export async function startWithFreshPorts<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      const clash =
+        e instanceof ProgradeError && e.code === 'SERVICE_NOT_READY' && PORT_CLASH.test(e.message);
+      if (!clash || attempt >= attempts) throw e;
+    }
+  }
+}

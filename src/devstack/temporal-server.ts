@@ -2,7 +2,7 @@ import { Connection } from '@temporalio/client';
 import { join } from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../promotion/search-attributes';
 import { freePort, preferredOrFreePort } from './ports';
-import { spawnService, waitUntilReady, type ServiceProcess } from './service';
+import { spawnService, startWithFreshPorts, waitUntilReady, type ServiceProcess } from './service';
 import { toolPaths } from './tools';
 
 export interface TemporalServer {
@@ -29,7 +29,11 @@ const SEARCH_ATTRIBUTE_FLAGS = SEARCH_ATTRIBUTES.flatMap((key) => [
 ]);
 
 /** Temporal's dev server on loopback, state in `<dataDir>/temporal.db` so workflows survive restarts. */
-export async function startTemporalServer(opts: StartTemporalOptions): Promise<TemporalServer> {
+export function startTemporalServer(opts: StartTemporalOptions): Promise<TemporalServer> {
+  return startWithFreshPorts(() => startOnce(opts));
+}
+
+async function startOnce(opts: StartTemporalOptions): Promise<TemporalServer> {
   const host = '127.0.0.1';
   const port = await preferredOrFreePort(opts.port, host);
   const uiPort = opts.headless ? undefined : await preferredOrFreePort(opts.uiPort ?? port + 1000, host);
