@@ -5,10 +5,11 @@ import {
   smokeScoresCheck,
   type SignatureReference,
 } from '../../src/gates/format-checks';
+import type { TensorSpec } from '../../src/onnx/tensor-spec';
 
 /** The format gate's judging on plain values: no file, no onnxruntime session. */
 
-const x = { name: 'x', dtype: 'float32', shape: [-1, 4] };
+const x: TensorSpec = { name: 'x', dtype: 'float32', shape: [-1, 4] };
 
 describe('format checks – signatures against a reference', () => {
   it('names checks and metrics from the reference, not from its display label', () => {
@@ -20,7 +21,7 @@ describe('format checks – signatures against a reference', () => {
     };
     const [check] = signatureChecks({
       kind: 'input',
-      model: [{ name: 'x', dtype: 'float32', shape: [-1, -1] }],
+      model: [{ name: 'x', dtype: 'float32', shape: [-1, -1] } satisfies TensorSpec],
       unsupported: [],
       expected: [x],
       reference: described,
@@ -31,7 +32,7 @@ describe('format checks – signatures against a reference', () => {
     expect(check?.status).toBe('passed');
     const [strict] = signatureChecks({
       kind: 'input',
-      model: [{ name: 'x', dtype: 'float32', shape: [-1, -1] }],
+      model: [{ name: 'x', dtype: 'float32', shape: [-1, -1] } satisfies TensorSpec],
       unsupported: [],
       expected: [x],
       reference: CONTRACT,
@@ -42,7 +43,7 @@ describe('format checks – signatures against a reference', () => {
   });
 
   it('refuses extra tensors unless extras are allowed, and appends the hint to a missing one', () => {
-    const model = [x, { name: 'y', dtype: 'float32', shape: [-1] }];
+    const model: TensorSpec[] = [x, { name: 'y', dtype: 'float32', shape: [-1] }];
     const strict = signatureChecks({
       kind: 'output',
       model,
