@@ -1,28 +1,8 @@
-// Typed lint rules. Workflow files run in Temporal's deterministic sandbox, so Node built-ins
-// and anything that does I/O are banned there; activities are imported as types only.
+// Typed lint rules, and the layers of src/ (eslint.layers.mjs): imports point down the layers, and
+// workflow files, which run in Temporal's deterministic sandbox, load no Node built-in and nothing
+// that does I/O; they see activities as types only.
 import tseslint from 'typescript-eslint';
-
-const nodeBuiltins = [
-  'fs',
-  'fs/promises',
-  'path',
-  'os',
-  'child_process',
-  'http',
-  'https',
-  'net',
-  'crypto',
-  'stream',
-  'worker_threads',
-  'url',
-  'util',
-  'events',
-  'timers',
-  'dns',
-  'zlib',
-  'readline',
-  'process',
-];
+import { layerConfigs } from './eslint.layers.mjs';
 
 export default tseslint.config(
   {
@@ -34,6 +14,8 @@ export default tseslint.config(
       'bin/**',
       'infra/*.mjs',
       'eslint.config.mjs',
+      'eslint.layers.mjs',
+      'eslint.layers.d.mts',
     ],
   },
   ...tseslint.configs.recommendedTypeChecked,
@@ -50,27 +32,7 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  {
-    files: ['src/workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [...nodeBuiltins, ...nodeBuiltins.map((m) => `node:${m}`)].map((name) => ({
-            name,
-            message: 'Workflow code runs in the deterministic sandbox: no Node built-ins or I/O.',
-          })),
-          patterns: [
-            {
-              group: ['**/activities/*', '**/activities'],
-              allowTypeImports: true,
-              message: 'Import activities as types only.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  ...layerConfigs(),
   {
     // The CLI and scripts talk to a terminal on purpose.
     files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', 'infra/**/*.ts'],
