@@ -13,7 +13,7 @@ import {
   statusQuery,
 } from './messages';
 import { DecisionRequestSchema, OperatorRequestSchema, parseArgs } from './payloads';
-import type { Run } from './run';
+import type { PromotionRun } from './run';
 import {
   decisionProblem,
   operatorProblem,
@@ -37,7 +37,7 @@ export interface TurnInbox {
  * enters history; a bad signal is recorded as `ignored-signal` and changes nothing else. The status
  * query takes no arguments and ignores any it is given.
  */
-export function registerHandlers(run: Run, control: Control, inbox: TurnInbox): void {
+export function registerHandlers(run: PromotionRun, control: Control, inbox: TurnInbox): void {
   setHandler(statusQuery, () => run.state);
 
   const decisionValidator = (...args: unknown[]): void => {
@@ -136,7 +136,7 @@ export function registerHandlers(run: Run, control: Control, inbox: TurnInbox): 
 }
 
 export function decide(
-  run: Run,
+  run: PromotionRun,
   decision: Decision['decision'],
   req: DecisionRequest,
   via: Decision['via'],

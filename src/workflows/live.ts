@@ -1,10 +1,10 @@
-import { CancellationScope, condition, isCancellation, sleep } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { TargetRef, WatchCanaryOutput } from '../promotion/contracts';
 import type { GateVerdict } from '../promotion/verdict';
 import { plannedLooks } from '../live/alpha-spending';
 import type { RoutingSpec } from '../routing/schema';
 import type { CanaryStep } from '../spec/schema';
-import { registry, Stop, type Run } from './run';
+import { serviceOptions, Stop, type Activities, type PromotionRun } from './run';
 import type { OperatorRequest } from '../promotion/state';
 
 /**
@@ -27,13 +27,16 @@ export interface Control {
 
 const WATCH_HEARTBEAT_TIMEOUT = '30 seconds';
 
+// Every call passes its own options (timeouts scale with the step); these are only the proxies' defaults.
+const { readRouting, applyRouting, watchShadow, watchCanary } = proxyActivities<Activities>(serviceOptions);
+
 /** Applies desired routing with generations the workflow chooses, so retries change nothing twice. */
 export class GatewayDriver {
   private base = 0;
   private readonly actor: string;
 
   constructor(
-    private readonly run: Run,
+    private readonly run: PromotionRun,
     readonly target: TargetRef,
   ) {
     this.actor = `prograde ${run.state.workflowId}`;
@@ -44,7 +47,7 @@ export class GatewayDriver {
   }
 
   async init(steps: number): Promise<void> {
-    const current = await registry.readRouting.executeWithOptions(
+    const current = await readRouting.executeWithOptions(
       {
         startToCloseTimeout: '1 minute',
         retry: { maximumAttempts: 20 },
@@ -64,10 +67,9 @@ export class GatewayDriver {
     const generation = (this.run.state.live?.generation ?? this.base) + 1;
     const { scoreOutput } = this.run.spec.contract;
     const desired: RoutingSpec = scoreOutput !== undefined ? { ...routing, scoreOutput } : routing;
-    await registry.applyRouting.executeWithOptions(
-      { ...ROUTING_OPTIONS, summary: `routing g${generation}: ${why}` },
-      [{ model: this.run.state.model, target: this.target, generation, desired, actor: this.actor }],
-    );
+    await applyRouting.executeWithOptions({ ...ROUTING_OPTIONS, summary: `routing g${generation}: ${why}` }, [
+      { model: this.run.state.model, target: this.target, generation, desired, actor: this.actor },
+    ]);
     const weight =
       desired.canary?.weight ?? (desired.stable.version === this.run.state.candidate.version ? 100 : 0);
     this.run.updateLive({ generation, weight });
@@ -108,7 +110,11 @@ export async function abortable<T>(control: Control, work: () => Promise<T>): Pr
  * Runs `work` until it finishes or an operator interrupts; on interruption the work's scope is
  * cancelled (the watch activity sees it at its next heartbeat) and the reason is returned.
  */
-async function interruptible<T>(run: Run, control: Control, work: () => Promise<T>): Promise<T | Interrupt> {
+async function interruptible<T>(
+  run: PromotionRun,
+  control: Control,
+  work: () => Promise<T>,
+): Promise<T | Interrupt> {
   const reason = (): Interrupt | undefined =>
     control.abort
       ? 'abort'
@@ -141,7 +147,7 @@ export class LiveRollout {
   readonly driver: GatewayDriver;
 
   constructor(
-    private readonly run: Run,
+    private readonly run: PromotionRun,
     private readonly control: Control,
     target: TargetRef,
     private readonly champion: string,
@@ -183,7 +189,7 @@ export class LiveRollout {
     for (;;) {
       const generation = this.run.state.live?.generation ?? 0;
       const outcome = await interruptible(this.run, this.control, () =>
-        registry.watchShadow.executeWithOptions(
+        watchShadow.executeWithOptions(
           {
             startToCloseTimeout: shadow.maxDuration + 10 * 60_000,
             heartbeatTimeout: WATCH_HEARTBEAT_TIMEOUT,
@@ -197,7 +203,7 @@ export class LiveRollout {
         await this.holdWhilePaused();
         continue;
       }
-      if (outcome === 'abort' || outcome === 'promoteFull') return this.interrupted(outcome);
+      if (outcome === 'abort' || outcome === 'promoteFull') return this.throwIfAborted(outcome);
       await this.judge(outcome, 'shadow');
       return;
     }
@@ -209,7 +215,7 @@ export class LiveRollout {
     this.run.enter('canary', 'starting canary steps');
     for (let index = 0; index < steps.length; index++) {
       if (this.control.promoteFull) return;
-      if (this.control.abort) return this.interrupted('abort');
+      if (this.control.abort) return this.throwIfAborted('abort');
       const step = steps[index];
       if (!step) continue;
       if (this.run.features.promptControls && this.run.state.live?.paused) {
@@ -259,7 +265,7 @@ export class LiveRollout {
       );
       if (!interrupted) return;
       remaining = Math.max(0, remaining - (Date.now() - began));
-      if (this.control.abort) return this.interrupted('abort');
+      if (this.control.abort) return this.throwIfAborted('abort');
       if (this.control.promoteFull) return;
       await this.holdWhilePaused();
       if (this.control.promoteFull) return;
@@ -284,7 +290,7 @@ export class LiveRollout {
       const began = Date.now();
       const generation = this.run.state.live?.generation ?? 0;
       const watched: WatchCanaryOutput | Interrupt = await interruptible(this.run, this.control, () =>
-        registry.watchCanary.executeWithOptions(
+        watchCanary.executeWithOptions(
           {
             startToCloseTimeout: remaining + 10 * 60_000,
             heartbeatTimeout: WATCH_HEARTBEAT_TIMEOUT,
@@ -310,7 +316,7 @@ export class LiveRollout {
         await this.holdWhilePaused();
         continue;
       }
-      if (watched === 'abort' || watched === 'promoteFull') return this.interrupted(watched);
+      if (watched === 'abort' || watched === 'promoteFull') return this.throwIfAborted(watched);
       const verdict = labelled(watched.verdict, `step ${index + 1}, ${watched.ticks} ticks`);
       if (verdict.status !== 'inconclusive') return this.judge(verdict, 'canary');
       // Inconclusive at the end: gather more samples, up to the spec's limit.
@@ -353,7 +359,7 @@ export class LiveRollout {
     this.run.updateLive({ paused: { by: 'prograde', reason, at: this.run.now() } });
     this.run.audit('paused', reason, 'prograde');
     await this.holdWhilePaused();
-    if (this.control.abort) return this.interrupted('abort');
+    if (this.control.abort) return this.throwIfAborted('abort');
   }
 
   private async holdWhilePaused(): Promise<void> {
@@ -362,7 +368,7 @@ export class LiveRollout {
       `resume, abort or promote --full (paused by ${paused?.by ?? '?'}: ${paused?.reason ?? ''})`,
     );
     await condition(() => !this.run.state.live?.paused || !!this.control.abort || !!this.control.promoteFull);
-    if (this.control.abort) this.interrupted('abort');
+    if (this.control.abort) this.throwIfAborted('abort');
   }
 
   private async awaitGoAhead(index: number, approvers: readonly string[]): Promise<void> {
@@ -377,10 +383,11 @@ export class LiveRollout {
       steps: 0,
     };
     this.run.update({ live: rest });
-    if (this.control.abort) this.interrupted('abort');
+    if (this.control.abort) this.throwIfAborted('abort');
   }
 
-  private interrupted(kind: 'abort' | 'promoteFull'): void {
+  /** Ends the promotion as aborted on an abort; on promote --full it returns, and the caller moves on. */
+  private throwIfAborted(kind: 'abort' | 'promoteFull'): void {
     if (kind === 'abort') {
       const r = this.control.abort;
       throw new Stop('aborted', `aborted by ${r?.operator ?? '?'}: ${r?.reason ?? ''}`);

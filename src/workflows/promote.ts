@@ -3,6 +3,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  proxyActivities,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
@@ -11,10 +12,14 @@ import type { ModelKey, RegistryVersion } from '../promotion/contracts';
 import { exitClassOf, isErrorCode } from '../error-codes';
 import { registerHandlers, decide, type TurnInbox } from './handlers';
 import { abortable, GatewayDriver, LiveRollout, type Control } from './live';
-import { evaluation, evaluationOptions, registry, registryOptions, Run, Stop } from './run';
+import { evaluationOptions, PromotionRun, serviceOptions, Stop, type Activities } from './run';
 import { OutcomeAttr } from '../promotion/search-attributes';
 import type { PromotionInput, PromotionState } from '../promotion/state';
 import { LiveTurn } from './turn';
+
+const { resolveVersions, recordOutcome, readRouting } = proxyActivities<Activities>(serviceOptions);
+const { fetchModel, formatGate, performanceGate, fairnessGate, latencyGate } =
+  proxyActivities<Activities>(evaluationOptions);
 
 /** Tag the registry writes with the Temporal run that recorded an outcome (src/records/outcome.ts). */
 const RUN_ID_TAG = 'prograde.run_id';
@@ -33,7 +38,7 @@ class AlreadyPromoted extends Stop {
  * hashes, or by a routing generation the workflow chose.
  */
 export async function promoteModel(input: PromotionInput): Promise<PromotionState> {
-  const run = new Run(input);
+  const run = new PromotionRun(input);
   const { spec } = input;
   const { features } = run;
   const control: Control = {};
@@ -96,7 +101,7 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
       upsertSearchAttributes([{ key: OutcomeAttr, value: 'promoted' }]);
       run.audit('already-promoted', `${run.state.reason ?? ''}; nothing written`);
     } else {
-      await CancellationScope.nonCancellable(() => recordOutcome(run));
+      await CancellationScope.nonCancellable(() => writeOutcome(run));
     }
   } finally {
     // After the outcome is recorded (so the next in line reads the new @champion), on every path.
@@ -113,14 +118,14 @@ function tokenEnv(name: string | undefined): { tokenEnv?: string } {
   return name === undefined ? {} : { tokenEnv: name };
 }
 
-async function offlinePhases(run: Run): Promise<{ candidate: ModelKey; champion: ModelKey | null }> {
+async function offlinePhases(run: PromotionRun): Promise<{ candidate: ModelKey; champion: ModelKey | null }> {
   const { spec, input } = run;
   run.enter(
     'resolving',
     `resolving ${spec.model} v${input.candidateVersion} and @${spec.aliases.champion} in MLflow`,
   );
-  const resolved = await registry.resolveVersions.executeWithOptions(
-    { ...registryOptions, summary: `resolve v${input.candidateVersion} and @${spec.aliases.champion}` },
+  const resolved = await resolveVersions.executeWithOptions(
+    { ...serviceOptions, summary: `resolve v${input.candidateVersion} and @${spec.aliases.champion}` },
     [{ model: spec.model, candidateVersion: input.candidateVersion, championAlias: spec.aliases.champion }],
   );
   if (resolved.champion?.version === input.candidateVersion) {
@@ -137,7 +142,7 @@ async function offlinePhases(run: Run): Promise<{ candidate: ModelKey; champion:
 
   run.enter('fetching', 'downloading model files from MLflow (sha256 verified)');
   const fetchOne = (version: string) =>
-    evaluation.fetchModel.executeWithOptions({ ...evaluationOptions, summary: `fetch v${version}` }, [
+    fetchModel.executeWithOptions({ ...evaluationOptions, summary: `fetch v${version}` }, [
       { model: spec.model, version },
     ]);
   const [candidate, champion] = await Promise.all([
@@ -156,27 +161,27 @@ async function offlinePhases(run: Run): Promise<{ candidate: ModelKey; champion:
 
   run.enter('format', 'checking the ONNX graph against the contract and the MLflow signature');
   run.recordGate(
-    await evaluation.formatGate.executeWithOptions({ ...evaluationOptions, summary: 'format gate' }, [
+    await formatGate.executeWithOptions({ ...evaluationOptions, summary: 'format gate' }, [
       { ...context, candidate: candidateKey, signature: candidate.signature },
     ]),
   );
 
-  await performanceGate(run, candidateKey, championKey);
+  await runPerformanceGate(run, candidateKey, championKey);
 
   if (spec.gates.fairness) {
     run.enter('fairness', 'computing per-group rates on the sensitive columns');
     run.recordGate(
-      await evaluation.fairnessGate.executeWithOptions({ ...evaluationOptions, summary: 'fairness gate' }, [
+      await fairnessGate.executeWithOptions({ ...evaluationOptions, summary: 'fairness gate' }, [
         { ...context, candidate: candidateKey, gate: spec.gates.fairness },
       ]),
     );
   }
 
-  await latencyGate(run, candidateKey, championKey);
+  await runLatencyGate(run, candidateKey, championKey);
   return { candidate: candidateKey, champion: championKey };
 }
 
-function evaluationContext(run: Run) {
+function evaluationContext(run: PromotionRun) {
   const { spec, input } = run;
   return {
     model: spec.model,
@@ -187,22 +192,29 @@ function evaluationContext(run: Run) {
   };
 }
 
-async function performanceGate(run: Run, candidate: ModelKey, champion: ModelKey | null): Promise<void> {
+async function runPerformanceGate(
+  run: PromotionRun,
+  candidate: ModelKey,
+  champion: ModelKey | null,
+): Promise<void> {
   run.enter('performance', 'scoring the holdout set with candidate and champion');
   run.recordGate(
-    await evaluation.performanceGate.executeWithOptions(
-      { ...evaluationOptions, summary: 'performance gate' },
-      [{ ...evaluationContext(run), candidate, champion, checks: run.spec.gates.performance }],
-    ),
+    await performanceGate.executeWithOptions({ ...evaluationOptions, summary: 'performance gate' }, [
+      { ...evaluationContext(run), candidate, champion, checks: run.spec.gates.performance },
+    ]),
   );
 }
 
-async function latencyGate(run: Run, candidate: ModelKey, champion: ModelKey | null): Promise<void> {
+async function runLatencyGate(
+  run: PromotionRun,
+  candidate: ModelKey,
+  champion: ModelKey | null,
+): Promise<void> {
   const gate = run.spec.gates.latency;
   if (!gate) return;
   run.enter('latency', 'measuring p50/p95/p99 of candidate and champion on this worker');
   run.recordGate(
-    await evaluation.latencyGate.executeWithOptions({ ...evaluationOptions, summary: 'latency gate' }, [
+    await latencyGate.executeWithOptions({ ...evaluationOptions, summary: 'latency gate' }, [
       { ...evaluationContext(run), candidate, champion, gate },
     ]),
   );
@@ -214,13 +226,13 @@ async function latencyGate(run: Run, candidate: ModelKey, champion: ModelKey | n
  * compared with it: the gates that compare with a champion run again against the new one.
  */
 async function rejudgeIfChampionMoved(
-  run: Run,
+  run: PromotionRun,
   candidate: ModelKey,
   champion: ModelKey | null,
 ): Promise<ModelKey | null> {
   const { spec } = run;
-  const resolved = await registry.resolveVersions.executeWithOptions(
-    { ...registryOptions, summary: `re-read @${spec.aliases.champion} after the wait for the live turn` },
+  const resolved = await resolveVersions.executeWithOptions(
+    { ...serviceOptions, summary: `re-read @${spec.aliases.champion} after the wait for the live turn` },
     [{ model: spec.model, candidateVersion: candidate.version, championAlias: spec.aliases.champion }],
   );
   const now = resolved.champion?.version;
@@ -235,18 +247,17 @@ async function rejudgeIfChampionMoved(
     return null;
   }
   run.enter('fetching', `downloading the new champion v${now} from MLflow (sha256 verified)`);
-  const fetched = await evaluation.fetchModel.executeWithOptions(
-    { ...evaluationOptions, summary: `fetch v${now}` },
-    [{ model: spec.model, version: now }],
-  );
+  const fetched = await fetchModel.executeWithOptions({ ...evaluationOptions, summary: `fetch v${now}` }, [
+    { model: spec.model, version: now },
+  ]);
   run.update({ champion: { version: fetched.version, sha256: fetched.sha256 } });
   const championKey: ModelKey = { model: spec.model, version: fetched.version, sha256: fetched.sha256 };
-  await performanceGate(run, candidate, championKey);
-  await latencyGate(run, candidate, championKey);
+  await runPerformanceGate(run, candidate, championKey);
+  await runLatencyGate(run, candidate, championKey);
   return championKey;
 }
 
-async function approvalPhase(run: Run): Promise<void> {
+async function approvalPhase(run: PromotionRun): Promise<void> {
   const { approval } = run.spec;
   if (!approval.required) return;
   const deadline = new Date(Date.now() + approval.timeout).toISOString();
@@ -272,7 +283,11 @@ async function approvalPhase(run: Run): Promise<void> {
 }
 
 /** A first model (no champion) or a spec without live phases goes straight to 100% on the target. */
-async function firstDeployment(run: Run, candidate: string, champion: string | undefined): Promise<void> {
+async function firstDeployment(
+  run: PromotionRun,
+  candidate: string,
+  champion: string | undefined,
+): Promise<void> {
   const target = run.spec.target;
   if (!target) return;
   const driver = new GatewayDriver(run, { url: target.url, ...tokenEnv(target.tokenEnv) });
@@ -283,12 +298,12 @@ async function firstDeployment(run: Run, candidate: string, champion: string | u
   );
 }
 
-async function recordOutcome(run: Run): Promise<void> {
+async function writeOutcome(run: PromotionRun): Promise<void> {
   const outcome = run.state.outcome ?? 'failed';
   run.enter('recording', 'writing the outcome, tags and evidence report to MLflow');
   upsertSearchAttributes([{ key: OutcomeAttr, value: outcome }]);
-  const recorded = await registry.recordOutcome.executeWithOptions(
-    { ...registryOptions, summary: `record outcome: ${outcome}` },
+  const recorded = await recordOutcome.executeWithOptions(
+    { ...serviceOptions, summary: `record outcome: ${outcome}` },
     [{ state: run.state, championAlias: run.spec.aliases.champion, workflowRunId: workflowInfo().runId }],
   );
   run.update({ reportUri: recorded.reportUri });
@@ -300,7 +315,7 @@ async function recordOutcome(run: Run): Promise<void> {
  * `prograde rollback` is instant. Then it is unloaded — unless someone changed routing meanwhile
  * (a rollback), in which case the newer state wins and nothing is touched.
  */
-async function retainPreviousChampion(run: Run, live: LiveRollout): Promise<void> {
+async function retainPreviousChampion(run: PromotionRun, live: LiveRollout): Promise<void> {
   const keepFor = run.spec.rollback.keepPreviousFor;
   const until = new Date(Date.now() + keepFor).toISOString();
   const previous = run.state.champion ? `v${run.state.champion.version}` : 'the previous champion';
@@ -317,8 +332,8 @@ async function retainPreviousChampion(run: Run, live: LiveRollout): Promise<void
     throw e;
   }
   const ours = run.state.live?.generation ?? null;
-  const current = await registry.readRouting.executeWithOptions(
-    { ...registryOptions, summary: 'read routing before releasing the previous champion' },
+  const current = await readRouting.executeWithOptions(
+    { ...serviceOptions, summary: 'read routing before releasing the previous champion' },
     [{ model: run.state.model, target: live.driver.target }],
   );
   if (current.generation !== ours) {

@@ -1,33 +1,35 @@
-import {
-  log,
-  patched,
-  proxyActivities,
-  setCurrentDetails,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { log, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { GateVerdict } from '../promotion/verdict';
 import { PhaseAttr } from '../promotion/search-attributes';
 import { clip } from './payloads';
-import type { AuditEntry, LiveState, Outcome, Phase, PromotionInput, PromotionState } from '../promotion/state';
+import type {
+  AuditEntry,
+  LiveState,
+  Outcome,
+  Phase,
+  PromotionInput,
+  PromotionState,
+} from '../promotion/state';
 
 export type Activities = ReturnType<typeof activities.createActivities>;
 
-// Infrastructure errors (MLflow or gateway down, timeouts) are retried with backoff; ProgradeErrors
-// marked terminal arrive as non-retryable ApplicationFailures and end the attempt at once.
-export const registryOptions = {
+// Activity options. Each module proxies the activities it calls by name with these, as in
+// temporalio/samples-typescript. Infrastructure errors (MLflow or gateway down, timeouts) are retried
+// with backoff; ProgradeErrors marked terminal arrive as non-retryable ApplicationFailures and end the
+// attempt at once.
+
+/** Short calls to a service: MLflow, the gateway's routing, the rollout-lock workflow. */
+export const serviceOptions = {
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
 } as const;
+/** Downloading models and running the offline gates: long, and heartbeating. */
 export const evaluationOptions = {
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 } as const;
-
-export const registry = proxyActivities<Activities>(registryOptions);
-export const evaluation = proxyActivities<Activities>(evaluationOptions);
 
 /**
  * Changes of the command sequence, each behind a patch so that promotions already in flight when a
@@ -75,7 +77,7 @@ export class Stop extends Error {
  * The running promotion's state and the few ways the workflow changes it. Every change goes
  * through here so the status query, the UI's current details and the search attributes agree.
  */
-export class Run {
+export class PromotionRun {
   state: PromotionState;
   readonly input: PromotionInput;
   readonly features: Features;

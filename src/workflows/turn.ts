@@ -3,13 +3,16 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  proxyActivities,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TurnInbox } from './handlers';
 import type { Control } from './live';
 import { lockReleaseSignal, normaliseTarget, rolloutLockIdFor } from '../promotion/lock-protocol';
-import { registry, registryOptions, Stop, type Run } from './run';
+import { serviceOptions, Stop, type Activities, type PromotionRun } from './run';
+
+const { requestRolloutLock } = proxyActivities<Activities>(serviceOptions);
 
 /**
  * A promotion's side of the rollout lock (rollout-lock.ts): ask for the turn on (model, target), wait
@@ -22,7 +25,7 @@ export class LiveTurn {
   private requested = false;
 
   constructor(
-    private readonly run: Run,
+    private readonly run: PromotionRun,
     private readonly control: Control,
     private readonly inbox: TurnInbox,
     targetUrl: string,
@@ -38,8 +41,8 @@ export class LiveTurn {
     this.inbox.answer = undefined;
     this.requested = true;
     this.run.enter('queued', `the live turn on ${this.target} (asking ${this.lockId})`);
-    await registry.requestRolloutLock.executeWithOptions(
-      { ...registryOptions, summary: `ask for the live turn on ${this.target}` },
+    await requestRolloutLock.executeWithOptions(
+      { ...serviceOptions, summary: `ask for the live turn on ${this.target}` },
       [
         {
           lockId: this.lockId,
