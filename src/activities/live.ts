@@ -1,13 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GateVerdict } from '../promotion/verdict';
-import { ProgradeError } from '../errors';
+import { gatewayFor } from '../config/gateway';
 import {
   watchCanary as watchCanaryLoop,
   watchShadow as watchShadowLoop,
   type WatchDeps,
 } from '../live/watch';
-import { GatewayAdminClient } from '../serving/admin-client';
 import type {
   ApplyRoutingInput,
   ApplyRoutingOutput,
@@ -18,23 +17,6 @@ import type {
   WatchCanaryOutput,
   WatchShadowInput,
 } from '../promotion/contracts';
-
-const DEFAULT_TOKEN_ENV = 'PROGRADE_GATEWAY_TOKEN';
-
-/** The admin client for a target; the token is read on the worker, never carried in workflow history. */
-export function gatewayFor(target: TargetRef, env: NodeJS.ProcessEnv = process.env): GatewayAdminClient {
-  const name = target.tokenEnv ?? DEFAULT_TOKEN_ENV;
-  const token = env[name];
-  if (!token) {
-    throw new ProgradeError(
-      'GATEWAY_TOKEN_MISSING',
-      `the worker has no gateway admin token: set ${name} in the worker's environment`,
-      'terminal',
-      { tokenEnv: name },
-    );
-  }
-  return new GatewayAdminClient({ baseUrl: target.url, token });
-}
 
 export async function readRouting(input: ReadRoutingInput): Promise<ReadRoutingOutput> {
   const view = await gatewayFor(input.target).getRouting(input.model);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { gatewayFor } from '../../activities/live';
+import { gatewayFor } from '../../config/gateway';
 import { InvalidInputError } from '../../errors';
 import { mlflowClient } from '../../config/mlflow';
 import { rollbackToPrevious } from '../../records/rollback';
