@@ -83,7 +83,7 @@ export interface RecordOutcomeInput {
 }
 export interface RecordOutcomeOutput {
   readonly reportUri: string;
-  /** Registry writes this call actually made (0 when a retry found everything already done). */
+  /** Tag and alias writes this call made (0 when a retry found them done); report uploads are not counted. */
   readonly writes: number;
   /**
    * Which attempt on the version this was (1 for the first, tagged `prograde.attempt.<n>`); absent

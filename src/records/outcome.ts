@@ -60,8 +60,11 @@ export function reportArtifactDir(model: string, version: string, runId: string)
  * outcome as version tags and, for a promotion, the champion alias — last, so a crash part-way never
  * shows a half-recorded version as champion. The plain `prograde.*` tags describe this attempt only:
  * those that do not hold for it are deleted, so they never contradict each other, while earlier
- * attempts stay reachable through their attempt tags and this report. Every write is skipped when
- * the registry already holds it, so a retried call makes no second write.
+ * attempts stay reachable through their attempt tags and this report. Every tag, tag deletion and
+ * alias write is skipped when the registry already holds it, so a retried call repeats none of them.
+ * The two report files are uploaded on every call, a retry included: they go to this run's own
+ * folder, so a retry overwrites the same paths with the same run's report and touches no other
+ * attempt's. They are not counted in `writes`.
  */
 export async function recordOutcome(
   client: MlflowClient,
