@@ -18,7 +18,7 @@ import type {
   ResolveInput,
   ResolveOutput,
   WatchCanaryOutput,
-} from '../../src/activities/contracts';
+} from '../../src/promotion/contracts';
 import { awaitWorkflowClosed, requestRolloutLock } from '../../src/activities/lock';
 import { repoRoot, testServerPath, toolPaths } from '../../src/devstack/tools';
 import type { GateName, GateVerdict, VerdictStatus } from '../../src/promotion/verdict';

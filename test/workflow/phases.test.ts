@@ -6,7 +6,7 @@ import type {
   ApplyRoutingInput,
   RecordOutcomeInput,
   WatchCanaryOutput,
-} from '../../src/activities/contracts';
+} from '../../src/promotion/contracts';
 import type { PromotionSpecInput } from '../../src/spec/schema';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { promoteModel } from '../../src/workflows/promote';
