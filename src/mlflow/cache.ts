@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: identity check, download, sha256 verification and the guard on
+// stale files keep one on-disk invariant, so they live together.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import {

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: one short typed method per MLflow REST endpoint prograde uses, in one
+// class so that authentication, retries and the error mapping are written once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: every check of register's input (names, alias, tags, the ONNX file
+// in a real session) sits beside the MLflow writes it guards, so no write can run before its check.
 import { ProgradeError, type ErrorCode } from '../errors';
 import { inspectOnnx, type OnnxModelInfo } from '../onnx/inspect';
 import { openSession } from '../onnx/session';

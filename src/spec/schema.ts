@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: it is the single zod schema of promotion.yaml, the source of truth
+// with the field descriptions the JSON Schema shows; the gates' part is already in gates-schema.ts.
 import { z } from 'zod';
 import { TensorSpec } from '../onnx/tensor-spec';
 import { RoutingPercent } from '../routing/schema';

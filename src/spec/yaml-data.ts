@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: one pass over the YAML document converts and indexes it at once,
+// with the nesting and alias-expansion limits checked inline; split, the tree would be walked twice.
 import {
   Composer,
   Lexer,

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: the Poisson weights and the eight-lane kernels of every metric are
+// one hot loop tuned together (bench/RESULTS.md) and share the lane layout.
 import { type PerformanceMetric } from './metric-names';
 import { scoreOrder } from './auc';
 import { type NumericArray } from './errors';

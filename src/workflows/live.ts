@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: shadow, the canary steps and the rollback saga share the gateway
+// driver and the operator controls; the saga stays beside every step that can start it.
 import { CancellationScope, condition, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { TargetRef, WatchCanaryOutput } from '../promotion/contracts';
 import type { GateVerdict } from '../promotion/verdict';

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: the promotion's whole sequence (offline gates, approval, the live
+// turn, the outcome) reads top to bottom here; the live phases and the handlers are already apart.
 import {
   ApplicationFailure,
   CancellationScope,
