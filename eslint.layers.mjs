@@ -71,6 +71,9 @@ const NOT_SANDBOX_SAFE = [
 // Of live/, only the alpha-spending plan is pure and needed by the workflow.
 const LIVE_SANDBOX_SAFE = ['alpha-spending'];
 
+// Workflow code runs in the sandbox, and so does the vocabulary it loads.
+const SANDBOXED = ['workflows', 'promotion'];
+
 /** The prefix a relative import from a file `depth` folders below src/ starts with to reach src/. */
 const toSrc = (depth) => (depth === 0 ? '\\./' : '(?:\\.\\./){' + depth + '}');
 
@@ -126,13 +129,10 @@ export function layerConfigs() {
         ? [`src/${member}.ts`]
         : [`src/${member}/${Array.from({ length: depth - 1 }, () => '*/').join('')}*.ts`];
       const patterns = layerPatterns(member, depth);
-      const rule =
-        member === 'workflows'
-          ? (() => {
-              const sandbox = sandboxRules(depth);
-              return { paths: sandbox.paths, patterns: [...patterns, ...sandbox.patterns] };
-            })()
-          : { patterns };
+      const sandbox = SANDBOXED.includes(member) ? sandboxRules(depth) : undefined;
+      const rule = sandbox
+        ? { paths: sandbox.paths, patterns: [...patterns, ...sandbox.patterns] }
+        : { patterns };
       if (rule.patterns.length === 0 && !rule.paths) continue;
       blocks.push({ files, rules: { 'no-restricted-imports': ['error', rule] } });
     }
