@@ -154,7 +154,9 @@ describe('promotion workflow – live rollout', () => {
     console.log(
       `[live] rollback applied ${detectedAfterMs} ms after NaN-triggering traffic began (interval 1000 ms)`,
     );
-    expect(detectedAfterMs).toBeLessThan(3_000);
+    // Well before the 60 s bake ends: a clear failure rolls back at once. How fast is measured in bench/;
+    // here the bound only has to hold on a loaded 2-core CI machine.
+    expect(detectedAfterMs).toBeLessThan(30_000);
     // Caused by the NaN traffic: a rollback (or a failed verdict) from before it began would be a false
     // alarm on healthy traffic, and the old check (the result arrived after the traffic began) held always.
     expect(detectedAfterMs).toBeGreaterThan(0);
@@ -264,7 +266,7 @@ describe('promotion workflow – live rollout', () => {
     console.log(`[live] abort during a timed pause took effect after ${tookMs} ms`);
     expect(final.outcome).toBe('aborted');
     expect(final.reason).toBe('aborted by alice: wrong candidate');
-    expect(tookMs).toBeLessThan(15_000); // generous: the pause had 600 s left
+    expect(tookMs).toBeLessThan(60_000); // generous: the pause had 600 s left
     await handle.result();
     expect((await adminOf(gateway).getRouting(model))?.spec).toEqual({ stable: { version: champion } });
   }, 150_000);
@@ -289,7 +291,7 @@ describe('promotion workflow – live rollout', () => {
     const tookMs = Date.now() - sent;
     console.log(`[live] promote --full during a timed pause took effect after ${tookMs} ms`);
     expect(final.outcome, final.reason).toBe('promoted');
-    expect(tookMs).toBeLessThan(15_000);
+    expect(tookMs).toBeLessThan(60_000); // the pause had 600 s left
     expect(final.audit.map((a) => a.kind)).toEqual(
       expect.arrayContaining(['pause', 'resume', 'promoteFull', 'promote-full']),
     );
