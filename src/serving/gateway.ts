@@ -99,11 +99,16 @@ export class Gateway {
     return this.control.applyRouting(model, put, actor);
   }
 
+  // Both answer 503 SERVING_NOT_READY until boot has restored the saved routing: the gateway listens
+  // before its models are reloaded, and a watch reading "no routing" from a gateway that is only
+  // restarting would end a healthy canary (GATEWAY_MODEL_NOT_FOUND is terminal, a 503 is retried).
   routingView(model: string): RoutingViewOf | undefined {
+    this.routing.requireRestored();
     return this.control.routingView(model);
   }
 
   statsView(model: string, query: StatsQuery): WindowSnapshot & { generation: number } {
+    this.routing.requireRestored();
     return this.stats.view(model, this.routing.get(model)?.generation, query);
   }
 

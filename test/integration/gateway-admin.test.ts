@@ -351,6 +351,48 @@ describe('gateway admin – restart', () => {
     }
   });
 
+  it('answers 503, never "no routing", for routing and stats while it is still restoring', async () => {
+    const own = ownGateway();
+    const model = await freshModel();
+    const first = await startGateway(own);
+    let restarted: GatewayHandle | undefined;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    try {
+      await first.whenReady();
+      expect((await put(model, { generation: 3, stable: { version: '1' } }, first)).status).toBe(200);
+      await first.close();
+      // The restart's model loads wait until the test lets them go, so the restore is still running.
+      const source = own.source;
+      restarted = await startGateway({
+        ...own,
+        source: {
+          description: source.description,
+          hasModel: (m) => source.hasModel(m),
+          load: async (m, v) => {
+            await held;
+            return source.load(m, v);
+          },
+        },
+      });
+      for (const p of [`/admin/models/${model}/routing`, `/admin/models/${model}/stats`]) {
+        const res = await admin('GET', p, undefined, {}, restarted);
+        expect(res.status, p).toBe(503);
+        expect(await json(res), p).toMatchObject({ code: 'SERVING_NOT_READY' });
+      }
+      release();
+      await restarted.whenReady();
+      expect((await admin('GET', `/admin/models/${model}/routing`, undefined, {}, restarted)).status).toBe(
+        200,
+      );
+      expect((await admin('GET', `/admin/models/${model}/stats`, undefined, {}, restarted)).status).toBe(200);
+    } finally {
+      release();
+      await first.close();
+      await restarted?.close();
+    }
+  });
+
   it('stays unready while a restored version cannot load, and retries until it can', async () => {
     const retrying = ownGateway({ restoreRetryMs: 50 });
     const model = await freshModel();
