@@ -2,11 +2,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type {
-  ApplyRoutingInput,
-  RecordOutcomeInput,
-  WatchCanaryOutput,
-} from '../../src/promotion/contracts';
+import type { ApplyRoutingInput, RecordOutcomeInput, WatchCanaryOutput } from '../../src/promotion/contracts';
 import type { PromotionSpecInput } from '../../src/spec/schema';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { promoteModel } from '../../src/workflows/promote';
