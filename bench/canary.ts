@@ -1,90 +1,201 @@
 /**
- * How often the canary analysis rolls back a healthy candidate, and how soon it rolls back a broken
- * one, for three ways of spending the spec's alpha over the analysis looks. A Monte Carlo over the
- * real judge (`judgeCanary`), the real spending (`alphaSpent`, `plannedLooks`) and the workflow's
- * step rules (bake, extensions while inconclusive, then fail); only the traffic is simulated:
- * requests at a fixed rate, each routed to the canary with the step's weight, with log-normal
- * latencies and sigmoid-of-normal scores drawn from one distribution for both variants (a healthy
- * candidate) or with extra canary errors from the first step on (a broken one).
+ * The canary analysis, today's design against the anytime-valid one, on the same simulated traffic.
+ *
+ * - bonferroni: fixed-sample tests (Wald z, Mann–Whitney + Hodges–Lehmann, PSI + KS) at the spec's
+ *   alphas divided by every look the canary may take (`plannedLooks`); bakes always run their full
+ *   length, extensions while inconclusive, then fail.
+ * - sequential: the e-processes of src/stats/sequential.ts (`judgeCanary(…, { mode: 'sequential' })`)
+ *   at the alphas divided by the canary's windows only (`plannedWindows`); a bake also ends as soon as
+ *   every check is non-inferior (passed), and a failed check rolls back at once, as in both designs.
+ * - sequential, last look on the point estimate: the same, and at the last look of each watch (a bake's
+ *   or an extension's deadline) a still inconclusive check passes when the Bonferroni design's check
+ *   passes on that window (`lastLook`: its point estimate within the tolerance); only in the
+ *   low-traffic scenario, where it matters.
+ *
+ * Two scenarios: one with production-like traffic (200 requests/s, minute-long bakes) in which every
+ * population below can be told apart, and the test suite's small canary (60 requests/s, 3 s bakes),
+ * the previous benchmark's scenario, for the +5 % errors candidate the issue cited.
+ *
+ * A Monte Carlo over the real judges and alpha spending with the workflow's step rules; only the traffic
+ * is simulated: requests at a fixed rate, each routed to the canary with the step's weight, log-normal
+ * latencies, sigmoid-of-normal scores, a base error rate for both versions. Rollout i of a population
+ * draws its traffic from its own seed in every design (common random numbers), so the designs differ
+ * only in how they judge it. The rollouts are spread over child processes, one per core.
  */
 import os from 'node:os';
-import { alphaSpent, plannedLooks } from '../src/live/alpha-spending';
-import { judgeCanary } from '../src/live/canary-judge';
-import { seededRng, type SampleRng } from '../src/samples/rng';
+import { z } from 'zod';
+import { alphaSpent, plannedLooks, plannedTests, plannedWindows } from '../src/live/alpha-spending';
+import { judgeCanary, type CanaryAnalysisMode } from '../src/live/canary-judge';
+import { seededRng } from '../src/samples/rng';
 import type { StatsSnapshot } from '../src/promotion/stats-snapshot';
 import { type Canary, CanaryAnalysis } from '../src/spec/schema';
+import { TsChild } from './lib/child';
 import { machineInfo } from './lib/machine';
 import { runRecord, type BenchResult, type Table } from './lib/report';
 
-const ROLLOUTS = 2_000;
+const HEALTHY_ROLLOUTS = 2_000;
 const BROKEN_ROLLOUTS = 300;
-const SEED = 20_261_129;
+const SEED = 20_261_201;
 
-/** The test suite's live spec at the spec defaults' alphas: three 3 s bakes at 1 s, 60 req/s. */
-const SCENARIO = {
-  rps: 60,
-  canary: {
-    steps: [
-      { setWeight: 20 },
-      { bake: 3_000 },
-      { setWeight: 50 },
-      { bake: 3_000 },
-      { setWeight: 80 },
-      { bake: 3_000 },
-    ],
-    analysis: CanaryAnalysis.parse({
-      interval: '1s',
-      minSamples: 20,
-      onInconclusive: { extendBy: '3s', maxExtensions: 2, then: 'fail' },
-    }),
-  } satisfies Canary,
-  latency: { medianMs: 0.4, sigma: 0.3 },
-  /** Both variants fail this often on their own (network blips); the margin is about increases. */
-  baseErrorRate: 0.001,
-  /** A broken candidate's extra error rate: NaN answers for 5 % of requests. */
-  brokenExtraErrorRate: 0.05,
-} as const;
+type Design = 'bonferroni' | 'sequential' | 'sequential+last-look';
 
-type Policy = 'per look' | 'per watch' | 'per canary';
-const POLICIES: readonly Policy[] = ['per look', 'per watch', 'per canary'];
-
-/** Looks each watch's alpha is divided by. `per watch` is what shipped before the whole-canary spending. */
-function looksFor(policy: Policy, canary: Canary, watchMs: number): number {
-  switch (policy) {
-    case 'per look':
-      return 1;
-    case 'per watch':
-      return Math.max(1, Math.ceil(watchMs / canary.analysis.interval));
-    case 'per canary':
-      return plannedLooks(canary);
-  }
+interface Population {
+  readonly name: string;
+  readonly label: string;
+  readonly rollouts: number;
+  /** Extra canary error rate, from the first step on. */
+  readonly extraErrors: number;
+  /** Canary latency multiplier. */
+  readonly latencyFactor: number;
 }
 
+interface Scenario {
+  readonly name: string;
+  readonly description: string;
+  readonly rps: number;
+  readonly canary: Canary;
+  readonly designs: readonly Design[];
+  readonly populations: readonly Population[];
+}
+
+const HEALTHY: Population = {
+  name: 'healthy',
+  label: 'healthy',
+  rollouts: HEALTHY_ROLLOUTS,
+  extraErrors: 0,
+  latencyFactor: 1,
+};
+const ERRORS_2: Population = {
+  name: 'errors+2%',
+  label: '+2 % errors',
+  rollouts: BROKEN_ROLLOUTS,
+  extraErrors: 0.02,
+  latencyFactor: 1,
+};
+const ERRORS_5: Population = {
+  name: 'errors+5%',
+  label: '+5 % errors',
+  rollouts: BROKEN_ROLLOUTS,
+  extraErrors: 0.05,
+  latencyFactor: 1,
+};
+const LATENCY_20: Population = {
+  name: 'latency+20%',
+  label: '+20 % median latency',
+  rollouts: BROKEN_ROLLOUTS,
+  extraErrors: 0,
+  latencyFactor: 1.2,
+};
+
+const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'production-like',
+    // The spec's default alphas, margins and extensions (3 × 30 s, then fail) except the latency
+    // tolerance, 1.1× instead of 1.2×, so that a 20 % slowdown is a regression beyond the tolerance
+    // rather than exactly on it. A 20 s interval rather than the default 5 s keeps the fixed-sample
+    // judge's cost, some 50 ms a look on these windows, within a benchmark's budget; it coarsens every
+    // time below to multiples of 20 s, for both designs.
+    description:
+      '200 requests/s, the canary at 20 %, 50 % and 80 % for 60 s each, judged every 20 s, spec defaults but a 1.1× latency tolerance',
+    rps: 200,
+    canary: {
+      steps: [
+        { setWeight: 20 },
+        { bake: 60_000 },
+        { setWeight: 50 },
+        { bake: 60_000 },
+        { setWeight: 80 },
+        { bake: 60_000 },
+      ],
+      analysis: CanaryAnalysis.parse({ interval: '20s', latency: { maxIncreaseRatio: 1.1 } }),
+    },
+    designs: ['bonferroni', 'sequential'],
+    populations: [HEALTHY, ERRORS_2, ERRORS_5, LATENCY_20],
+  },
+  {
+    name: 'test-suite',
+    description:
+      "the test suite's live spec: 60 requests/s, three 3 s bakes at 20 %, 50 %, 80 %, judged every 1 s, minSamples 20, 2 extensions of 3 s, spec default alphas and tolerances",
+    rps: 60,
+    canary: {
+      steps: [
+        { setWeight: 20 },
+        { bake: 3_000 },
+        { setWeight: 50 },
+        { bake: 3_000 },
+        { setWeight: 80 },
+        { bake: 3_000 },
+      ],
+      analysis: CanaryAnalysis.parse({
+        interval: '1s',
+        minSamples: 20,
+        onInconclusive: { extendBy: '3s', maxExtensions: 2, then: 'fail' },
+      }),
+    },
+    designs: ['bonferroni', 'sequential', 'sequential+last-look'],
+    populations: [HEALTHY, ERRORS_5],
+  },
+];
+
+const TRAFFIC = {
+  latency: { medianMs: 0.4, sigma: 0.3 },
+  /** Both versions fail this often on their own (network blips); the margin is about increases. */
+  baseErrorRate: 0.001,
+} as const;
+
+const Outcome = z.object({
+  rolledBack: z.boolean(),
+  /** Which checks failed, or 'inconclusive (…)' when the last extension ended without a verdict. */
+  cause: z.string().optional(),
+  /** Seconds from the first step to the rollback, or to the promotion. */
+  seconds: z.number(),
+  /** Judgements made. */
+  ticks: z.number(),
+});
+type Outcome = z.infer<typeof Outcome>;
+
 interface Variant {
+  version: string;
   requests: number;
   errors: number;
   latencyMs: number[];
   scores: number[];
 }
 
-const emptyVariant = (): Variant => ({ requests: 0, errors: 0, latencyMs: [], scores: [] });
+const emptyVariant = (version: string): Variant => ({
+  version,
+  requests: 0,
+  errors: 0,
+  latencyMs: [],
+  scores: [],
+});
 
-interface Outcome {
-  readonly rolledBack: boolean;
-  /** Which checks failed, or 'inconclusive' when the last extension ended without a verdict. */
-  readonly cause?: string;
-  /** Seconds from the first canary step to the rollback. */
-  readonly atSeconds?: number;
+/** A per-rollout seed: the same traffic for every design, independent between rollouts. */
+function seedOf(scenario: number, population: string, rollout: number): number {
+  let h = SEED + scenario * 2_654_435_761;
+  for (const ch of population) h = Math.imul(h ^ ch.charCodeAt(0), 16_777_619);
+  return (h + rollout * 7_919) >>> 0;
 }
 
-function simulate(policy: Policy, rng: SampleRng, canaryExtraErrors: number): Outcome {
-  const { canary, rps, latency, baseErrorRate } = SCENARIO;
+function modeOf(design: Design): CanaryAnalysisMode {
+  return design === 'bonferroni' ? 'bonferroni' : 'sequential';
+}
+
+export function simulate(scenario: Scenario, design: Design, population: Population, seed: number): Outcome {
+  const { canary, rps } = scenario;
+  const { latency, baseErrorRate } = TRAFFIC;
   const { interval, onInconclusive } = canary.analysis;
+  const mode = modeOf(design);
+  const spent = alphaSpent(canary.analysis, plannedTests(canary, mode));
+  const rng = seededRng(seed);
   let weight = 0;
   let clock = 0;
-  const request = (v: Variant, errorRate: number): void => {
+  let ticks = 0;
+  const request = (v: Variant, isCanary: boolean): void => {
     v.requests++;
-    v.latencyMs.push(latency.medianMs * Math.exp(latency.sigma * rng.normal()));
+    const factor = isCanary ? population.latencyFactor : 1;
+    v.latencyMs.push(factor * latency.medianMs * Math.exp(latency.sigma * rng.normal()));
+    const errorRate = baseErrorRate + (isCanary ? population.extraErrors : 0);
     if (rng.uniform() < errorRate) v.errors++;
     else v.scores.push(1 / (1 + Math.exp(-(-1.5 + 1.5 * rng.normal()))));
   };
@@ -95,24 +206,25 @@ function simulate(policy: Policy, rng: SampleRng, canaryExtraErrors: number): Ou
     }
     if (!('bake' in step)) continue;
     // A step's window grows from its start through every extension, as in the workflow.
-    const stable = emptyVariant();
-    const canaryWindow = emptyVariant();
+    const stable = emptyVariant('1');
+    const canaryWindow = emptyVariant('2');
     let elapsed = 0;
     const advance = (ms: number): void => {
       const arrivals = Math.round((rps * ms) / 1000);
       for (let i = 0; i < arrivals; i++) {
-        if (rng.uniform() * 100 < weight) request(canaryWindow, baseErrorRate + canaryExtraErrors);
-        else request(stable, baseErrorRate);
+        if (rng.uniform() * 100 < weight) request(canaryWindow, true);
+        else request(stable, false);
       }
       elapsed += ms;
       clock += ms;
     };
-    const judge = (looks: number) =>
-      judgeCanary(
+    const judge = (lastLook: boolean) => {
+      ticks++;
+      return judgeCanary(
         {
           model: 'sim',
           generation: 1,
-          variants: { stable: { version: '1', ...stable }, canary: { version: '2', ...canaryWindow } },
+          variants: { stable, canary: canaryWindow },
           shadowComparison: {
             pairs: 0,
             observedPairs: 0,
@@ -125,18 +237,22 @@ function simulate(policy: Policy, rng: SampleRng, canaryExtraErrors: number): Ou
           windowStartMs: 0,
           windowEndMs: elapsed,
         } satisfies StatsSnapshot,
-        alphaSpent(canary.analysis, looks),
+        spent,
+        // The confidence sequences' ends are evidence only; no decision reads them.
+        { mode, sequential: { bounds: false }, lastLook: lastLook && design === 'sequential+last-look' },
       );
+    };
     let watchMs = step.bake;
-    let stopWhenPassed = false;
+    // A bake runs its whole time in today's design; the sequential one ends it once non-inferior.
+    let stopWhenPassed = mode === 'sequential';
     for (let extension = 0; ; extension++) {
-      const looks = looksFor(policy, canary, watchMs);
-      let last = judge(looks);
+      const final = (t: number): boolean => t >= watchMs;
+      let last = judge(final(0));
       // Ticks at 0, interval, 2·interval, … and at the deadline, as the watch activity takes them.
-      for (let t = 0; ; last = judge(looks)) {
+      for (let t = 0; ; last = judge(final(t))) {
         if (last.status === 'failed') {
           const failed = last.checks.filter((c) => c.status === 'failed').map((c) => c.name);
-          return { rolledBack: true, cause: failed.join(' + '), atSeconds: clock / 1000 };
+          return { rolledBack: true, cause: failed.join(' + '), seconds: clock / 1000, ticks };
         }
         if (stopWhenPassed && last.status === 'passed') break;
         if (t >= watchMs) break;
@@ -147,14 +263,82 @@ function simulate(policy: Policy, rng: SampleRng, canaryExtraErrors: number): Ou
       if (last.status !== 'inconclusive') break;
       if (extension >= onInconclusive.maxExtensions) {
         const open = last.checks.filter((c) => c.status === 'inconclusive').map((c) => c.name);
-        return { rolledBack: true, cause: `inconclusive (${open.join(' + ')})`, atSeconds: clock / 1000 };
+        return {
+          rolledBack: true,
+          cause: `inconclusive (${open.join(' + ')})`,
+          seconds: clock / 1000,
+          ticks,
+        };
       }
       watchMs = onInconclusive.extendBy;
       stopWhenPassed = true;
     }
   }
-  return { rolledBack: false };
+  return { rolledBack: false, seconds: clock / 1000, ticks };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Sharding over child processes
+
+interface Job {
+  readonly scenario: number;
+  readonly design: Design;
+  readonly population: number;
+  readonly rollout: number;
+}
+
+const ShardResult = z.object({ outcomes: z.array(z.tuple([z.number(), Outcome])) });
+
+function allJobs(): Job[] {
+  const jobs: Job[] = [];
+  SCENARIOS.forEach((sc, scenario) => {
+    for (const design of sc.designs)
+      sc.populations.forEach((p, population) => {
+        for (let rollout = 0; rollout < p.rollouts; rollout++)
+          jobs.push({ scenario, design, population, rollout });
+      });
+  });
+  return jobs;
+}
+
+function runJob(job: Job): Outcome {
+  const scenario = SCENARIOS[job.scenario] as Scenario;
+  const population = scenario.populations[job.population] as Population;
+  return simulate(scenario, job.design, population, seedOf(job.scenario, population.name, job.rollout));
+}
+
+/** In a child: run every `shards`-th job from `shard` on, send the outcomes back, exit. */
+function runShard(shard: number, shards: number): void {
+  const jobs = allJobs();
+  const outcomes: [number, Outcome][] = [];
+  for (let i = shard; i < jobs.length; i += shards) {
+    outcomes.push([i, runJob(jobs[i] as Job)]);
+    if (outcomes.length % 250 === 0)
+      console.log(
+        `  shard ${shard}: ${outcomes.length}/${Math.ceil((jobs.length - shard) / shards)} rollouts`,
+      );
+  }
+  process.send?.({ outcomes }, () => process.exit(0));
+}
+
+async function runAll(log: (line: string) => void): Promise<Outcome[]> {
+  const jobs = allJobs();
+  const shards = Math.max(1, Math.min(os.availableParallelism(), 8));
+  log(`  ${jobs.length} rollouts over ${shards} child process(es)…`);
+  const children = Array.from(
+    { length: shards },
+    (_, shard) => new TsChild(__filename, ['--canary-shard', String(shard), String(shards)]),
+  );
+  const results = await Promise.all(children.map((c) => c.next(ShardResult, 4 * 3600_000)));
+  const outcomes = new Array<Outcome>(jobs.length);
+  for (const r of results) for (const [i, o] of r.outcomes) outcomes[i] = o;
+  return outcomes;
+}
+
+if (process.argv[2] === '--canary-shard') runShard(Number(process.argv[3]), Number(process.argv[4]));
+
+// ---------------------------------------------------------------------------------------------------
+// Report
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)} %`;
@@ -170,121 +354,189 @@ function wilson(k: number, n: number): string {
 }
 
 function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-/** Pure computation; a Promise only because every benchmark is run through the same interface. */
-export function runCanaryBench(command: string, log: (line: string) => void): Promise<BenchResult> {
+function seconds(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(0) : '—';
+}
+
+function causes(outcomes: readonly Outcome[]): string {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) counts.set(o.cause ?? '?', (counts.get(o.cause ?? '?') ?? 0) + 1);
+  return [...counts].map(([c, n]) => `${c}: ${n}`).join(', ') || '—';
+}
+
+type OutcomeRow = [number, number, number, string];
+
+function row(o: Outcome): OutcomeRow {
+  return [o.rolledBack ? 1 : 0, o.seconds, o.ticks, o.cause ?? ''];
+}
+
+const DESIGN_LABELS: Readonly<Record<Design, string>> = {
+  bonferroni: 'bonferroni',
+  sequential: 'sequential',
+  'sequential+last-look': 'sequential, last look on the point estimate',
+};
+
+interface Summary {
+  readonly falseRate: number;
+  readonly medianHealthy: number;
+  readonly caught: Record<string, number>;
+}
+
+/** Pure computation in child processes; the parent only collects and reports. */
+export async function runCanaryBench(command: string, log: (line: string) => void): Promise<BenchResult> {
   const started = new Date();
   const machine = machineInfo();
-  const alphas = SCENARIO.canary.analysis;
-  const healthyRows: string[][] = [];
-  const brokenRows: string[][] = [];
-  const raw: Record<string, { healthyRolledBack: Outcome[]; broken: Outcome[] }> = {};
-  const brokenSummary: {
-    policy: Policy;
-    caught: number;
-    exhausted: number;
-    promoted: number;
-    medianAny: number;
-  }[] = [];
-  const lines: string[] = [];
-  for (const [p, policy] of POLICIES.entries()) {
-    const rng = seededRng(SEED + p);
-    const healthy = Array.from({ length: ROLLOUTS }, () => simulate(policy, rng, 0));
-    const broken = Array.from({ length: BROKEN_ROLLOUTS }, () =>
-      simulate(policy, rng, SCENARIO.brokenExtraErrorRate),
+  const all = await runAll(log);
+  const jobs = allJobs();
+  const tables: Table[] = [];
+  const interpretation: string[] = [];
+  // Outcomes as [rolled back (1/0), seconds, judgements, cause] rows, to keep the file small.
+  const raw: Record<string, unknown> = { columns: ['rolledBack', 'seconds', 'ticks', 'cause'] };
+  SCENARIOS.forEach((scenario, s) => {
+    const outcomesOf = (design: Design, population: number): Outcome[] =>
+      jobs.flatMap((j, i) =>
+        j.scenario === s && j.design === design && j.population === population ? [all[i] as Outcome] : [],
+      );
+    const { canary, populations } = scenario;
+    const alphas = canary.analysis;
+    const fixedBakes = canary.steps.reduce((sum, step) => sum + ('bake' in step ? step.bake : 0), 0) / 1000;
+    const healthyRows: string[][] = [];
+    const brokenRows: string[][] = [];
+    const summary = new Map<Design, Summary>();
+    raw[scenario.name] = {};
+    for (const design of scenario.designs) {
+      const healthy = outcomesOf(design, 0);
+      const falseRollbacks = healthy.filter((o) => o.rolledBack);
+      const promoted = healthy.filter((o) => !o.rolledBack);
+      const medianHealthy = median(promoted.map((o) => o.seconds));
+      healthyRows.push([
+        DESIGN_LABELS[design],
+        `${plannedTests(canary, modeOf(design))}`,
+        `${falseRollbacks.length} / ${healthy.length}`,
+        pct(falseRollbacks.length / healthy.length),
+        wilson(falseRollbacks.length, healthy.length),
+        causes(falseRollbacks),
+        `${seconds(medianHealthy)} (fixed bakes: ${fixedBakes})`,
+        `${median(healthy.map((o) => o.ticks))}`,
+      ]);
+      const designRaw: Record<string, OutcomeRow[]> = { healthyRolledBack: falseRollbacks.map(row) };
+      const caughtRates: Record<string, number> = {};
+      populations.forEach((p, index) => {
+        if (index === 0) return;
+        const broken = outcomesOf(design, index);
+        const caught = broken.filter((o) => o.rolledBack && !o.cause?.startsWith('inconclusive'));
+        const exhausted = broken.filter((o) => o.rolledBack && o.cause?.startsWith('inconclusive'));
+        const missed = broken.filter((o) => !o.rolledBack);
+        brokenRows.push([
+          p.label,
+          DESIGN_LABELS[design],
+          `${caught.length} / ${broken.length}`,
+          pct(caught.length / broken.length),
+          seconds(median(caught.map((o) => o.seconds))),
+          `${exhausted.length}`,
+          `${missed.length}`,
+          seconds(median(broken.filter((o) => o.rolledBack).map((o) => o.seconds))),
+        ]);
+        designRaw[p.name] = broken.map(row);
+        caughtRates[p.label] = caught.length / broken.length;
+      });
+      (raw[scenario.name] as Record<string, Record<string, OutcomeRow[]>>)[design] = designRaw;
+      summary.set(design, {
+        falseRate: falseRollbacks.length / healthy.length,
+        medianHealthy,
+        caught: caughtRates,
+      });
+      log(
+        `  ${scenario.name}, ${DESIGN_LABELS[design]}: ${falseRollbacks.length}/${healthy.length} healthy rolled back, healthy median ${seconds(medianHealthy)} s`,
+      );
+    }
+    brokenRows.sort(
+      (a, b) =>
+        populations.findIndex((p) => p.label === a[0]) - populations.findIndex((p) => p.label === b[0]),
     );
-    const falseRollbacks = healthy.filter((o) => o.rolledBack);
-    const causes = new Map<string, number>();
-    for (const o of falseRollbacks) causes.set(o.cause ?? '?', (causes.get(o.cause ?? '?') ?? 0) + 1);
-    healthyRows.push([
-      policy,
-      `${falseRollbacks.length} / ${ROLLOUTS}`,
-      pct(falseRollbacks.length / ROLLOUTS),
-      wilson(falseRollbacks.length, ROLLOUTS),
-      [...causes].map(([c, n]) => `${c}: ${n}`).join(', ') || '—',
-    ]);
-    const caught = broken.filter((o) => o.rolledBack && !o.cause?.startsWith('inconclusive'));
-    const exhausted = broken.filter((o) => o.rolledBack && o.cause?.startsWith('inconclusive'));
-    const promoted = broken.filter((o) => !o.rolledBack);
-    const times = caught.map((o) => o.atSeconds ?? NaN);
-    const anyTimes = broken.filter((o) => o.rolledBack).map((o) => o.atSeconds ?? NaN);
-    brokenRows.push([
-      policy,
-      `${caught.length} / ${BROKEN_ROLLOUTS}`,
-      times.length ? median(times).toFixed(0) : '—',
-      `${exhausted.length}`,
-      `${promoted.length}`,
-      anyTimes.length ? median(anyTimes).toFixed(0) : '—',
-    ]);
-    brokenSummary.push({
-      policy,
-      caught: caught.length,
-      exhausted: exhausted.length,
-      promoted: promoted.length,
-      medianAny: anyTimes.length ? median(anyTimes) : NaN,
-    });
-    raw[policy] = { healthyRolledBack: falseRollbacks, broken };
-    log(
-      `  ${policy}: ${falseRollbacks.length}/${ROLLOUTS} healthy rolled back; ${caught.length}/${BROKEN_ROLLOUTS} broken caught`,
+    const alphaSum = alphas.errorRateAlpha + alphas.latency.alpha + alphas.prediction.ksAlpha;
+    const each = (f: (x: Summary) => string): string =>
+      scenario.designs.map((d) => `${DESIGN_LABELS[d]} ${f(summary.get(d) as Summary)}`).join(', ');
+    interpretation.push(
+      `${scenario.name}: healthy candidate, whole rollout, inconclusive counted as a rollback: ${each((x) => pct(x.falseRate))} false rollbacks; the spec's alphas sum to ${pct(alphaSum)} (error rate ${alphas.errorRateAlpha}, latency ${alphas.latency.alpha}, prediction ${alphas.prediction.ksAlpha}), the bound every design promises; Bonferroni divides them by ${plannedLooks(canary)} planned looks, the sequential analysis by ${plannedWindows(canary)} windows.`,
+      `${scenario.name}: broken candidates caught by a failed check (not by running out of extensions): ${populations
+        .slice(1)
+        .map((p) => `${p.label}: ${each((x) => pct(x.caught[p.label] ?? NaN))}`)
+        .join('; ')}.`,
+      `${scenario.name}: healthy canaries promoted after a median of ${each((x) => `${seconds(x.medianHealthy)} s`)} (${fixedBakes} s of fixed bakes).`,
     );
-  }
-  const sum = alphas.errorRateAlpha + alphas.latency.alpha + alphas.prediction.ksAlpha;
-  const row = (policy: Policy): string[] | undefined => healthyRows[POLICIES.indexOf(policy)];
-  lines.push(
-    `Healthy candidate, whole rollout: ${POLICIES.map((p) => `${p} ${row(p)?.[2] ?? '?'}`).join(', ')} false rollbacks; the spec's alphas sum to ${pct(sum)}, the bound a whole-canary Bonferroni promises (error rate ${alphas.errorRateAlpha}, latency ${alphas.latency.alpha}, KS ${alphas.prediction.ksAlpha}, ${plannedLooks(SCENARIO.canary)} planned looks).`,
-  );
-  lines.push(
-    `Broken candidate (+${pct(SCENARIO.brokenExtraErrorRate)} errors from the first step): ${brokenSummary
-      .map(
-        (b) =>
-          `${b.policy}: ${b.caught} of ${BROKEN_ROLLOUTS} failed a check, ${b.exhausted} were rolled back when the last extension ended still inconclusive, ${b.promoted} promoted, median ${b.medianAny.toFixed(0)} s to the rollback`,
-      )
-      .join('; ')}.`,
-  );
-  const healthyTable: Table = {
-    title: `Healthy candidate: false rollbacks over ${ROLLOUTS} simulated rollouts`,
-    columns: ['alpha spent', 'rolled back', 'rate', '95 % interval (Wilson)', 'causes'],
-    rows: healthyRows,
-  };
-  const brokenTable: Table = {
-    title: `Broken candidate (+${pct(SCENARIO.brokenExtraErrorRate)} errors): detection over ${BROKEN_ROLLOUTS} rollouts`,
-    columns: [
-      'alpha spent',
-      'caught by a failed check',
-      'median s to that rollback',
-      'rolled back as still inconclusive',
-      'promoted',
-      'median s to any rollback',
-    ],
-    rows: brokenRows,
-  };
-  return Promise.resolve({
+    tables.push(
+      {
+        title: `${scenario.name} — healthy candidate: false rollbacks over ${HEALTHY_ROLLOUTS} simulated rollouts`,
+        columns: [
+          'design',
+          'alpha divided by',
+          'rolled back',
+          'rate',
+          '95 % interval (Wilson)',
+          'causes',
+          'median s to promotion',
+          'median judgements',
+        ],
+        rows: healthyRows,
+      },
+      {
+        title: `${scenario.name} — broken candidates (broken from the first step): detection over ${BROKEN_ROLLOUTS} rollouts each`,
+        columns: [
+          'candidate',
+          'design',
+          'caught by a failed check',
+          'rate',
+          'median s to that rollback',
+          'rolled back as still inconclusive',
+          'promoted',
+          'median s to any rollback',
+        ],
+        rows: brokenRows,
+      },
+    );
+  });
+  return {
     ...runRecord('canary', started, command, machine),
     settings: {
-      rollouts: ROLLOUTS,
+      healthyRollouts: HEALTHY_ROLLOUTS,
       brokenRollouts: BROKEN_ROLLOUTS,
       seed: SEED,
-      rps: SCENARIO.rps,
-      steps: SCENARIO.canary.steps,
-      analysis: SCENARIO.canary.analysis,
-      latency: SCENARIO.latency,
-      baseErrorRate: SCENARIO.baseErrorRate,
-      policies: {
-        'per look': 'every look at the spec alpha',
-        'per watch': 'alpha / looks of that bake or extension (before 2026-11-29 04:15)',
-        'per canary': 'alpha / plannedLooks of the whole canary (now)',
+      traffic: TRAFFIC,
+      scenarios: SCENARIOS.map((sc) => ({
+        name: sc.name,
+        description: sc.description,
+        rps: sc.rps,
+        steps: sc.canary.steps,
+        analysis: sc.canary.analysis,
+        designs: sc.designs,
+        populations: sc.populations.map((p) => p.name),
+      })),
+      designs: {
+        bonferroni: 'fixed-sample tests at alpha / plannedLooks; bakes run their full time',
+        sequential:
+          'anytime-valid e-processes (src/stats/sequential.ts) at alpha / plannedWindows; bakes end once every check is non-inferior',
+        'sequential+last-look':
+          "sequential, and at each watch's deadline a still inconclusive check passes when the Bonferroni design's check passes on that window (judgeCanary's lastLook)",
       },
     },
-    tables: [healthyTable, brokenTable],
-    interpretation: lines,
+    tables,
+    interpretation,
     notes: [
       `Simulated time, so the machine's speed does not enter the numbers; end load average ${(os.loadavg()[0] ?? 0).toFixed(2)}.`,
-      "The simulated windows grow through a step's extensions for every policy, so the rows differ only in how alpha is spent.",
+      'Rollout i of each population sees the same traffic in every design (the same seed), so the rows differ only in how it is judged.',
+      "Every window holds all of the step's latencies and scores: the sequential tests are e-processes over the whole stream of a step. The gateway today returns at most the 5000 most recent samples per version and query (DEFAULT_WINDOW_STATS.maxSamples), so the sequential mode needs that raised, or a prefix kept, before it is switched on.",
+      'The confidence sequences’ ends are not computed in the simulation (`bounds: false`): they are evidence only and no decision reads them.',
+      "The previous run of this benchmark (2026-11-29) compared ways of spending alpha over looks on the test-suite scenario alone; its 'per canary' row is today's bonferroni design there.",
     ],
     raw,
-  });
+  };
 }

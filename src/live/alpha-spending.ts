@@ -13,6 +13,13 @@ import type { Canary, CanaryAnalysis } from '../spec/schema';
  * and cheap: a real failure (a 30 % NaN rate, a 3× slowdown) drives p-values many orders of
  * magnitude below the corrected level within a tick or two.
  *
+ * With the anytime-valid sequential analysis (`judgeCanary(…, { mode: 'sequential' })`) looks are free:
+ * each check's e-process may be judged at every tick of a step's window, through its extensions and
+ * resumptions, and still crosses 1/α with probability at most α (Ville's inequality; see
+ * src/stats/sequential.ts). A new window starts with every bake or analysis step (a new routing
+ * generation), and each window is a new test, so Bonferroni is then over windows only
+ * (`plannedWindows`), not over looks: 3 windows instead of 36 looks for the test suite's canary.
+ *
  * Pure and free of I/O, so the workflow computes it from the spec and hands the spent levels to each
  * watch activity.
  */
@@ -36,7 +43,21 @@ export function plannedLooks(canary: Canary): number {
   return Math.max(1, looks);
 }
 
-/** The analysis with every significance level divided by `looks`. */
+/**
+ * Windows the canary's analysis judges: one per bake or analysis step, each from the step's start
+ * through its extensions. The divisor of the sequential analysis.
+ */
+export function plannedWindows(canary: Canary): number {
+  const windows = canary.steps.filter((step) => 'bake' in step || 'analysis' in step).length;
+  return Math.max(1, windows);
+}
+
+/** The divisor for an analysis mode: every look for 'bonferroni', every window for 'sequential'. */
+export function plannedTests(canary: Canary, mode: 'bonferroni' | 'sequential'): number {
+  return mode === 'sequential' ? plannedWindows(canary) : plannedLooks(canary);
+}
+
+/** The analysis with every significance level divided by `looks` (or by windows, for the sequential mode). */
 export function alphaSpent(analysis: CanaryAnalysis, looks: number): CanaryAnalysis {
   if (!Number.isInteger(looks) || looks < 1)
     throw new RangeError(`looks must be a positive integer, got ${looks}`);

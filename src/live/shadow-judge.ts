@@ -1,9 +1,12 @@
-import { type CheckResult, combine, type GateVerdict } from '../gates/verdict';
+// Over 350 lines on purpose: each shadow check's fixed-sample and anytime-valid forms sit side by side, so
+// the two analysis modes stay comparable and share their evidence.
+import { type CheckResult, combine, type GateVerdict } from '../promotion/verdict';
 import { type Shadow } from '../spec/schema';
-import { ks2Sample, psi } from '../stats/drift';
+import { binShares, ks2Sample, psi, PSI_EPSILON, psiFromShares, quantileEdges } from '../stats/drift';
 import { quantile } from '../stats/quantile';
+import { logOneSidedMixtures, psiBounds, QuantileRatioTest } from '../stats/sequential';
 import { type StatsSnapshot } from '../promotion/stats-snapshot';
-import { finite, pct, psiBins, round, summarize } from './samples';
+import { finite, pct, psiBins, round, summarize } from './evidence';
 
 /**
  * Shadow judgement: the candidate answered a mirrored copy of live requests and never served anyone,
@@ -32,6 +35,29 @@ export interface ShadowJudgement {
   readonly verdict: GateVerdict;
 }
 
+/**
+ * - 'point' (the default): the checks above compare point estimates with the spec's limits once the
+ *   shadow is ready.
+ * - 'sequential': each check is an anytime-valid test against its limit (src/stats/sequential.ts), at
+ *   level `alpha` per check: it fails as soon as the data show the limit is broken — before readiness
+ *   too, which generalises the error-budget rule above — and passes only once they show the limit
+ *   holds (a confidence sequence on the right side of it). Readiness still gates passing, and a ready
+ *   shadow whose checks are not yet conclusive stays inconclusive (the watch keeps judging until its
+ *   deadline). Error rate and agreement are one-sample tests of a proportion; the p95 latency ratio is
+ *   the quantile test with `combine: 'average'` and the PSI bound is a union bound, because the shadow
+ *   answers the same requests as the stable version, so the two samples are not independent.
+ *   maxKsStatistic, when set, stays a point check. A limit of 0 (or an agreement limit of 1) cannot be
+ *   shown to hold by any amount of data, so such a check passes on the point estimate instead (no error
+ *   at all, or every row agreeing) and fails at the first counter-example.
+ */
+export type ShadowAnalysisMode = 'point' | 'sequential';
+
+export interface ShadowJudgeOptions {
+  readonly mode?: ShadowAnalysisMode;
+  /** Significance level of every sequential check (the spec gives the shadow none). Default 0.05. */
+  readonly alpha?: number;
+}
+
 type Window = NonNullable<StatsSnapshot['variants']['stable']>;
 const EMPTY: Window = { version: '', requests: 0, errors: 0, latencyMs: [], scores: [] };
 
@@ -39,7 +65,14 @@ function seconds(ms: number): string {
   return `${round(ms / 1000, 1)}s`;
 }
 
-export function judgeShadow(stats: StatsSnapshot, shadow: Shadow, elapsedMs: number): ShadowJudgement {
+export function judgeShadow(
+  stats: StatsSnapshot,
+  shadow: Shadow,
+  elapsedMs: number,
+  options: ShadowJudgeOptions = {},
+): ShadowJudgement {
+  if (options.mode === 'sequential')
+    return judgeShadowSequential(stats, shadow, elapsedMs, options.alpha ?? 0.05);
   const stable = stats.variants.stable ?? EMPTY;
   const cand = stats.variants.shadow ?? EMPTY;
   const { minRequests, minDuration, maxDuration } = shadow;
@@ -240,4 +273,265 @@ function latencyCheck(stable: Window, cand: Window, maxRatio: number): CheckResu
     message: `shadow p95 latency ${round(ratio, 3)}× stable's ${ratio <= maxRatio ? '≤' : '>'} ${maxRatio}×`,
     evidence,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sequential mode
+
+/** Bins and edge samples of the sequential PSI bound, as in the canary judge's sequential mode. */
+const SEQ_BINS = 5;
+const SEQ_EDGE_SAMPLES = 100;
+
+function eValue(logE: number): number {
+  if (logE > 700) return Infinity;
+  return Number(Math.exp(logE).toPrecision(4));
+}
+
+function concentrationFor(limit: number): readonly number[] {
+  const m = Math.min(limit, 1 - limit);
+  return [Math.min(1000, Math.max(10, 1 / Math.max(m, 1e-9))), 2];
+}
+
+/**
+ * A proportion against a limit: `upper` limits (error rate ≤ max) fail when "rate ≤ limit" is rejected
+ * and pass when "rate ≥ limit" is; `lower` limits (agreement ≥ min) the other way round.
+ */
+function proportionCheck(
+  base: { name: string; metric: string; threshold: number; comparator: '<=' | '>=' },
+  successes: number,
+  trials: number,
+  alpha: number,
+  what: string,
+  evidence: Readonly<Record<string, unknown>>,
+): CheckResult {
+  const limit = base.threshold;
+  const upper = base.comparator === '<=';
+  const rate = trials > 0 ? successes / trials : NaN;
+  const common = { ...base, sampleSize: trials, ...(trials > 0 ? { value: round(rate) } : {}) };
+  // Limits no data can show to hold: judge the point estimate, fail at the first counter-example.
+  const edge = upper ? limit <= 0 : limit >= 1;
+  const vacuous = upper ? limit >= 1 : limit <= 0;
+  if (vacuous || edge || trials === 0) {
+    const ok = vacuous || (trials > 0 && (upper ? successes === 0 : successes === trials));
+    const bad = !vacuous && (upper ? successes > 0 : successes < trials);
+    return {
+      ...common,
+      status: ok ? 'passed' : bad ? 'failed' : 'inconclusive',
+      message: `${what} ${upper ? '≤' : '≥'} ${pct(limit)}: ${ok ? 'holds' : bad ? 'broken' : 'no data yet'}`,
+      evidence: { ...evidence, alpha },
+    };
+  }
+  const k = concentrationFor(limit);
+  const logFail = logOneSidedMixtures(successes, trials, limit, k, upper ? 'greater' : 'less');
+  const logPass = logOneSidedMixtures(successes, trials, limit, k, upper ? 'less' : 'greater');
+  const threshold = Math.log(1 / alpha);
+  const full = { ...evidence, eValueBroken: eValue(logFail), eValueHolds: eValue(logPass), alpha };
+  const side = upper ? '≤' : '≥';
+  if (logFail >= threshold)
+    return {
+      ...common,
+      status: 'failed',
+      message: `${what}: not ${side} ${pct(limit)} (e-value ${eValue(logFail)} ≥ 1/α = ${round(1 / alpha, 2)})`,
+      evidence: full,
+    };
+  if (logPass >= threshold)
+    return {
+      ...common,
+      status: 'passed',
+      message: `${what} ${side} ${pct(limit)} (e-value ${eValue(logPass)} ≥ 1/α = ${round(1 / alpha, 2)})`,
+      evidence: full,
+    };
+  return {
+    ...common,
+    status: 'inconclusive',
+    message: `${what}: not yet known to be ${side} ${pct(limit)}; waiting for more samples`,
+    evidence: full,
+  };
+}
+
+function sequentialErrorRate(cand: Window, shadow: Shadow, alpha: number): CheckResult {
+  return proportionCheck(
+    {
+      name: 'shadow error rate',
+      metric: 'shadow errors / mirrored requests',
+      threshold: shadow.checks.maxErrorRate,
+      comparator: '<=',
+    },
+    cand.errors,
+    cand.requests,
+    alpha,
+    `shadow error rate ${cand.requests > 0 ? pct(cand.errors / cand.requests) : '—'} (${cand.errors}/${cand.requests}, non-finite outputs included)`,
+    { errors: cand.errors, requests: cand.requests },
+  );
+}
+
+function sequentialAgreement(stats: StatsSnapshot, shadow: Shadow, alpha: number): CheckResult {
+  const c = stats.shadowComparison;
+  return proportionCheck(
+    {
+      name: 'agreement',
+      metric: 'share of compared rows where stable and shadow decide alike',
+      threshold: shadow.checks.minAgreement,
+      comparator: '>=',
+    },
+    c.agreements,
+    c.pairs,
+    alpha,
+    `agreement ${c.pairs > 0 ? pct(c.agreements / c.pairs) : '—'} (${c.agreements}/${c.pairs} rows${c.nanCount > 0 ? `, ${c.nanCount} non-finite` : ''})`,
+    {
+      agreements: c.agreements,
+      comparedRows: c.pairs,
+      observedRows: c.observedPairs,
+      nonFiniteRows: c.nanCount,
+    },
+  );
+}
+
+function sequentialPsi(stable: Window, cand: Window, shadow: Shadow, alpha: number): CheckResult {
+  const { maxPsi } = shadow.checks;
+  const base = {
+    name: 'score psi',
+    metric: 'PSI(stable scores, shadow scores)',
+    threshold: maxPsi,
+    comparator: '<=' as const,
+  };
+  const c = finite(cand.scores);
+  const sAll = finite(stable.scores);
+  if (c.length === 0 || sAll.length <= SEQ_EDGE_SAMPLES) {
+    return {
+      ...base,
+      status: 'inconclusive',
+      sampleSize: c.length,
+      message: `score distribution: waiting for scores (stable ${sAll.length}/${SEQ_EDGE_SAMPLES + 1}, shadow ${c.length}; the first ${SEQ_EDGE_SAMPLES} stable scores set the bins)`,
+      evidence: { stable: { n: sAll.length }, shadow: { n: c.length } },
+    };
+  }
+  const edges = quantileEdges(sAll.slice(0, SEQ_EDGE_SAMPLES), SEQ_BINS);
+  const s = sAll.slice(SEQ_EDGE_SAMPLES);
+  const count = (xs: readonly number[]): number[] =>
+    binShares(xs, edges, 'scores').map((share) => Math.round(share * xs.length));
+  const sc = count(s);
+  const cc = count(c);
+  const bounds = psiBounds(sc, cc, alpha, 50, PSI_EPSILON);
+  const point = psiFromShares(
+    sc.map((x) => x / s.length),
+    cc.map((x) => x / c.length),
+  );
+  const common = {
+    ...base,
+    value: round(point),
+    sampleSize: c.length,
+    interval: { lower: round(bounds.lower), upper: round(bounds.upper), confidence: 1 - alpha },
+    evidence: {
+      stable: summarize(s),
+      shadow: summarize(c),
+      bins: edges.length + 1,
+      psiBounds: { lower: round(bounds.lower), upper: round(bounds.upper) },
+      alpha,
+    },
+  };
+  const what = `score PSI ${round(point)}, between ${round(bounds.lower)} and ${round(bounds.upper)} with ${pct(1 - alpha)} confidence at every time`;
+  if (bounds.lower > maxPsi) return { ...common, status: 'failed', message: `${what}: above ${maxPsi}` };
+  if (bounds.upper <= maxPsi) return { ...common, status: 'passed', message: `${what}: within ${maxPsi}` };
+  return { ...common, status: 'inconclusive', message: `${what}: not yet known to be within ${maxPsi}` };
+}
+
+function sequentialLatency(stable: Window, cand: Window, maxRatio: number, alpha: number): CheckResult {
+  const base = {
+    name: 'shadow latency ratio',
+    metric: 'p95 latency shadow / stable',
+    threshold: maxRatio,
+    comparator: '<=' as const,
+  };
+  const s = Float64Array.from(finite(stable.latencyMs)).sort();
+  const c = Float64Array.from(finite(cand.latencyMs)).sort();
+  const evidence = { stable: summarize(Array.from(s)), shadow: summarize(Array.from(c)) };
+  if (c.length === 0 || s.length === 0 || !((s[0] as number) > 0)) {
+    return {
+      ...base,
+      sampleSize: c.length,
+      status: 'inconclusive',
+      message: `shadow latency ratio: not enough latency samples (stable ${s.length}, shadow ${c.length})`,
+      evidence,
+    };
+  }
+  const test = new QuantileRatioTest(c, s, { p: 0.95, k: [50, 2], combine: 'average' });
+  const fail = test.logEValue(maxRatio, 'greater');
+  const pass = test.logEValue(maxRatio, 'less');
+  const limit = Math.log(1 / alpha);
+  const ratio = quantile(c, 0.95) / quantile(s, 0.95);
+  const common = {
+    ...base,
+    value: round(ratio),
+    sampleSize: c.length,
+    evidence: { ...evidence, eValueAbove: eValue(fail), eValueWithin: eValue(pass), alpha },
+  };
+  const what = `shadow p95 latency ${round(ratio, 3)}× stable's`;
+  if (fail >= limit)
+    return { ...common, status: 'failed', message: `${what}: above ${maxRatio}× (e-value ${eValue(fail)})` };
+  if (pass >= limit)
+    return { ...common, status: 'passed', message: `${what}: within ${maxRatio}× (e-value ${eValue(pass)})` };
+  return { ...common, status: 'inconclusive', message: `${what}: not yet known to be within ${maxRatio}×` };
+}
+
+function judgeShadowSequential(
+  stats: StatsSnapshot,
+  shadow: Shadow,
+  elapsedMs: number,
+  alpha: number,
+): ShadowJudgement {
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must lie in (0, 1), got ${alpha}`);
+  const stable = stats.variants.stable ?? EMPTY;
+  const cand = stats.variants.shadow ?? EMPTY;
+  const { minRequests, minDuration, maxDuration } = shadow;
+  const checks: CheckResult[] = [
+    sequentialAgreement(stats, shadow, alpha),
+    sequentialPsi(stable, cand, shadow, alpha),
+    ...(shadow.checks.maxKsStatistic !== undefined
+      ? distributionChecks(stable, cand, shadow).filter((c) => c.name === 'score ks')
+      : []),
+    sequentialErrorRate(cand, shadow, alpha),
+    ...(shadow.checks.maxLatencyRatio !== undefined
+      ? [sequentialLatency(stable, cand, shadow.checks.maxLatencyRatio, alpha)]
+      : []),
+  ];
+  const ready = cand.requests >= minRequests && elapsedMs >= minDuration;
+  if (ready) return { ready: true, verdict: combine('shadow', checks) };
+  // Not ready: a check the data already show broken fails now (KS, a point check, waits for readiness).
+  const broken = checks.filter((c) => c.status === 'failed' && c.name !== 'score ks');
+  const progress = {
+    mirroredRequests: cand.requests,
+    minRequests,
+    comparedRows: stats.shadowComparison.pairs,
+    elapsedMs: Math.round(elapsedMs),
+    minDurationMs: minDuration,
+    maxDurationMs: maxDuration,
+  };
+  const pending: CheckResult[] = [];
+  if (cand.requests < minRequests && elapsedMs >= maxDuration) {
+    pending.push({
+      name: 'shadow sample size',
+      metric: 'mirrored requests',
+      status: 'failed',
+      value: cand.requests,
+      threshold: minRequests,
+      comparator: '>=',
+      sampleSize: cand.requests,
+      message: `only ${cand.requests}/${minRequests} mirrored requests after ${seconds(elapsedMs)} (maxDuration ${seconds(maxDuration)})`,
+      evidence: progress,
+    });
+  } else if (broken.length === 0) {
+    pending.push({
+      name: 'shadow sample size',
+      metric: 'mirrored requests',
+      status: 'inconclusive',
+      value: cand.requests,
+      threshold: minRequests,
+      comparator: '>=',
+      sampleSize: cand.requests,
+      message: `shadow not ready: ${cand.requests}/${minRequests} mirrored requests, ${seconds(elapsedMs)}/${seconds(minDuration)}`,
+      evidence: progress,
+    });
+  }
+  return { ready: false, verdict: combine('shadow', [...broken, ...pending]) };
 }

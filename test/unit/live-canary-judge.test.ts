@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { judgeCanary } from '../../src/live/canary-judge';
-import { CanaryAnalysis } from '../../src/spec/schema';
+import { alphaSpent, plannedLooks, plannedTests, plannedWindows } from '../../src/live/alpha-spending';
+import { hodgesLehmannShift, judgeCanary } from '../../src/live/canary-judge';
+import { createRng } from '../../src/stats/rng';
+import { hodgesLehmann } from '../../src/stats/tests';
+import { type Canary, CanaryAnalysis } from '../../src/spec/schema';
 import { snapshot, window } from './live-fixtures';
 
 const analysis = CanaryAnalysis.parse({ minSamples: 50 });
@@ -161,5 +164,167 @@ describe('canary judge', () => {
       analysis,
     );
     expect(JSON.stringify(v).length).toBeLessThan(6000);
+  });
+});
+
+describe('Hodges–Lehmann by selection', () => {
+  it('returns exactly the value of sorting every pairwise difference, with and without ties', () => {
+    const rng = createRng(77);
+    for (let trial = 0; trial < 60; trial++) {
+      const n = 1 + rng.int(120);
+      const m = 1 + rng.int(150);
+      const draw = (): number =>
+        trial % 3 === 0
+          ? rng.normal()
+          : trial % 3 === 1
+            ? Math.round(rng.normal() * 3) / 3
+            : Math.exp(rng.normal());
+      const x = Array.from({ length: n }, draw);
+      const y = Array.from({ length: m }, draw);
+      expect(hodgesLehmannShift(x, y)).toBe(hodgesLehmann(x, y));
+    }
+    const x = Array.from({ length: 1000 }, () => 10 * Math.exp(0.25 * rng.normal()));
+    const y = Array.from({ length: 1000 }, () => 10 * Math.exp(0.25 * rng.normal()));
+    expect(hodgesLehmannShift(x, y)).toBe(hodgesLehmann(x, y));
+    expect(hodgesLehmannShift([5, 5, 5], [5, 5])).toBe(0);
+  });
+});
+
+describe('canary judge, sequential mode', () => {
+  const canary: Canary = {
+    steps: [
+      { setWeight: 20 },
+      { bake: 60_000 },
+      { setWeight: 50 },
+      { bake: 60_000 },
+      { setWeight: 80 },
+      { bake: 60_000 },
+    ],
+    analysis: CanaryAnalysis.parse({ interval: '10s', latency: { maxIncreaseRatio: 1.1 } }),
+  };
+  const spent = alphaSpent(canary.analysis, plannedTests(canary, 'sequential'));
+  const sequential = { mode: 'sequential' as const };
+
+  it('spends alpha over windows, not looks: one window per bake or analysis step', () => {
+    expect(plannedWindows(canary)).toBe(3);
+    expect(plannedTests(canary, 'sequential')).toBe(3);
+    expect(plannedTests(canary, 'bonferroni')).toBe(plannedLooks(canary));
+    expect(plannedLooks(canary)).toBe(57);
+    expect(spent.errorRateAlpha).toBeCloseTo(0.05 / 3, 12);
+    expect(plannedWindows({ ...canary, steps: [{ setWeight: 100 }] })).toBe(1);
+  });
+
+  it('declares a healthy canary non-inferior on every check, with e-values and confidence sequences', () => {
+    const v = judgeCanary(
+      snapshot({
+        stable: window({ requests: 8000, errors: 8, latencyMs: 10, seed: 31 }),
+        canary: window({ version: '2', requests: 4000, errors: 4, latencyMs: 10, seed: 32 }),
+      }),
+      spent,
+      sequential,
+    );
+    expect(v.checks.map((c) => c.status)).toEqual(['passed', 'passed', 'passed']);
+    const err = check(v, 'error rate increase');
+    expect(err.interval?.upper).toBeLessThan(0.01);
+    expect(err.evidence?.eValueWithinMargin as number).toBeGreaterThanOrEqual(1 / spent.errorRateAlpha);
+    const lat = check(v, 'latency increase');
+    expect(lat.interval?.upper).toBeLessThan(1.1);
+    expect(lat.interval?.lower).toBeLessThan(1);
+    const drift = check(v, 'prediction drift');
+    expect(drift.interval?.upper).toBeLessThanOrEqual(0.2);
+    expect(JSON.stringify(v).length).toBeLessThan(8000);
+  });
+
+  it('fails a canary with 30 % errors at minSamples, and a 3× slower one on latency', () => {
+    const errors = judgeCanary(
+      snapshot({
+        stable: window({ requests: 50, seed: 33 }),
+        canary: window({ version: '2', requests: 50, errors: 15, seed: 34 }),
+      }),
+      spent,
+      sequential,
+    );
+    expect(check(errors, 'error rate increase').status).toBe('failed');
+    expect(check(errors, 'error rate increase').interval?.lower).toBeGreaterThan(0.01);
+    expect(errors.status).toBe('failed');
+    const slow = judgeCanary(
+      snapshot({
+        stable: window({ requests: 200, seed: 35 }),
+        canary: window({ version: '2', requests: 200, latencyMs: 30, seed: 36 }),
+      }),
+      spent,
+      sequential,
+    );
+    expect(check(slow, 'latency increase').status).toBe('failed');
+    expect(check(slow, 'latency increase').message).toContain('above 1.1×');
+  });
+
+  it('fails a clear shift of the score distribution', () => {
+    const v = judgeCanary(
+      snapshot({
+        stable: window({ requests: 3000, seed: 37 }),
+        canary: window({ version: '2', requests: 3000, logitMean: 1, seed: 38 }),
+      }),
+      spent,
+      sequential,
+    );
+    const drift = check(v, 'prediction drift');
+    expect(drift.status).toBe('failed');
+    expect(drift.interval?.lower).toBeGreaterThan(0.2);
+  });
+
+  it('stays inconclusive while the evidence is thin either way, and waits for samples', () => {
+    const thin = judgeCanary(
+      snapshot({
+        stable: window({ requests: 120, seed: 39 }),
+        canary: window({ version: '2', requests: 60, errors: 1, seed: 40 }),
+      }),
+      spent,
+      sequential,
+    );
+    expect(thin.checks.map((c) => c.status)).toEqual(['inconclusive', 'inconclusive', 'inconclusive']);
+    expect(check(thin, 'error rate increase').message).toContain('not yet known');
+    const waiting = judgeCanary(
+      snapshot({
+        stable: window({ requests: 500, seed: 41 }),
+        canary: window({ requests: 12, errors: 6, seed: 42 }),
+      }),
+      spent,
+      sequential,
+    );
+    expect(waiting.status).toBe('inconclusive');
+    expect(check(waiting, 'error rate increase').message).toContain('waiting for samples: canary 12/50');
+  });
+
+  it('at the last look, passes a check that is only inconclusive on its point estimate, never one above it', () => {
+    const snap = snapshot({
+      stable: window({ requests: 120, seed: 39 }),
+      canary: window({ version: '2', requests: 60, errors: 0, seed: 40 }),
+    });
+    const open = judgeCanary(snap, spent, sequential);
+    expect(check(open, 'error rate increase').status).toBe('inconclusive');
+    const last = judgeCanary(snap, spent, { ...sequential, lastLook: true });
+    const err = check(last, 'error rate increase');
+    expect(err.status).toBe('passed');
+    expect(err.evidence?.decidedOnPointEstimate).toBe(true);
+    expect(err.message).toContain('point estimate');
+    const above = judgeCanary(
+      snapshot({
+        stable: window({ requests: 120, seed: 43 }),
+        canary: window({ version: '2', requests: 60, errors: 2, seed: 44 }),
+      }),
+      spent,
+      { ...sequential, lastLook: true },
+    );
+    expect(check(above, 'error rate increase').status).toBe('inconclusive');
+  });
+
+  it('leaves the default (Bonferroni) verdict exactly as before', () => {
+    const snap = snapshot({
+      stable: window({ requests: 600, errors: 1, seed: 1 }),
+      canary: window({ version: '2', requests: 400, errors: 0, seed: 2 }),
+    });
+    expect(judgeCanary(snap, analysis, { mode: 'bonferroni' })).toEqual(judgeCanary(snap, analysis));
+    expect(check(judgeCanary(snap, analysis), 'error rate increase').evidence).toHaveProperty('pValue');
   });
 });

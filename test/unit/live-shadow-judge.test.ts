@@ -131,3 +131,62 @@ describe('shadow judge', () => {
     expect(r.verdict.summary).toContain('150/200');
   });
 });
+
+describe('shadow judge, sequential mode', () => {
+  const sequential = { mode: 'sequential' as const, alpha: 0.05 };
+  const big = (
+    requests: number,
+    agreements: number,
+    shadowShape: Partial<Parameters<typeof window>[0]> = {},
+  ) =>
+    snapshot(
+      {
+        stable: window({ requests, seed: 51 }),
+        shadow: window({ version: '2', requests, seed: 51, ...shadowShape }),
+      },
+      { ...healthyAgreement, pairs: requests, observedPairs: requests, agreements },
+    );
+
+  it('passes a healthy shadow once every limit is shown to hold, with e-values in the evidence', () => {
+    const r = judgeShadow(big(4000, 3990), shadow, 31_000, sequential);
+    expect(r.ready).toBe(true);
+    expect(r.verdict.checks.map((c) => [c.name, c.status])).toEqual([
+      ['agreement', 'passed'],
+      ['score psi', 'passed'],
+      ['score ks', 'passed'],
+      ['shadow error rate', 'passed'],
+      ['shadow latency ratio', 'passed'],
+    ]);
+    const agreement = r.verdict.checks.find((c) => c.name === 'agreement');
+    expect(agreement?.evidence?.eValueHolds as number).toBeGreaterThanOrEqual(20);
+  });
+
+  it('stays inconclusive when ready but the evidence is still thin, instead of passing on a point estimate', () => {
+    const r = judgeShadow(big(300, 293), shadow, 31_000, sequential);
+    expect(r.ready).toBe(true);
+    const agreement = r.verdict.checks.find((c) => c.name === 'agreement');
+    expect(agreement?.value).toBeGreaterThan(0.95);
+    expect(agreement?.status).toBe('inconclusive');
+    expect(r.verdict.status).toBe('inconclusive');
+  });
+
+  it('fails a broken shadow before it is ready, as soon as the errors show it', () => {
+    const r = judgeShadow(big(100, 100, { errors: 20 }), shadow, 5_000, sequential);
+    expect(r.ready).toBe(false);
+    expect(r.verdict.status).toBe('failed');
+    expect(r.verdict.checks.find((c) => c.name === 'shadow error rate')?.status).toBe('failed');
+  });
+
+  it('fails a shadow that disagrees too often, and one three times slower at p95', () => {
+    const disagree = judgeShadow(big(1000, 800), shadow, 31_000, sequential);
+    expect(disagree.verdict.checks.find((c) => c.name === 'agreement')?.status).toBe('failed');
+    const slow = judgeShadow(big(1000, 1000, { latencyMs: 30 }), shadow, 31_000, sequential);
+    expect(slow.verdict.checks.find((c) => c.name === 'shadow latency ratio')?.status).toBe('failed');
+  });
+
+  it('keeps the point mode as the default', () => {
+    const s = healthy(300);
+    expect(judgeShadow(s, shadow, 31_000)).toEqual(judgeShadow(s, shadow, 31_000, { mode: 'point' }));
+    expect(judgeShadow(s, shadow, 31_000).verdict.status).toBe('passed');
+  });
+});
