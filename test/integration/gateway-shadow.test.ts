@@ -109,7 +109,9 @@ describe('gateway – shadow mirroring', () => {
     expect(responses.map((r) => r.status)).toEqual(new Array<number>(n).fill(200));
     expect(new Set(responses.map((r) => r.headers.get('x-prograde-variant')))).toEqual(new Set(['stable']));
     expect(atLastResponse.variants.stable?.requests).toBe(n);
-    expect(atLastResponse.variants.shadow?.requests ?? 0).toBeLessThan(n);
+    // That callers never wait for the shadow is proven with a shadow that never answers in
+    // test/unit/serving-data-plane.test.ts; here, how far a slow shadow got by now depends on the
+    // machine's load, so only its eventual completion is asserted.
     // …and the shadow does finish all of them afterwards.
     const finished = await eventually((s) => s.variants.shadow?.requests === n);
     expect(finished.variants.shadow).toMatchObject({ version: '2', errors: 0 });

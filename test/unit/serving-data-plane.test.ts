@@ -32,15 +32,35 @@ const outputs: readonly Tensor[] = [
   { name: 'second', dtype: 'float32', dims: [2], data: Float32Array.from([0.75, 1]) },
 ];
 
-function host(): VersionHost {
+function host(infer: () => Promise<readonly Tensor[]> = () => Promise.resolve(outputs)): VersionHost {
   const ready = {
     signature,
-    infer: () => Promise.resolve(outputs),
+    infer,
   } as unknown as ReadyVersion;
   return {
     ready: () => ready,
     status: () => ({ status: 'ready' }),
   } as unknown as VersionHost;
+}
+
+function plane(spec: RoutingSpec, shadowHost: VersionHost = host()): { plane: DataPlane; stats: StatsStore } {
+  const routing = new RoutingState({ exists: () => Promise.resolve(true) } as unknown as ModelLookup);
+  routing.markRestored();
+  routing.set('m', { generation: 1, spec, appliedAt: new Date(0).toISOString() });
+  const stats = new StatsStore(DEFAULT_WINDOW_STATS);
+  const dataPlane = new DataPlane(
+    {
+      servingHost: host(),
+      shadowHost,
+      metrics: new GatewayMetrics(),
+      limiter: new ModelRateLimiter(() => undefined),
+      logger: pino({ level: 'silent' }),
+      maxShadowBacklog: 8,
+    },
+    routing,
+    stats,
+  );
+  return { plane: dataPlane, stats };
 }
 
 async function liveScores(spec: RoutingSpec): Promise<number[]> {
@@ -86,5 +106,28 @@ describe('routing schema – scoreOutput is part of the desired state', () => {
       false,
     );
     expect(RoutingSpec.safeParse({ stable: { version: '1' }, scoreOutput: '' }).success).toBe(false);
+  });
+});
+
+describe('data plane – the shadow never holds a caller', () => {
+  it('answers every caller from stable while the shadow has not answered one request', async () => {
+    let shadowCalls = 0;
+    // A shadow whose inference never finishes: the caller's answer must not wait for it.
+    const stuck = host(() => {
+      shadowCalls++;
+      return new Promise<readonly Tensor[]>(() => undefined);
+    });
+    const { plane: p, stats } = plane(
+      { stable: { version: '1' }, shadow: { version: '2', sampleRate: 100 } },
+      stuck,
+    );
+    for (let i = 0; i < 5; i++) {
+      const answer = await p.infer({ model: 'm', parse: () => ({ inputs: [], rows: 2 }) });
+      expect(answer.variant).toBe('stable');
+    }
+    const snapshot = stats.view('m', 1, { sinceMs: 0, threshold: 0.5 });
+    expect(snapshot.variants.stable?.requests).toBe(5);
+    expect(snapshot.variants.shadow?.requests ?? 0).toBe(0);
+    expect(shadowCalls).toBeGreaterThan(0);
   });
 });
