@@ -1,12 +1,18 @@
-import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { promotionHandle } from '../../src/client/promotions';
 import { repoRoot } from '../../src/devstack/tools';
 import type { PromotionState } from '../../src/promotion/state';
-import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
-import { adminOf, backgroundTraffic, cleanRows, liveSpec, startTestGateway } from '../support/live';
+import { sampleSpec, uniqueModel, type Harness } from '../support/harness';
+import {
+  adminOf,
+  backgroundTraffic,
+  cleanRows,
+  liveSpec,
+  startWorkerAndGateway,
+  stopWorkerAndGateway,
+} from '../support/live';
 import type { GatewayHandle } from '../../src/serving/server';
 import { prograde, specFile as writeSpec } from '../support/cli';
 import { untilStatus } from '../support/wait';
@@ -16,15 +22,8 @@ describe('prograde promote from CI', () => {
   let h: Harness;
   let gateway: GatewayHandle;
 
-  beforeAll(async () => {
-    h = await createHarness();
-    await h.startWorker();
-    gateway = await startTestGateway(h, mkdtempSync(join(h.dir, 'gateway-')));
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await h?.close();
-  });
+  beforeAll(async () => ({ h, gateway } = await startWorkerAndGateway()));
+  afterAll(() => stopWorkerAndGateway(h, gateway));
 
   // The spec names `holdout.csv` relative to itself, as a team's repository would.
   const specFile = (model: string, spec = sampleSpec(model)): string => writeSpec(h, spec);

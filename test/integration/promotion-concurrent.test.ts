@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operate, promotionStatus, startPromotion, type PromotionHandle } from '../../src/client/promotions';
@@ -7,14 +5,15 @@ import { TAG } from '../../src/records/outcome';
 import type { GatewayHandle } from '../../src/serving/server';
 import { lockStateQuery, rolloutLockIdFor } from '../../src/promotion/lock-protocol';
 import type { PromotionState } from '../../src/promotion/state';
-import { createHarness, type Harness } from '../support/harness';
+import { type Harness } from '../support/harness';
 import {
   adminOf,
   backgroundTraffic,
   cleanRows,
   liveSpec,
   servedChampion,
-  startTestGateway,
+  startWorkerAndGateway,
+  stopWorkerAndGateway,
 } from '../support/live';
 import { eventually, untilStatus } from '../support/wait';
 
@@ -40,15 +39,8 @@ describe('promotion workflow – one live rollout per model and target', () => {
   let h: Harness;
   let gateway: GatewayHandle;
 
-  beforeAll(async () => {
-    h = await createHarness();
-    await h.startWorker();
-    gateway = await startTestGateway(h, mkdtempSync(join(h.dir, 'gateway-')));
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await h?.close();
-  });
+  beforeAll(async () => ({ h, gateway } = await startWorkerAndGateway()));
+  afterAll(() => stopWorkerAndGateway(h, gateway));
 
   it('three promotions of one model started at once each end with exactly one recorded outcome, one live rollout after another', async () => {
     const { model, champion } = await servedChampion(h, gateway, 'three');

@@ -17,6 +17,8 @@ import {
   liveSpec,
   servedChampion,
   startTestGateway,
+  startWorkerAndGateway,
+  stopWorkerAndGateway,
 } from '../support/live';
 import { stack } from '../support/stack';
 import { eventually, untilStatus } from '../support/wait';
@@ -37,15 +39,8 @@ describe('promotion workflow – live durability', () => {
   let h: Harness;
   let gateway: GatewayHandle;
 
-  beforeAll(async () => {
-    h = await createHarness();
-    await h.startWorker();
-    gateway = await startTestGateway(h, mkdtempSync(join(h.dir, 'gateway-')));
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await h?.close();
-  });
+  beforeAll(async () => ({ h, gateway } = await startWorkerAndGateway()));
+  afterAll(() => stopWorkerAndGateway(h, gateway));
 
   it('keeps workflow history the same size whether the canary bakes for 3 or 9 analysis intervals', async () => {
     const runs = await Promise.all(

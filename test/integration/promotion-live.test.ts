@@ -1,11 +1,10 @@
-import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operate, promotionStatus, startPromotion } from '../../src/client/promotions';
 import { TAG } from '../../src/records/outcome';
 import { writeDatasetCsv } from '../../src/samples/datasets';
 import type { GatewayHandle } from '../../src/serving/server';
-import { createHarness, type Harness } from '../support/harness';
+import { type Harness } from '../support/harness';
 import {
   adminOf,
   backgroundTraffic,
@@ -13,7 +12,8 @@ import {
   liveSpec,
   nanTriggeringRows,
   servedChampion,
-  startTestGateway,
+  startWorkerAndGateway,
+  stopWorkerAndGateway,
 } from '../support/live';
 import { untilStatus } from '../support/wait';
 
@@ -26,15 +26,8 @@ describe('promotion workflow – live rollout', () => {
   let h: Harness;
   let gateway: GatewayHandle;
 
-  beforeAll(async () => {
-    h = await createHarness();
-    await h.startWorker();
-    gateway = await startTestGateway(h, mkdtempSync(join(h.dir, 'gateway-')));
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await h?.close();
-  });
+  beforeAll(async () => ({ h, gateway } = await startWorkerAndGateway()));
+  afterAll(() => stopWorkerAndGateway(h, gateway));
 
   it('promotes a good candidate through shadow and three canary steps, applying each desired state once', async () => {
     const { model, champion } = await servedChampion(h, gateway, 'live-good');

@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promotionHandle, startPromotion } from '../../src/client/promotions';
 import { attemptsOf } from '../../src/records/attempts';
@@ -10,8 +8,8 @@ import type { GatewayHandle } from '../../src/serving/server';
 import type { PromotionSpecInput } from '../../src/spec/schema';
 import type { PromotionState } from '../../src/promotion/state';
 import { prograde, specFile } from '../support/cli';
-import { createHarness, sampleSpec, uniqueModel, type Harness } from '../support/harness';
-import { startTestGateway } from '../support/live';
+import { sampleSpec, uniqueModel, type Harness } from '../support/harness';
+import { startWorkerAndGateway, stopWorkerAndGateway } from '../support/live';
 
 /** Everything prograde may write about a version: its tags and aliases, the model's aliases, the report files. */
 interface RegistrySnapshot {
@@ -31,15 +29,8 @@ describe('re-running a promotion', () => {
   let h: Harness;
   let gateway: GatewayHandle;
 
-  beforeAll(async () => {
-    h = await createHarness();
-    await h.startWorker();
-    gateway = await startTestGateway(h, mkdtempSync(join(h.dir, 'gateway-')));
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await h?.close();
-  });
+  beforeAll(async () => ({ h, gateway } = await startWorkerAndGateway()));
+  afterAll(() => stopWorkerAndGateway(h, gateway));
 
   /** Every file under a proxied artifact folder, with its size. */
   async function listTree(dir: string): Promise<string[]> {

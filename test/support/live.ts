@@ -1,3 +1,4 @@
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Dataset } from '../../src/dataset/dataset';
@@ -7,7 +8,7 @@ import { GatewayAdminClient } from '../../src/serving/admin-client';
 import { MlflowModelSource } from '../../src/serving/mlflow-source';
 import { startGateway, type GatewayHandle } from '../../src/serving/server';
 import { runTraffic, type TrafficSummary } from '../../src/traffic';
-import { uniqueModel, type Harness } from './harness';
+import { createHarness, uniqueModel, type Harness } from './harness';
 
 export const GATEWAY_TOKEN = 'live-test-token';
 // The worker runs in the test process and reads the admin token from its environment, as in production.
@@ -77,4 +78,20 @@ export async function servedChampion(
   const champion = await h.register(model, 'good', 'champion');
   await adminOf(gateway).putRouting(model, { generation: 1, stable: { version: champion } }, 'test setup');
   return { model, champion };
+}
+
+/** A harness with a running worker and a sample-model gateway of its own: the live suites' setup. */
+export async function startWorkerAndGateway(): Promise<{ h: Harness; gateway: GatewayHandle }> {
+  const h = await createHarness();
+  await h.startWorker();
+  const gateway = await startTestGateway(h, mkdtempSync(join(h.dir, 'gateway-')));
+  return { h, gateway };
+}
+
+export async function stopWorkerAndGateway(
+  h: Harness | undefined,
+  gateway: GatewayHandle | undefined,
+): Promise<void> {
+  await gateway?.close();
+  await h?.close();
 }
