@@ -119,24 +119,9 @@ function errorRateCheck(stable: Window, canary: Window, analysis: CanaryAnalysis
   const margin = analysis.maxErrorRateIncrease;
   const alpha = analysis.errorRateAlpha;
   const base = { name, metric, threshold: margin, comparator: '<=' as const };
-  const counts = {
-    canary: { requests: canary.requests, errors: canary.errors },
-    stable: { requests: stable.requests, errors: stable.errors },
-    minSamples: analysis.minSamples,
-  };
-  if (canary.requests < analysis.minSamples || stable.requests < analysis.minSamples) {
-    return {
-      ...base,
-      status: 'inconclusive',
-      sampleSize: canary.requests,
-      message: waitingMessage(
-        name,
-        { canary: canary.requests, stable: stable.requests },
-        analysis.minSamples,
-      ),
-      evidence: counts,
-    };
-  }
+  const counts = errorCounts(canary, stable, analysis.minSamples);
+  const waiting = waitingForErrorSamples(base, counts);
+  if (waiting) return waiting;
   const pc = canary.errors / canary.requests;
   const ps = stable.errors / stable.requests;
   const diff = pc - ps;
@@ -187,6 +172,30 @@ function equalRatesPValue(canary: Window, stable: Window): number | null {
     if (e instanceof StatisticUndefinedError) return null;
     throw e;
   }
+}
+
+function errorCounts(canary: Window, stable: Window, minSamples: number) {
+  return {
+    canary: { requests: canary.requests, errors: canary.errors },
+    stable: { requests: stable.requests, errors: stable.errors },
+    minSamples,
+  };
+}
+
+/** The error-rate form of waitingForSamples: its evidence keeps the error counts seen so far. */
+function waitingForErrorSamples(
+  base: { name: string; metric: string; threshold: number; comparator: '<=' },
+  counts: ReturnType<typeof errorCounts>,
+): CheckResult | undefined {
+  const { canary, stable, minSamples } = counts;
+  if (canary.requests >= minSamples && stable.requests >= minSamples) return undefined;
+  return {
+    ...base,
+    status: 'inconclusive',
+    sampleSize: canary.requests,
+    message: waitingMessage(base.name, { canary: canary.requests, stable: stable.requests }, minSamples),
+    evidence: counts,
+  };
 }
 
 /** Too few samples on either side: wait, never fail (low traffic is not a verdict). */
@@ -462,24 +471,9 @@ function sequentialErrorRateCheck(
   const margin = analysis.maxErrorRateIncrease;
   const alpha = analysis.errorRateAlpha;
   const base = sequentialBase(name, 'canary error rate − stable error rate', margin);
-  const counts = {
-    canary: { requests: canary.requests, errors: canary.errors },
-    stable: { requests: stable.requests, errors: stable.errors },
-    minSamples: analysis.minSamples,
-  };
-  if (canary.requests < analysis.minSamples || stable.requests < analysis.minSamples) {
-    return {
-      ...base,
-      status: 'inconclusive',
-      sampleSize: canary.requests,
-      message: waitingMessage(
-        name,
-        { canary: canary.requests, stable: stable.requests },
-        analysis.minSamples,
-      ),
-      evidence: counts,
-    };
-  }
+  const counts = errorCounts(canary, stable, analysis.minSamples);
+  const waiting = waitingForErrorSamples(base, counts);
+  if (waiting) return waiting;
   const k = errorConcentration(margin, tuning);
   const kk = { kA: [k, 2], kB: [k, 2] };
   const a = { successes: canary.errors, trials: canary.requests };

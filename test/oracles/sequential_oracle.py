@@ -11,15 +11,14 @@ infima over nuisance values and thresholds are taken by brute force (dense grids
 scalar minimiser), not by the TypeScript's search, and interval ends by scipy's brentq.
 """
 
-import json
+
 import math
-import sys
-import warnings
 
 import mpmath
 import numpy as np
 from savvi.multinomial import Multinomial
 from scipy import optimize, special, stats
+from oracle_protocol import serve
 
 EDGE = 1e-12
 
@@ -240,28 +239,5 @@ FUNCTIONS = {
 }
 
 
-def main():
-    warnings.simplefilter("ignore")
-    request = json.load(sys.stdin)
-    results = {}
-    for case in request["cases"]:
-        try:
-            value = FUNCTIONS[case["fn"]](case["args"])
-            results[case["id"]] = {"value": float(value) if isinstance(value, (np.floating, float, int)) else value}
-        except Exception as e:  # the test decides whether an error was expected
-            results[case["id"]] = {"error": f"{type(e).__name__}: {e}"}
-    json.dump({"results": _finite(results)}, sys.stdout, allow_nan=False)
-
-
-def _finite(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
 if __name__ == "__main__":
-    main()
+    serve(FUNCTIONS)

@@ -5,16 +5,14 @@ Reads {"cases": [{"id": str, "fn": str, "args": {...}}]} as JSON on stdin and pr
 TypeScript tests pay the Python start-up once. Test-only: product code never runs Python.
 """
 
-import json
 import math
-import sys
-import warnings
 
 import numpy as np
 from fairlearn import metrics as flm
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn import metrics as skm
+from oracle_protocol import serve
 
 
 def _pred(a):
@@ -189,29 +187,5 @@ FUNCTIONS = {
 }
 
 
-def main():
-    warnings.simplefilter("ignore")
-    request = json.load(sys.stdin)
-    results = {}
-    for case in request["cases"]:
-        try:
-            value = FUNCTIONS[case["fn"]](case["args"])
-            results[case["id"]] = {"value": float(value) if isinstance(value, (np.floating, float, int)) else value}
-        except Exception as e:  # the test decides whether an error was expected
-            results[case["id"]] = {"error": f"{type(e).__name__}: {e}"}
-    # JSON has no NaN/Infinity; send them as strings so a mismatch shows up as a failed comparison.
-    json.dump({"results": _finite(results)}, sys.stdout, allow_nan=False)
-
-
-def _finite(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
 if __name__ == "__main__":
-    main()
+    serve(FUNCTIONS)
