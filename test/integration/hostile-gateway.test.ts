@@ -785,9 +785,15 @@ describe('hostile gateway – admission control', () => {
   it('503 with Retry-After when rows in inference fill the row budget', async () => {
     const rows = Array.from({ length: 60 }, () => ROW);
     const body = JSON.stringify({ inputs: rows });
-    const answers = await Promise.all(
-      Array.from({ length: 6 }, () => send('POST', '/invocations?model=heavy', body)),
-    );
+    // Six requests overlap in inference only if they arrive together; on a loaded machine one burst may
+    // be served one by one, so bursts repeat (bounded) until the budget is seen full.
+    let answers: Response[] = [];
+    for (let burst = 0; burst < 20 && !answers.some((r) => r.status === 503); burst++) {
+      for (const r of answers) await r.arrayBuffer();
+      answers = await Promise.all(
+        Array.from({ length: 6 }, () => send('POST', '/invocations?model=heavy', body)),
+      );
+    }
     const statuses = answers.map((r) => r.status);
     expect(statuses).toContain(503);
     for (const r of answers) {
