@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GateVerdict } from '../promotion/verdict';
 import { gatewayFor } from '../config/gateway';
+import type { Evaluator } from '../evaluation/evaluator';
 import {
   watchCanary as watchCanaryLoop,
   watchShadow as watchShadowLoop,
@@ -49,14 +50,38 @@ function watchDeps(target: TargetRef): WatchDeps {
   };
 }
 
-export function watchShadow(input: WatchShadowInput): Promise<GateVerdict> {
-  return watchShadowLoop(watchDeps(input.target), {
+/**
+ * The shadow watch. With a holdout reference, both models' holdout score sketches are loaded first
+ * (cached scores, or scored again on this worker) for the train/serve skew check; a previous attempt's
+ * heartbeat is repeated meanwhile, so a resumed watch keeps its deadline.
+ */
+export async function watchShadow(
+  input: WatchShadowInput,
+  holdout?: Pick<Evaluator, 'holdoutScores'>,
+): Promise<GateVerdict> {
+  const deps = watchDeps(input.target);
+  const reference =
+    input.reference && holdout
+      ? await keepAlive(holdout.holdoutScores(input.reference), deps.resumeFrom)
+      : undefined;
+  return watchShadowLoop(deps, {
     model: input.model,
     generation: input.generation,
     startedAtMs: input.startedAtMs,
     durationMs: input.shadow.maxDuration,
     shadow: input.shadow,
+    ...(reference ? { reference } : {}),
   });
+}
+
+async function keepAlive<T>(work: Promise<T>, details: unknown): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(details), 5_000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 export function watchCanary(input: WatchCanaryInput): Promise<WatchCanaryOutput> {
@@ -68,5 +93,6 @@ export function watchCanary(input: WatchCanaryInput): Promise<WatchCanaryOutput>
     analysis: input.analysis,
     looks: input.looks,
     stopWhenConclusive: input.stopWhenConclusive,
+    ...(input.minDurationMs !== undefined ? { minDurationMs: input.minDurationMs } : {}),
   });
 }

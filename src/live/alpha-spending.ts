@@ -52,6 +52,14 @@ export function plannedWindows(canary: Canary): number {
   return Math.max(1, windows);
 }
 
+/**
+ * The analysis mode a spec asks for. Specs parsed before the mode existed (workflow histories started
+ * then) have none and keep the design they were started with, 'bonferroni'.
+ */
+export function analysisMode(analysis: CanaryAnalysis): 'bonferroni' | 'sequential' {
+  return (analysis as { mode?: 'bonferroni' | 'sequential' }).mode ?? 'bonferroni';
+}
+
 /** The divisor for an analysis mode: every look for 'bonferroni', every window for 'sequential'. */
 export function plannedTests(canary: Canary, mode: 'bonferroni' | 'sequential'): number {
   return mode === 'sequential' ? plannedWindows(canary) : plannedLooks(canary);

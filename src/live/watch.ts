@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { ProgradeError } from '../errors';
 import { type GateVerdict, type VerdictStatus } from '../promotion/verdict';
 import { type StatsSnapshot } from '../promotion/stats-snapshot';
+import type { HoldoutScores } from '../promotion/contracts';
 import { type CanaryAnalysis, type Shadow } from '../spec/schema';
-import { alphaSpent } from './alpha-spending';
+import { alphaSpent, analysisMode } from './alpha-spending';
 import { judgeCanary } from './canary-judge';
 import { judgeShadow } from './shadow-judge';
 
@@ -61,16 +62,26 @@ interface WatchParamsBase {
 
 export interface ShadowWatchParams extends WatchParamsBase {
   readonly shadow: Shadow;
+  /** Both models' holdout score sketches, for the train/serve skew check (src/live/skew.ts). */
+  readonly reference?: HoldoutScores;
   /** Default 1 s. */
   readonly intervalMs?: number;
 }
 
 export interface CanaryWatchParams extends WatchParamsBase {
   readonly analysis: CanaryAnalysis;
-  /** Looks the spec's alpha is spread over: `plannedLooks` of the whole canary (see alpha-spending.ts). */
+  /**
+   * Tests the spec's alpha is spread over: `plannedTests(canary, mode)` of the whole canary, every look
+   * in bonferroni mode, every window in sequential mode (see alpha-spending.ts).
+   */
   readonly looks: number;
-  /** Analysis steps: return as soon as the verdict is passed or failed. Bake steps: watch the whole time. */
+  /**
+   * Return as soon as the verdict passes (analysis steps, extensions, sequential bakes); otherwise
+   * watch to the deadline. A failed verdict always returns at once.
+   */
   readonly stopWhenConclusive?: boolean;
+  /** A pass returns early only once this long has passed since startedAtMs: a bake's minimum. */
+  readonly minDurationMs?: number;
 }
 
 export interface CanaryWatchResult {
@@ -104,22 +115,37 @@ export async function watchShadow(deps: WatchDeps, params: ShadowWatchParams): P
     intervalMs: params.intervalMs ?? SHADOW_INTERVAL_MS,
     // The shadow ends as soon as it is judged: ready and passed (or failed, handled by the loop).
     judge: (stats, nowMs) => {
-      const j = judgeShadow(stats, params.shadow, nowMs - params.startedAtMs);
+      const j = judgeShadow(
+        stats,
+        params.shadow,
+        nowMs - params.startedAtMs,
+        params.reference ? { reference: params.reference } : {},
+      );
       return { verdict: j.verdict, stop: j.ready && j.verdict.status === 'passed' };
     },
   });
   return result.verdict;
 }
 
+/**
+ * The canary watch. In sequential mode every tick is judged by the anytime-valid checks, and the
+ * deadline's look is the watch's last: a check still undecided there passes when its point estimate
+ * is within the margin (`lastLook`), since the e-process that would fail it never crossed; one that
+ * leans beyond the margin stays inconclusive and the workflow applies onInconclusive.
+ */
 export function watchCanary(deps: WatchDeps, params: CanaryWatchParams): Promise<CanaryWatchResult> {
-  const perLook = alphaSpent(params.analysis, params.looks);
+  const perTest = alphaSpent(params.analysis, params.looks);
+  const mode = analysisMode(params.analysis);
+  const earliestPassMs = params.startedAtMs + (params.minDurationMs ?? 0);
   return watch(deps, {
     kind: 'canary',
     params,
     intervalMs: params.analysis.interval,
-    judge: (stats) => {
-      const verdict = judgeCanary(stats, perLook);
-      return { verdict, stop: params.stopWhenConclusive === true && verdict.status === 'passed' };
+    judge: (stats, nowMs, final) => {
+      const verdict = judgeCanary(stats, perTest, { mode, lastLook: mode === 'sequential' && final });
+      const stop =
+        params.stopWhenConclusive === true && verdict.status === 'passed' && nowMs >= earliestPassMs;
+      return { verdict, stop };
     },
   });
 }
@@ -128,7 +154,8 @@ interface LoopSpec {
   readonly kind: 'shadow' | 'canary';
   readonly params: WatchParamsBase;
   readonly intervalMs: number;
-  judge(stats: StatsSnapshot, nowMs: number): { verdict: GateVerdict; stop: boolean };
+  /** `final`: this is the look at (or past) the deadline, the watch's last. */
+  judge(stats: StatsSnapshot, nowMs: number, final: boolean): { verdict: GateVerdict; stop: boolean };
 }
 
 async function watch(deps: WatchDeps, spec: LoopSpec): Promise<CanaryWatchResult> {
@@ -158,7 +185,7 @@ async function watch(deps: WatchDeps, spec: LoopSpec): Promise<CanaryWatchResult
       cancelled,
     );
     const nowMs = deps.now();
-    const { verdict, stop } = spec.judge(stats, nowMs);
+    const { verdict, stop } = spec.judge(stats, nowMs, nowMs >= deadlineMs);
     ticks += 1;
     last = { status: verdict.status, summary: verdict.summary };
     beat();

@@ -67,6 +67,8 @@ export interface PerformanceGateInput extends EvaluationContext {
 
 export interface FairnessGateInput extends EvaluationContext {
   readonly candidate: ModelKey;
+  /** For checks relative to the champion; absent in histories recorded before they existed. */
+  readonly champion?: ModelKey | null;
   readonly gate: FairnessGate;
 }
 
@@ -125,12 +127,43 @@ export interface ApplyRoutingOutput {
   readonly generation: number;
 }
 
+/**
+ * A model's scores on the offline holdout, summarised for the live skew check (src/live/skew.ts): the
+ * deciles of the scores as bin edges (ties merged) and the holdout's share in each bin. A few dozen
+ * numbers, so it can travel in activity results; the scores themselves stay in the result cache.
+ */
+export interface ScoreSketch {
+  readonly rows: number;
+  /** Interior edges; bins = edges.length + 1, right-closed, open-ended (src/stats/drift.ts). */
+  readonly edges: readonly number[];
+  readonly shares: readonly number[];
+}
+
+/** Both models' holdout score sketches, from the same holdout rows. */
+export interface HoldoutScores {
+  readonly datasetSha256: string;
+  readonly candidate: ScoreSketch;
+  readonly champion: ScoreSketch;
+}
+
+/**
+ * Where the watch activities find both models' holdout scores: the keys the offline gates scored
+ * them under (sha256-checked models, the holdout, its columns), never the scores, so workflow history
+ * stays small. The activity reads the result cache, or scores again on a worker that lacks it.
+ */
+export interface HoldoutReference extends EvaluationContext {
+  readonly candidate: ModelKey;
+  readonly champion: ModelKey;
+}
+
 export interface WatchShadowInput {
   readonly model: string;
   readonly target: TargetRef;
   readonly generation: number;
   readonly shadow: Shadow;
   readonly startedAtMs: number;
+  /** Absent in promotions started before the skew check: the shadow is then judged without it. */
+  readonly reference?: HoldoutReference;
 }
 
 export interface WatchCanaryInput {
@@ -142,8 +175,13 @@ export interface WatchCanaryInput {
   readonly looks: number;
   readonly startedAtMs: number;
   readonly durationMs: number;
-  /** `analysis` steps end as soon as the verdict is conclusive; `bake` steps run their whole time. */
+  /**
+   * End as soon as the verdict passes: `analysis` steps and extensions, and bakes in sequential mode
+   * (after `minDurationMs`). Bonferroni bakes run their whole time.
+   */
   readonly stopWhenConclusive: boolean;
+  /** A pass ends the watch only once this long has passed since startedAtMs (a bake's minimum). */
+  readonly minDurationMs?: number;
 }
 export interface WatchCanaryOutput {
   readonly verdict: GateVerdict;

@@ -10,7 +10,13 @@ export interface WindowStatsOptions {
   readonly retentionMs: number;
   /** Per bucket and variant: sampled latencies / scores / shadow pairs kept. */
   readonly samplesPerBucket: number;
-  /** Per window query: at most this many latencies / scores returned per variant (the most recent). */
+  /**
+   * Per window query: at most this many latencies / scores returned per variant. They are the window's
+   * EARLIEST samples, cut at one bucket for every variant: the sequential canary tests are e-processes
+   * over the stream from the step's start, and a growing prefix that stops growing is that process
+   * stopped (still valid), while the most recent samples would restart it at every look. Cutting all
+   * variants at the same time keeps them comparable; request and error counts are never cut.
+   */
   readonly maxSamples: number;
 }
 
@@ -18,7 +24,7 @@ export const DEFAULT_WINDOW_STATS: WindowStatsOptions = {
   bucketMs: 1000,
   retentionMs: 3_600_000,
   samplesPerBucket: 1000,
-  maxSamples: 5000,
+  maxSamples: 20_000,
 };
 
 class Reservoir<T> {
@@ -139,6 +145,10 @@ export class WindowStats {
     for (let i = 0; i < n; i++) bucket.pairs.add([primary[i] as number, shadow[i] as number]);
   }
 
+  private sampledBuckets(buckets: readonly Bucket[]): readonly Bucket[] {
+    return leadingWithin(buckets, this.options.maxSamples);
+  }
+
   query(sinceMs: number, threshold: number, now: number = Date.now()): WindowSnapshot {
     const oldest = now - this.options.retentionMs;
     const windowStartMs = Math.max(sinceMs, oldest, this.createdAt);
@@ -148,6 +158,7 @@ export class WindowStats {
     );
     buckets.sort((a, b) => a.start - b.start);
 
+    const sampled = this.sampledBuckets(buckets);
     const variants: Partial<Record<Role, VariantWindow>> = {};
     for (const role of ['stable', 'canary', 'shadow'] as const) {
       const parts = buckets
@@ -155,16 +166,36 @@ export class WindowStats {
         .filter((v): v is VariantBucket => v !== undefined);
       if (parts.length === 0) continue;
       const last = parts[parts.length - 1] as VariantBucket;
+      const kept = sampled.map((b) => b.variants.get(role)).filter((v) => v !== undefined);
       variants[role] = {
         version: last.version,
         requests: parts.reduce((a, p) => a + p.requests, 0),
         errors: parts.reduce((a, p) => a + p.errors, 0),
-        latencyMs: parts.flatMap((p) => p.latencies.items).slice(-this.options.maxSamples),
-        scores: parts.flatMap((p) => p.scores.items).slice(-this.options.maxSamples),
+        latencyMs: kept.flatMap((p) => p.latencies.items).slice(0, this.options.maxSamples),
+        scores: kept.flatMap((p) => p.scores.items).slice(0, this.options.maxSamples),
       };
     }
     return { variants, shadowComparison: compare(buckets, threshold), windowStartMs, windowEndMs: now };
   }
+}
+
+/** The leading buckets whose samples fit maxSamples for every variant and both kinds of sample. */
+function leadingWithin(buckets: readonly Bucket[], maxSamples: number): readonly Bucket[] {
+  const totals = new Map<string, number>();
+  let end = 0;
+  for (const b of buckets) {
+    let fits = true;
+    for (const [role, v] of b.variants) {
+      const n = Math.max(v.latencies.items.length, v.scores.items.length);
+      if ((totals.get(role) ?? 0) + n > maxSamples) fits = false;
+    }
+    if (!fits) break;
+    for (const [role, v] of b.variants)
+      totals.set(role, (totals.get(role) ?? 0) + Math.max(v.latencies.items.length, v.scores.items.length));
+    end++;
+  }
+  // A first bucket alone above the cap is kept and its samples truncated (query slices to the cap).
+  return buckets.slice(0, Math.max(end, Math.min(1, buckets.length)));
 }
 
 function compare(buckets: readonly Bucket[], threshold: number): ShadowComparison {

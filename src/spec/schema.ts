@@ -244,17 +244,34 @@ export const Approval = z
   );
 export type Approval = z.infer<typeof Approval>;
 
-export const ShadowChecks = z.strictObject({
-  minAgreement: Fraction.default(0.95).meta({
-    description: 'Least share of mirrored requests where both models decide alike',
+/**
+ * Train/serve skew: each model's live scores against its own scores on the offline holdout
+ * (src/live/skew.ts). A population shift moves both models; a shift of the candidate alone is a bug
+ * between the holdout and live traffic (a feature sent empty, defaulted or in other units).
+ */
+export const SkewLimits = z.strictObject({
+  maxPsiVsOwnHoldout: z.number().min(0).default(0.25).meta({
+    description:
+      "PSI(candidate's holdout scores, candidate's live scores) at or below this always passes; 0.25 is the usual 'significant shift' line",
   }),
-  maxPsi: z
-    .number()
-    .min(0)
-    .default(0.2)
-    .meta({ description: 'Largest population stability index between the score distributions' }),
+  maxExcessOverChampion: z.number().min(0).default(0.2).meta({
+    description:
+      "Above maxPsiVsOwnHoldout, the candidate fails when its own PSI exceeds the champion's PSI(champion's holdout scores, champion's live scores) by more than this: the candidate moved and the population did not",
+  }),
+});
+export type SkewLimits = z.infer<typeof SkewLimits>;
+
+export const ShadowChecks = z.strictObject({
+  minAgreement: Fraction.default(0.7).meta({
+    description:
+      'Sanity check against the champion on the same mirrored rows: least share where both decide alike at evaluation.threshold. Loose on purpose: a better model decides differently on some rows; this catches swapped classes or a wholesale break',
+  }),
+  maxPsi: z.number().min(0).optional().meta({
+    description:
+      "Largest PSI between the champion's and the candidate's live scores on the same requests. Off by default: a better model of another family scores differently (PSI near 2 is common); preprocessing bugs are caught by `skew`",
+  }),
   maxKsStatistic: Fraction.optional().meta({
-    description: 'Largest Kolmogorov-Smirnov distance between the score distributions',
+    description: "Largest Kolmogorov-Smirnov distance between the champion's and the candidate's live scores",
   }),
   maxErrorRate: Fraction.default(0.01).meta({
     description: 'Largest share of candidate requests that may fail',
@@ -264,6 +281,10 @@ export const ShadowChecks = z.strictObject({
     .gt(0)
     .optional()
     .meta({ description: 'Largest candidate/champion ratio of p95 latency' }),
+  skew: SkewLimits.prefault({}).meta({
+    description:
+      "Train/serve skew: each model's live scores against its own holdout scores; the candidate fails when it moved and the champion did not",
+  }),
 });
 
 export const Shadow = z
@@ -280,7 +301,8 @@ export const Shadow = z
     minDuration: Duration.prefault('30s').meta({ description: 'Shadow at least this long' }),
     maxDuration: Duration.prefault('10m').meta({ description: 'Fail if minRequests is not reached by then' }),
     checks: ShadowChecks.prefault({}).meta({
-      description: 'Pass criteria comparing candidate with champion',
+      description:
+        'Pass criteria: skew against each model’s own holdout scores, sanity checks against the champion on the same requests, errors and latency',
     }),
   })
   .superRefine(
@@ -314,11 +336,28 @@ const SetWeightStep = z.strictObject({
   // The gateway's canary weight, by the same schema, so a spec that validates is a routing it applies.
   setWeight: RoutingPercent.meta({ description: 'Percent of traffic to the candidate' }),
 });
-const BakeStep = z.strictObject({
-  bake: Duration.meta({
-    description: 'Hold the weight this long; analysis runs throughout and a clear fail rolls back at once',
-  }),
-});
+const BakeBounds = z
+  .strictObject({
+    min: Duration.meta({
+      description: 'Hold the weight at least this long, even when every check is already non-inferior',
+    }),
+    max: Duration.meta({
+      description: 'Hold it at most this long; then onInconclusive decides for checks still undecided',
+    }),
+  })
+  .refine((b) => b.min <= b.max, { message: 'min must not be longer than max', path: ['min'] });
+// Parsed as { bake: max, minBake: min }; a plain duration is a fixed bake (min = max), so specs written
+// before bakes had bounds, and workflow histories holding them, keep their meaning.
+const BakeStep = z
+  .strictObject({
+    bake: z.union([Duration, BakeBounds]).meta({
+      description:
+        'A duration (fixed bake) or { min, max }: analysis runs throughout, a clear fail rolls back at once, and in sequential mode the step ends after min once every check is non-inferior',
+    }),
+  })
+  .transform(({ bake }): { bake: number; minBake?: number } =>
+    typeof bake === 'number' ? { bake } : { bake: bake.max, minBake: bake.min },
+  );
 const PauseStep = z.strictObject({
   pause: Pause.meta({
     description: '{} waits for an approver to resume; { duration: 1m } waits that long',
@@ -362,6 +401,10 @@ const CanaryStepInput = z.preprocess(
 );
 
 export const CanaryAnalysis = z.strictObject({
+  mode: z.enum(['sequential', 'bonferroni']).default('sequential').meta({
+    description:
+      'sequential: anytime-valid tests judged every tick, each alpha divided by the bake and analysis steps only, a step may end early once non-inferior; bonferroni: fixed-sample tests at each alpha divided by every planned look, bakes run their full time',
+  }),
   interval: Duration.prefault('5s')
     .refine((ms) => ms >= 1000, 'must be at least 1s')
     .meta({ description: 'How often canary metrics are judged' }),
@@ -372,32 +415,33 @@ export const CanaryAnalysis = z.strictObject({
     .default(50)
     .meta({ description: 'Requests needed per variant before judging' }),
   maxErrorRateIncrease: Fraction.default(0.01).meta({
-    description: 'Largest tolerated rise in error rate, candidate minus champion',
+    description:
+      'Non-inferiority margin of the error rate: canary minus stable, on the same traffic over the same step',
   }),
   errorRateAlpha: Alpha.default(0.05).meta({
-    description: 'Significance level of the two-proportion error-rate test, over the whole canary',
+    description:
+      'Chance of a false error-rate rollback over the whole canary (sequential: e-process; bonferroni: Wald z)',
   }),
   latency: z
     .strictObject({
       alpha: Alpha.default(0.02).meta({
-        description: 'Significance level of the Mann-Whitney latency test, over the whole canary',
+        description:
+          'Chance of a false latency rollback over the whole canary (sequential: median-ratio e-process; bonferroni: Mann-Whitney)',
       }),
-      maxIncreaseRatio: z
-        .number()
-        .min(1)
-        .default(1.2)
-        .meta({ description: 'Largest tolerated candidate/champion median latency ratio' }),
+      maxIncreaseRatio: z.number().min(1).default(1.2).meta({
+        description:
+          'Non-inferiority margin of latency: canary/stable median latency ratio, same traffic and step',
+      }),
     })
     .prefault({}),
   prediction: z
     .strictObject({
-      maxPsi: z
-        .number()
-        .min(0)
-        .default(0.2)
-        .meta({ description: 'Largest population stability index of the scores' }),
+      maxPsi: z.number().min(0).default(0.2).meta({
+        description: 'Non-inferiority margin of the scores: PSI(stable scores, canary scores), same step',
+      }),
       ksAlpha: Alpha.default(0.01).meta({
-        description: 'Significance level of the Kolmogorov-Smirnov score test, over the whole canary',
+        description:
+          'Chance of a false score rollback over the whole canary (sequential: PSI confidence sequence; bonferroni: Kolmogorov-Smirnov)',
       }),
     })
     .prefault({}),
@@ -487,6 +531,14 @@ const SpecObject = z.strictObject({
   evaluation: Evaluation.meta({ description: 'Offline evaluation on a holdout dataset' }),
   gates: Gates.prefault({}).meta({ description: 'Offline checks: performance, fairness, latency' }),
   approval: Approval.prefault({}).meta({ description: 'Human approval before live traffic' }),
+  operators: uniqueNames('operator').default([]).meta({
+    description:
+      'Who may pause, resume, abort or promote --full; none listed: nobody may (each must be trusted in the worker trust file)',
+  }),
+  identity: z.enum(['verified', 'unverified']).default('verified').meta({
+    description:
+      'verified (default): decisions are signed with SSH keys the worker trust file pins; unverified: names are typed (--as), say so only for tests and demos',
+  }),
   shadow: Shadow.optional().meta({
     description: 'Mirror live traffic to the candidate without serving its answers',
   }),
@@ -591,7 +643,7 @@ function checkAcrossSections(spec: unknown, ctx: z.RefinementCtx): void {
 /** A canary step as the workflow receives it: a manual pause always names its approvers. */
 export type CanaryStep =
   | { setWeight: number }
-  | { bake: number }
+  | { bake: number; minBake?: number }
   | { pause: { duration: number } }
   | { pause: { approvers: string[] } }
   | { analysis: { maxDuration: number } };

@@ -1,9 +1,9 @@
 // Over 350 lines on purpose: shadow, the canary steps and the rollback saga share the gateway
 // driver and the operator controls; the saga stays beside every step that can start it.
 import { CancellationScope, condition, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
-import type { TargetRef, WatchCanaryOutput } from '../promotion/contracts';
+import type { HoldoutReference, TargetRef, WatchCanaryOutput } from '../promotion/contracts';
 import type { GateVerdict } from '../promotion/verdict';
-import { plannedLooks } from '../live/alpha-spending';
+import { analysisMode, plannedTests } from '../live/alpha-spending';
 import type { RoutingSpec } from '../routing/schema';
 import type { CanaryStep } from '../spec/schema';
 import { serviceOptions, Stop, type Activities, type PromotionRun } from './run';
@@ -198,7 +198,18 @@ export class LiveRollout {
             retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 20 },
             summary: `watch shadow (≥${shadow.minRequests} requests, ≥${shadow.minDuration / 1000}s)`,
           },
-          [{ model: this.run.state.model, target: this.driver.target, generation, shadow, startedAtMs }],
+          [
+            {
+              model: this.run.state.model,
+              target: this.driver.target,
+              generation,
+              shadow,
+              startedAtMs,
+              // Activity input only (the commands are the same): the keys of both models' holdout
+              // scores, for the train/serve skew check.
+              ...this.holdoutReference(),
+            },
+          ],
         ),
       );
       if (outcome === 'pause') {
@@ -209,6 +220,26 @@ export class LiveRollout {
       await this.judge(outcome, 'shadow');
       return;
     }
+  }
+
+  /** Where the offline gates scored both models on the holdout; nothing when a sha256 is unknown. */
+  private holdoutReference(): { reference?: HoldoutReference } {
+    const { spec, input, state } = this.run;
+    const candidate = state.candidate.sha256;
+    const champion = state.champion?.sha256;
+    if (candidate === undefined || champion === undefined || !state.champion) return {};
+    const model = state.model;
+    return {
+      reference: {
+        model,
+        task: spec.task,
+        contract: spec.contract,
+        dataset: input.dataset,
+        evaluation: spec.evaluation,
+        candidate: { model, version: state.candidate.version, sha256: candidate },
+        champion: { model, version: state.champion.version, sha256: champion },
+      },
+    };
   }
 
   private async canaryPhase(steps: readonly CanaryStep[]): Promise<void> {
@@ -233,7 +264,7 @@ export class LiveRollout {
           `canary v${this.candidate} at ${step.setWeight}% (step ${index + 1})`,
         );
       } else if ('bake' in step) {
-        await this.watchStep(index, step.bake, false);
+        await this.watchStep(index, step.bake, false, step.minBake ?? step.bake);
       } else if ('analysis' in step) {
         await this.watchStep(index, step.analysis.maxDuration, true);
       } else if ('duration' in step.pause) {
@@ -274,12 +305,21 @@ export class LiveRollout {
     }
   }
 
-  /** A bake (runs its whole time) or an analysis step (ends once conclusive), with pause and extensions. */
-  private async watchStep(index: number, durationMs: number, stopWhenConclusive: boolean): Promise<void> {
+  /**
+   * A bake or an analysis step (ends once conclusive), with pause and extensions. A bake runs its whole
+   * (maximum) time in bonferroni mode; in sequential mode it ends once it passes after its minimum.
+   */
+  private async watchStep(
+    index: number,
+    durationMs: number,
+    stopWhenConclusive: boolean,
+    minDurationMs = 0,
+  ): Promise<void> {
     const canary = this.run.spec.canary;
     if (!canary) return;
     const { analysis } = canary;
-    const looks = plannedLooks(canary);
+    const mode = analysisMode(analysis);
+    const looks = plannedTests(canary, mode);
     let remaining = durationMs;
     let extensions = 0;
     let conclusiveOnly = stopWhenConclusive;
@@ -308,7 +348,10 @@ export class LiveRollout {
               looks,
               startedAtMs: stepStartedAt,
               durationMs: remaining,
-              stopWhenConclusive: conclusiveOnly,
+              // Activity input only: the commands the workflow issues are the same in both modes.
+              ...(mode === 'sequential'
+                ? { stopWhenConclusive: true, minDurationMs: conclusiveOnly ? 0 : minDurationMs }
+                : { stopWhenConclusive: conclusiveOnly }),
             },
           ],
         ),

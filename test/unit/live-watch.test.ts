@@ -12,7 +12,9 @@ import { alphaSpent, plannedLooks } from '../../src/live/alpha-spending';
 import { type Canary, CanaryAnalysis, Shadow } from '../../src/spec/schema';
 import { snapshot, window } from './live-fixtures';
 
-const analysis = CanaryAnalysis.parse({ interval: '5s', minSamples: 50 });
+// The loop's mechanics with the fixed-sample judge; the sequential mode has its own tests below.
+const analysis = CanaryAnalysis.parse({ mode: 'bonferroni', interval: '5s', minSamples: 50 });
+const sequential = CanaryAnalysis.parse({ interval: '5s', minSamples: 50 });
 const T0 = 1_000_000;
 
 /** A fake clock whose sleep advances time, and a stats source that plays windows by tick. */
@@ -105,6 +107,42 @@ describe('canary watch loop', () => {
     const r = await watchCanary(h.deps, { ...params, stopWhenConclusive: true });
     expect(r.verdict.status).toBe('passed');
     expect(r).toMatchObject({ ticks: 2, endedEarly: true, elapsedMs: 5_000 });
+  });
+
+  it('sequential (the default): a pass ends a bake only after its minimum, a fail ends it at once', async () => {
+    expect(sequential.mode).toBe('sequential');
+    const seq = { ...params, analysis: sequential, looks: 3, stopWhenConclusive: true };
+    // 4000 requests a side show every check non-inferior from the first tick.
+    const early = harness(() => healthy(4000));
+    const r = await watchCanary(early.deps, { ...seq, minDurationMs: 15_000 });
+    expect(r.verdict.status).toBe('passed');
+    expect(r.verdict.checks.map((c) => c.status)).toEqual(['passed', 'passed', 'passed']);
+    expect(r).toMatchObject({ ticks: 4, endedEarly: true, elapsedMs: 15_000 });
+    const failing = harness((t) => (t < 1 ? healthy(20) : nan(400)));
+    const f = await watchCanary(failing.deps, { ...seq, minDurationMs: 60_000 });
+    expect(f).toMatchObject({ ticks: 2, endedEarly: true, elapsedMs: 5_000 });
+    expect(f.verdict.status).toBe('failed');
+  });
+
+  it('sequential: at the deadline an undecided check within its margin passes on the point estimate', async () => {
+    const seq = { ...params, analysis: sequential, looks: 3, stopWhenConclusive: true, durationMs: 10_000 };
+    // 300 healthy requests a side: too few to show non-inferiority, nothing against the candidate.
+    const h = harness(() => healthy(300));
+    const r = await watchCanary(h.deps, seq);
+    expect(r).toMatchObject({ ticks: 3, endedEarly: false });
+    expect(r.verdict.status).toBe('passed');
+    const decided = r.verdict.checks.filter((c) => c.evidence?.['decidedOnPointEstimate'] === true);
+    expect(decided.length).toBeGreaterThan(0);
+    expect(h.beats.slice(1, -1).every((b) => b.lastVerdict?.status === 'inconclusive')).toBe(true);
+    // A canary leaning beyond the margin (3 % more errors, not yet significant) stays inconclusive.
+    const leaning = harness(() =>
+      snapshot({
+        stable: window({ requests: 100, seed: 5 }),
+        canary: window({ version: '2', requests: 100, errors: 3, seed: 6 }),
+      }),
+    );
+    const l = await watchCanary(leaning.deps, seq);
+    expect(l.verdict.status).toBe('inconclusive');
   });
 
   it('resumes after a crash to the same absolute deadline and tick count', async () => {

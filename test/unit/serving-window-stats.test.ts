@@ -43,11 +43,28 @@ describe('window stats – per-variant windows', () => {
     expect(s.query(0, 0.5, T0 + 10_900).variants.stable).toMatchObject({ requests: 1, errors: 0 });
   });
 
-  it('returns at most maxSamples of the most recent latencies', () => {
+  it('returns at most maxSamples of the earliest latencies (a prefix of the stream), counts in full', () => {
     const s = new WindowStats(options, T0);
     for (let i = 0; i < 8; i++) s.record('stable', '1', { latencyMs: i, error: false }, T0 + i * 100);
-    expect(s.query(0, 0.5, T0 + 900).variants.stable?.latencyMs).toEqual([3, 4, 5, 6, 7]);
+    expect(s.query(0, 0.5, T0 + 900).variants.stable?.latencyMs).toEqual([0, 1, 2, 3, 4]);
     expect(s.query(0, 0.5, T0 + 900).variants.stable?.requests).toBe(8);
+  });
+
+  it('cuts every variant’s samples at the same bucket, so they cover the same time', () => {
+    const s = new WindowStats(options, T0);
+    for (let sec = 0; sec < 4; sec++) {
+      const t = T0 + sec * 1000 + 10;
+      for (let i = 0; i < 3; i++) s.record('stable', '1', { latencyMs: 10 * sec + i, error: false }, t);
+      s.record('canary', '2', { latencyMs: 100 + sec, error: sec === 3 }, t);
+    }
+    const w = s.query(0, 0.5, T0 + 3900).variants;
+    // Stable reaches 6 > 5 samples in its second second: both variants stop after the first.
+    expect(w.stable?.latencyMs).toEqual([0, 1, 2]);
+    expect(w.canary?.latencyMs).toEqual([100]);
+    expect(w.canary).toMatchObject({ requests: 4, errors: 1 });
+    // Growing the window never changes the samples already returned (the e-process's stream).
+    for (let i = 0; i < 3; i++) s.record('stable', '1', { latencyMs: 99, error: false }, T0 + 4010);
+    expect(s.query(0, 0.5, T0 + 4900).variants.stable?.latencyMs).toEqual([0, 1, 2]);
   });
 
   it('keeps exact counts when a bucket overflows its sample reservoir', () => {

@@ -64,6 +64,7 @@ describe('promotion spec schema – defaults', () => {
       checks: { minAgreement: 0.95, maxPsi: 0.2, maxErrorRate: 0.01 },
     });
     expect(spec.canary?.analysis).toStrictEqual({
+      mode: 'sequential',
       interval: 5000,
       minSamples: 50,
       maxErrorRateIncrease: 0.01,
@@ -124,6 +125,21 @@ describe('promotion spec schema – workflow input', () => {
     });
     expect(spec.canary?.steps.map(canaryStepKind)).toEqual(['setWeight', 'bake', 'analysis']);
     expect(spec.canary?.steps[2]).toStrictEqual({ analysis: { maxDuration: 120_000 } });
+  });
+
+  it('reads a bake as a fixed duration or as { min, max }', () => {
+    const spec = PromotionSpec.parse({
+      ...minimal,
+      canary: { steps: [{ setWeight: 10 }, { bake: '30s' }, { bake: { min: '30s', max: '5m' } }] },
+    });
+    expect(spec.canary?.steps.slice(1)).toStrictEqual([{ bake: 30_000 }, { bake: 300_000, minBake: 30_000 }]);
+    expect(spec.canary?.steps.map(canaryStepKind)).toEqual(['setWeight', 'bake', 'bake']);
+    const bad = PromotionSpec.safeParse({
+      ...minimal,
+      canary: { steps: [{ setWeight: 10 }, { bake: { min: '5m', max: '30s' } }] },
+    });
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toContain('min must not be longer than max');
   });
 });
 
