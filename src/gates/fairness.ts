@@ -1,24 +1,38 @@
-import { type FairnessGate } from '../spec/gates-schema';
+import { type FairnessCheck, type FairnessGate } from '../spec/gates-schema';
 import { assertFinite, NonFiniteInputError, type NumericArray } from '../stats/errors';
 import { fairnessFromGroups, groupRates, type GroupRates } from '../stats/fairness';
+import { fairnessBootstrap, type FairnessBootstrap } from '../stats/fairness-bootstrap';
 import { formatStat as fmt } from '../stats/format';
+import type { FairnessGroupTable } from '../promotion/fairness-groups';
 import { type CheckResult, combine, type GateVerdict } from '../promotion/verdict';
+import { judgeRelative, judgeUnjudged, relativeOf, type Unjudged } from './fairness-relative';
+import { groupTable, unreachableNote } from './fairness-table';
 
 /**
- * The fairness gate: one check per (configured metric, sensitive column), each with the per-group
- * table as evidence. Groups below `minGroupSize` are listed but not judged; with fewer than two judged
- * groups the check is inconclusive (a person decides), never silently passed.
+ * The fairness gate: one check per (configured metric, sensitive column). Absolute checks hold the
+ * candidate's metric to `min`/`max`, with the per-group table as evidence; checks relative to the
+ * champion (`maxDropVsChampion` / `maxRiseVsChampion`) are paired-bootstrap non-inferiority tests
+ * (`./fairness-relative`). Groups below `minGroupSize` are listed but not judged; with fewer than two
+ * judged groups a check is inconclusive (a person decides), never silently passed. The verdict carries
+ * one group table per column: sizes, base rates, both models' rates.
+ *
+ * With no champion, a relative check passes saying it was skipped (as the performance gate's), or
+ * fails when the gate says `withoutChampion: fail`. Non-finite candidate scores fail every check;
+ * non-finite champion scores make the relative checks inconclusive.
  */
 export interface FairnessInput {
   readonly gate: FairnessGate;
   readonly scores: NumericArray;
+  /** The champion's scores on the same rows; absent for the first model. */
+  readonly champion?: NumericArray;
   readonly labels: NumericArray;
   readonly threshold: number;
   /** Column name → group of each row (same row order as scores). */
   readonly sensitive: Readonly<Record<string, readonly string[]>>;
+  /** Bootstrap seed and resamples of the relative checks (the spec's evaluation; 42 and 1000 if absent). */
+  readonly seed?: number;
+  readonly resamples?: number;
 }
-
-type FairnessCheck = FairnessGate['checks'][number];
 
 function boundsOf(check: FairnessCheck): Pick<CheckResult, 'comparator' | 'threshold'> & { label: string } {
   const { metric, min, max } = check;
@@ -34,6 +48,7 @@ function judgeColumn(
   groups: readonly GroupRates[],
   gate: FairnessGate,
   threshold: number,
+  table: FairnessGroupTable,
 ): CheckResult {
   const { metric, min, max } = check;
   const { label, ...bounds } = boundsOf(check);
@@ -64,7 +79,8 @@ function judgeColumn(
   const value = outcome.value;
   const failed = (min !== undefined && value < min) || (max !== undefined && value > max);
   const note =
-    excluded.length > 0 ? `; not judged (< ${gate.minGroupSize} rows): ${excluded.join(', ')}` : '';
+    (excluded.length > 0 ? `; not judged (< ${gate.minGroupSize} rows): ${excluded.join(', ')}` : '') +
+    (failed ? unreachableNote(metric, { min, max }, table) : '');
   return {
     name,
     metric,
@@ -77,8 +93,38 @@ function judgeColumn(
   };
 }
 
+function brokenReason(what: string, scores: NumericArray): string | undefined {
+  try {
+    assertFinite(what, scores);
+    return undefined;
+  } catch (e) {
+    if (e instanceof NonFiniteInputError) return e.message;
+    throw e;
+  }
+}
+
+interface Column {
+  readonly name: string;
+  readonly candidate: readonly GroupRates[];
+  readonly table: FairnessGroupTable;
+  /** The paired bootstrap, or why relative checks are not judged on one. */
+  readonly comparison?: FairnessBootstrap | Unjudged;
+}
+
+function judgeCheck(check: FairnessCheck, column: Column, input: FairnessInput): CheckResult {
+  const relative = relativeOf(check);
+  if (relative === undefined)
+    return judgeColumn(check, column.name, column.candidate, input.gate, input.threshold, column.table);
+  const c = column.comparison;
+  if (c === undefined) throw new Error('a relative fairness check without a comparison');
+  if ('kind' in c) return judgeUnjudged(relative, column.name, input.labels.length, c);
+  const outcome = c.outcomes.get(relative.metric);
+  if (outcome === undefined) throw new Error(`no fairness bootstrap was drawn for ${relative.metric}`);
+  return judgeRelative(relative, column.name, outcome);
+}
+
 export function judgeFairness(input: FairnessInput): GateVerdict {
-  const { gate, scores, labels, threshold, sensitive } = input;
+  const { gate, scores, labels, threshold, sensitive, champion } = input;
   const columns = Object.keys(sensitive).sort();
   if (columns.length === 0) {
     return combine('fairness', [
@@ -90,10 +136,8 @@ export function judgeFairness(input: FairnessInput): GateVerdict {
       },
     ]);
   }
-  try {
-    assertFinite('candidate scores', scores);
-  } catch (e) {
-    if (!(e instanceof NonFiniteInputError)) throw e;
+  const candidateBroken = brokenReason('candidate scores', scores);
+  if (candidateBroken !== undefined) {
     return combine(
       'fairness',
       gate.checks.flatMap((check) =>
@@ -101,19 +145,56 @@ export function judgeFairness(input: FairnessInput): GateVerdict {
           name: `${check.metric}[${column}]`,
           metric: check.metric,
           status: 'failed' as const,
-          message: `${check.metric}[${column}]: ${e.message}`,
+          message: `${check.metric}[${column}]: ${candidateBroken}`,
         })),
       ),
     );
   }
-  const tables = new Map(
-    columns.map((column) => [
-      column,
-      groupRates(scores, labels, threshold, sensitive[column] ?? [], gate.minGroupSize),
-    ]),
-  );
-  const checks = gate.checks.flatMap((check) =>
-    columns.map((column) => judgeColumn(check, column, tables.get(column) ?? [], gate, threshold)),
-  );
-  return combine('fairness', checks);
+  const relativeMetrics = gate.checks.flatMap((c) => relativeOf(c)?.metric ?? []);
+  const championBroken = champion ? brokenReason('champion scores', champion) : undefined;
+  const compared = relativeMetrics.length > 0 && champion !== undefined && championBroken === undefined;
+  const judged: Column[] = columns.map((name) => {
+    const groupOf = sensitive[name] ?? [];
+    const bootstrap = compared
+      ? fairnessBootstrap({
+          metrics: relativeMetrics,
+          candidate: scores,
+          champion,
+          labels,
+          threshold,
+          groupOf,
+          minGroupSize: gate.minGroupSize,
+          seed: input.seed ?? 42,
+          resamples: input.resamples ?? 1000,
+        })
+      : undefined;
+    const candidate =
+      bootstrap?.candidate ?? groupRates(scores, labels, threshold, groupOf, gate.minGroupSize);
+    const championRates =
+      bootstrap?.champion ??
+      (champion && championBroken === undefined
+        ? groupRates(champion, labels, threshold, groupOf, gate.minGroupSize)
+        : undefined);
+    const comparison: Column['comparison'] =
+      relativeMetrics.length === 0
+        ? undefined
+        : (bootstrap ??
+          (championBroken !== undefined
+            ? { kind: 'champion-broken', reason: championBroken }
+            : { kind: 'no-champion', withoutChampion: gate.withoutChampion }));
+    return {
+      name,
+      candidate,
+      table: groupTable(name, gate.minGroupSize, candidate, championRates),
+      ...(comparison ? { comparison } : {}),
+    };
+  });
+  const checks = gate.checks.flatMap((check) => judged.map((column) => judgeCheck(check, column, input)));
+  const skipped = checks.filter((c) => c.evidence?.['skipped'] === 'no champion' && c.status === 'passed');
+  const verdict = combine('fairness', checks);
+  const summary =
+    verdict.status === 'passed' && skipped.length > 0
+      ? `fairness: ${checks.length - skipped.length} of ${checks.length} checks passed; ${skipped.length} relative to the champion skipped: no champion (first model)`
+      : verdict.summary;
+  return { ...verdict, summary, groups: judged.map((c) => c.table) };
 }

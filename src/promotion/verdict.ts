@@ -1,3 +1,5 @@
+import type { FairnessGroupTable } from './fairness-groups';
+
 /**
  * Verdicts are data, never booleans: a gate can pass, fail, or be unable to tell (too few samples,
  * a group too small to judge). Every check carries what was measured and what it was held against,
@@ -36,6 +38,8 @@ export interface GateVerdict {
   readonly status: VerdictStatus;
   readonly checks: readonly CheckResult[];
   readonly summary: string;
+  /** The fairness gate's per-group sizes, base rates and rates, one table per sensitive column. */
+  readonly groups?: readonly FairnessGroupTable[];
 }
 
 /**

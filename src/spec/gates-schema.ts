@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { FAIRNESS_METRICS, HIGHER_IS_BETTER_METRICS, LOWER_IS_BETTER_METRICS } from '../stats/metric-names';
+import {
+  FAIRNESS_METRICS,
+  HIGHER_IS_BETTER_METRICS,
+  isFairerWhenHigher,
+  LOWER_IS_BETTER_METRICS,
+} from '../stats/metric-names';
 import { Duration } from './units';
 
 /**
@@ -40,16 +45,59 @@ export type PerformanceCheck = z.infer<typeof PerformanceCheck>;
 export const FairnessMetric = z.enum(FAIRNESS_METRICS);
 export type FairnessMetric = z.infer<typeof FairnessMetric>;
 
+/**
+ * One fairness check: absolute (`min`/`max` on the candidate's metric) or relative to the champion,
+ * named like the performance gate's: `maxDropVsChampion` for the metric that is fairer when higher
+ * (demographic_parity_ratio), `maxRiseVsChampion` for those fairer when lower (the differences). A
+ * relative check is a paired bootstrap of Δ = candidate − champion (`confidence`, default 0.95). One
+ * flat object with a refinement, not a union, so a wrong pairing gets a sentence saying which key fits.
+ */
+export const FairnessCheck = z
+  .strictObject({
+    metric: FairnessMetric,
+    min: z.number().optional(),
+    max: z.number().optional(),
+    maxDropVsChampion: z.number().min(0).optional(),
+    maxRiseVsChampion: z.number().min(0).optional(),
+    confidence: z
+      .number()
+      .gt(0.5)
+      .lt(1)
+      .optional()
+      .meta({ description: 'relative checks only; default 0.95' }),
+  })
+  .superRefine((c, ctx) => {
+    const absolute = c.min !== undefined || c.max !== undefined;
+    const relative = [c.maxDropVsChampion, c.maxRiseVsChampion].filter((x) => x !== undefined).length;
+    const problem = (message: string): void => {
+      ctx.addIssue({ code: 'custom', message });
+    };
+    if (!absolute && relative === 0)
+      problem('give min, max, or both; or maxDropVsChampion / maxRiseVsChampion');
+    else if (absolute && relative > 0)
+      problem('a check is absolute (min/max) or relative to the champion, not both: write two checks');
+    else if (relative > 1) problem('give maxDropVsChampion or maxRiseVsChampion, not both');
+    else if (c.maxDropVsChampion !== undefined && !isFairerWhenHigher(c.metric))
+      problem(`${c.metric} is fairer when lower: use maxRiseVsChampion`);
+    else if (c.maxRiseVsChampion !== undefined && isFairerWhenHigher(c.metric))
+      problem(`${c.metric} is fairer when higher: use maxDropVsChampion`);
+    else if (absolute && c.confidence !== undefined)
+      problem('confidence applies to checks relative to the champion only');
+  });
+export type FairnessCheck = z.infer<typeof FairnessCheck>;
+
 export const FairnessGate = z.strictObject({
   /** Groups smaller than this are reported but not judged (ratios of tiny groups are noise). */
   minGroupSize: z.number().int().min(1).default(30),
-  checks: z
-    .array(
-      z
-        .strictObject({ metric: FairnessMetric, min: z.number().optional(), max: z.number().optional() })
-        .refine((c) => c.min !== undefined || c.max !== undefined, { message: 'give min, max, or both' }),
-    )
-    .min(1),
+  /**
+   * What a check relative to the champion does when there is none (the first model): `skip` (the
+   * default: it passes, saying so) or `fail` (a person must promote the first model another way).
+   */
+  withoutChampion: z
+    .enum(['skip', 'fail'])
+    .optional()
+    .meta({ description: 'relative checks with no champion: skip (default) or fail' }),
+  checks: z.array(FairnessCheck).min(1),
 });
 export type FairnessGate = z.infer<typeof FairnessGate>;
 

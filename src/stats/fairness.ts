@@ -5,15 +5,18 @@ import { assertFinite, assertNonEmpty, assertSameLength, StatsInputError, type N
  * Group fairness with Fairlearn's definitions (`method='between_groups'`, `agg='worst_case'`).
  *
  * Per group: selection rate = share predicted positive (`score >= threshold`); TPR = TP / positives;
- * FPR = FP / negatives. As in Fairlearn (which goes through sklearn's row-normalised confusion matrix),
- * a rate whose denominator is empty is 0. The judged value uses only groups with at least
- * `minGroupSize` rows; smaller groups stay in the table, marked `judged: false`.
+ * FPR = FP / negatives; base rate = positives / rows. As in Fairlearn (which goes through sklearn's
+ * row-normalised confusion matrix), a rate whose denominator is empty is 0. The judged value uses
+ * only groups with at least `minGroupSize` rows; smaller groups stay in the table, marked
+ * `judged: false`.
  */
 export interface GroupRates {
   readonly group: string;
   readonly count: number;
   readonly positives: number;
   readonly negatives: number;
+  /** Share of the group's rows labelled positive: what a perfect classifier would select. */
+  readonly baseRate: number;
   readonly selectionRate: number;
   readonly tpr: number;
   readonly fpr: number;
@@ -67,6 +70,7 @@ export function groupRates(
       count: a.n,
       positives: a.pos,
       negatives: a.neg,
+      baseRate: a.pos / a.n,
       selectionRate: a.sel / a.n,
       tpr: a.pos === 0 ? 0 : a.tp / a.pos,
       fpr: a.neg === 0 ? 0 : a.fp / a.neg,

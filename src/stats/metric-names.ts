@@ -17,6 +17,17 @@ export const FAIRNESS_METRICS = [
   'equal_opportunity_difference',
 ] as const;
 export type FairnessMetric = (typeof FAIRNESS_METRICS)[number];
+/** The ratio is fairer when higher (1 = parity); the differences are fairer when lower (0 = parity). */
+export const FAIRER_WHEN_HIGHER_METRICS = ['demographic_parity_ratio'] as const;
+export const FAIRER_WHEN_LOWER_METRICS = [
+  'demographic_parity_difference',
+  'equalized_odds_difference',
+  'equal_opportunity_difference',
+] as const;
+
+export function isFairerWhenHigher(metric: FairnessMetric): boolean {
+  return (FAIRER_WHEN_HIGHER_METRICS as readonly string[]).includes(metric);
+}
 
 export function isHigherIsBetterMetric(metric: string): metric is HigherIsBetterMetric {
   return (HIGHER_IS_BETTER_METRICS as readonly string[]).includes(metric);

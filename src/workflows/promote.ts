@@ -174,7 +174,7 @@ async function offlinePhases(run: PromotionRun): Promise<{ candidate: ModelKey; 
     run.enter('fairness', 'computing per-group rates on the sensitive columns');
     run.recordGate(
       await fairnessGate.executeWithOptions({ ...evaluationOptions, summary: 'fairness gate' }, [
-        { ...context, candidate: candidateKey, gate: spec.gates.fairness },
+        { ...context, candidate: candidateKey, champion: championKey, gate: spec.gates.fairness },
       ]),
     );
   }

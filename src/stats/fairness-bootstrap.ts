@@ -1,0 +1,299 @@
+import { assertSameLength, StatsInputError, type NumericArray } from './errors';
+import { fairnessFromGroups, groupRates, type GroupRates } from './fairness';
+import { type FairnessMetric, isFairerWhenHigher } from './metric-names';
+import { quantileSorted } from './quantile';
+import { LANES, poissonWeights } from './resample';
+
+/**
+ * Paired bootstrap of Δ = fairness(candidate) − fairness(champion), one sensitive column.
+ *
+ * Both models are judged on the same resampled rows: a resample is a Poisson(1) weight per row
+ * (`./resample`, the performance gate's weights for the same seed and row count), so the rows' labels,
+ * groups and both models' decisions move together and the interval reflects only the models'
+ * difference. Under a weighting, every per-group count (rows, positives, selected, true and false
+ * positives) is a weighted count; the rates and metrics are then Fairlearn's (`./fairness`).
+ *
+ * The judged groups are fixed by the full data (`minGroupSize` on unweighted counts), so a resample
+ * never changes which groups are compared. A resample in which a judged group has no weight at all, or
+ * in which a demographic parity ratio is 0/0, has no Δ: it is skipped and counted.
+ *
+ * Rows fall into cells of (judged group, label, candidate decision, champion decision); a resample
+ * needs only each cell's weight sum, eight resamples per pass over the rows.
+ */
+export interface FairnessBootstrapInput {
+  readonly metrics: readonly FairnessMetric[];
+  readonly candidate: NumericArray;
+  readonly champion: NumericArray;
+  readonly labels: NumericArray;
+  readonly threshold: number;
+  /** The group of every row, in row order. */
+  readonly groupOf: readonly string[];
+  readonly minGroupSize: number;
+  readonly seed: number;
+  readonly resamples: number;
+}
+
+/** The resampled Δ of one metric. */
+export interface FairnessDistribution {
+  readonly metric: FairnessMetric;
+  readonly candidate: number;
+  readonly champion: number;
+  /** Δ on the full data: candidate − champion. */
+  readonly delta: number;
+  /** Δ of every resample that had one, ascending. */
+  readonly deltas: Float64Array;
+  readonly requested: number;
+  readonly skipped: number;
+  readonly seed: number;
+  readonly n: number;
+}
+
+export type FairnessDistributionOutcome =
+  | { readonly distribution: FairnessDistribution }
+  /** Why the metric has no Δ on the full data (too few judged groups, a 0/0 ratio). */
+  | { readonly undefined: string };
+
+export interface FairnessBootstrap {
+  /** Per-group rates of each model on the full data (the evidence tables). */
+  readonly candidate: readonly GroupRates[];
+  readonly champion: readonly GroupRates[];
+  readonly outcomes: ReadonlyMap<FairnessMetric, FairnessDistributionOutcome>;
+}
+
+/** 12 (the largest Poisson count) × 4096 < 2¹⁶: a 16-bit half of a packed sum cannot overflow. */
+const SWAR_ROWS = 4096;
+
+/** Adds the lane sums of the rows index[from…to) to acc[at…at+8). */
+function addCellSums(
+  packed: Uint32Array,
+  index: Uint32Array,
+  from: number,
+  to: number,
+  acc: Float64Array,
+  at: number,
+): void {
+  for (let start = from; start < to; start += SWAR_ROWS) {
+    const end = Math.min(to, start + SWAR_ROWS);
+    let a = 0;
+    let b = 0;
+    let c = 0;
+    let d = 0;
+    for (let k = start; k < end; k++) {
+      const x = packed[index[k] as number] as number;
+      a += x & 0x000f000f;
+      b += (x >>> 4) & 0x000f000f;
+      c += (x >>> 8) & 0x000f000f;
+      d += (x >>> 12) & 0x000f000f;
+    }
+    acc[at] = (acc[at] as number) + (a & 0xffff);
+    acc[at + 1] = (acc[at + 1] as number) + (b & 0xffff);
+    acc[at + 2] = (acc[at + 2] as number) + (c & 0xffff);
+    acc[at + 3] = (acc[at + 3] as number) + (d & 0xffff);
+    acc[at + 4] = (acc[at + 4] as number) + (a >>> 16);
+    acc[at + 5] = (acc[at + 5] as number) + (b >>> 16);
+    acc[at + 6] = (acc[at + 6] as number) + (c >>> 16);
+    acc[at + 7] = (acc[at + 7] as number) + (d >>> 16);
+  }
+}
+
+const spread = (xs: Float64Array): number => {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of xs) {
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  return hi - lo;
+};
+
+/** One metric from per-group rates (the judged groups only); NaN for a 0/0 ratio. */
+export function metricFromRates(
+  metric: FairnessMetric,
+  sel: Float64Array,
+  tpr: Float64Array,
+  fpr: Float64Array,
+): number {
+  switch (metric) {
+    case 'demographic_parity_difference':
+      return spread(sel);
+    case 'demographic_parity_ratio': {
+      const max = Math.max(...sel);
+      return max === 0 ? NaN : Math.min(...sel) / max;
+    }
+    case 'equalized_odds_difference':
+      return Math.max(spread(tpr), spread(fpr));
+    case 'equal_opportunity_difference':
+      return spread(tpr);
+  }
+}
+
+/** Cell of a row: judged group j, label y, candidate decision c, champion decision h → 8j + 4y + 2c + h. */
+function cellsOf(input: FairnessBootstrapInput, judged: ReadonlyMap<string, number>) {
+  const { candidate, champion, labels, threshold, groupOf } = input;
+  const cells = judged.size * 8;
+  const cellOfRow = new Int32Array(labels.length).fill(-1);
+  const starts = new Uint32Array(cells + 1);
+  for (let i = 0; i < labels.length; i++) {
+    const j = judged.get(groupOf[i] as string);
+    if (j === undefined) continue;
+    const cell =
+      8 * j +
+      4 * (labels[i] as number) +
+      ((candidate[i] as number) >= threshold ? 2 : 0) +
+      ((champion[i] as number) >= threshold ? 1 : 0);
+    cellOfRow[i] = cell;
+    starts[cell + 1]! += 1;
+  }
+  for (let c = 1; c <= cells; c++) starts[c]! += starts[c - 1] as number;
+  const rows = new Uint32Array(starts[cells] as number);
+  const fill = starts.slice(0, cells);
+  for (let i = 0; i < labels.length; i++) {
+    const cell = cellOfRow[i] as number;
+    if (cell >= 0) rows[fill[cell]!++] = i;
+  }
+  return { cells, starts, rows };
+}
+
+export function fairnessBootstrap(input: FairnessBootstrapInput): FairnessBootstrap {
+  const { labels, threshold, groupOf, minGroupSize, seed, resamples } = input;
+  if (!Number.isInteger(resamples) || resamples < 1) {
+    throw new StatsInputError(`resamples must be a positive integer, got ${resamples}`, { resamples });
+  }
+  assertSameLength('candidate scores', input.candidate, 'champion scores', input.champion);
+  // Validates lengths, finiteness and 0/1 labels for both models.
+  const candidate = groupRates(input.candidate, labels, threshold, groupOf, minGroupSize);
+  const champion = groupRates(input.champion, labels, threshold, groupOf, minGroupSize);
+  const judgedNames = candidate.filter((g) => g.judged).map((g) => g.group);
+  const judged = new Map(judgedNames.map((g, j) => [g, j]));
+  const outcomes = new Map<FairnessMetric, FairnessDistributionOutcome>();
+
+  interface Job {
+    readonly metric: FairnessMetric;
+    readonly candidate: number;
+    readonly champion: number;
+    readonly deltas: Float64Array;
+    kept: number;
+  }
+  const jobs: Job[] = [];
+  for (const metric of new Set(input.metrics)) {
+    const c = fairnessFromGroups(metric, candidate);
+    const h = fairnessFromGroups(metric, champion);
+    if (c.status === 'inconclusive') outcomes.set(metric, { undefined: `candidate: ${c.reason}` });
+    else if (h.status === 'inconclusive') outcomes.set(metric, { undefined: `champion: ${h.reason}` });
+    else
+      jobs.push({
+        metric,
+        candidate: c.value,
+        champion: h.value,
+        deltas: new Float64Array(resamples),
+        kept: 0,
+      });
+  }
+
+  if (jobs.length > 0) {
+    const { cells, starts, rows } = cellsOf(input, judged);
+    const groups = judged.size;
+    const sums = new Float64Array(cells * LANES);
+    const rates = Array.from({ length: 6 }, () => new Float64Array(groups));
+    const [selC, tprC, fprC, selH, tprH, fprH] = rates as [
+      Float64Array,
+      Float64Array,
+      Float64Array,
+      Float64Array,
+      Float64Array,
+      Float64Array,
+    ];
+    const weights = poissonWeights(seed);
+    const packed = new Uint32Array(labels.length);
+    for (let block = 0; block < resamples; block += LANES) {
+      weights.next(packed);
+      sums.fill(0);
+      for (let c = 0; c < cells; c++)
+        addCellSums(packed, rows, starts[c] as number, starts[c + 1] as number, sums, c * LANES);
+      const lanes = Math.min(LANES, resamples - block);
+      for (let l = 0; l < lanes; l++) {
+        let empty = false;
+        for (let j = 0; j < groups; j++) {
+          const w = (k: number): number => sums[(8 * j + k) * LANES + l] as number;
+          // k = 4y + 2c + h
+          const neg = w(0) + w(1) + w(2) + w(3);
+          const pos = w(4) + w(5) + w(6) + w(7);
+          if (neg + pos === 0) empty = true;
+          selC[j] = (w(2) + w(3) + w(6) + w(7)) / (neg + pos);
+          selH[j] = (w(1) + w(3) + w(5) + w(7)) / (neg + pos);
+          tprC[j] = pos === 0 ? 0 : (w(6) + w(7)) / pos;
+          tprH[j] = pos === 0 ? 0 : (w(5) + w(7)) / pos;
+          fprC[j] = neg === 0 ? 0 : (w(2) + w(3)) / neg;
+          fprH[j] = neg === 0 ? 0 : (w(1) + w(3)) / neg;
+        }
+        if (empty) continue;
+        for (const job of jobs) {
+          const delta =
+            metricFromRates(job.metric, selC, tprC, fprC) - metricFromRates(job.metric, selH, tprH, fprH);
+          if (!Number.isNaN(delta)) job.deltas[job.kept++] = delta;
+        }
+      }
+    }
+  }
+
+  for (const job of jobs) {
+    outcomes.set(job.metric, {
+      distribution: {
+        metric: job.metric,
+        candidate: job.candidate,
+        champion: job.champion,
+        delta: job.candidate - job.champion,
+        deltas: job.deltas.subarray(0, job.kept).sort(),
+        requested: resamples,
+        skipped: resamples - job.kept,
+        seed,
+        n: labels.length,
+      },
+    });
+  }
+  return { candidate, champion, outcomes };
+}
+
+export interface FairnessInterval {
+  readonly lower: number;
+  readonly upper: number;
+  readonly confidence: number;
+}
+
+/** Two-sided percentile interval at `confidence` (numpy's linear interpolation); NaN bounds if empty. */
+export function fairnessInterval(d: FairnessDistribution, confidence: number): FairnessInterval {
+  if (!(confidence > 0 && confidence < 1)) {
+    throw new StatsInputError(`confidence must be in (0, 1), got ${confidence}`, { confidence });
+  }
+  if (d.deltas.length === 0) return { lower: NaN, upper: NaN, confidence };
+  const alpha = (1 - confidence) / 2;
+  return {
+    lower: quantileSorted(d.deltas, alpha),
+    upper: quantileSorted(d.deltas, 1 - alpha),
+    confidence,
+  };
+}
+
+export interface FairnessNonInferiority {
+  readonly passed: boolean;
+  /** The pessimistic end of the interval, and the limit it must respect. */
+  readonly bound: 'lower' | 'upper';
+  readonly boundValue: number;
+  readonly limit: number;
+}
+
+/**
+ * "No less fair than the champion by more than ε": for the ratio (fairer when higher) a loss is Δ < 0,
+ * so the LOWER bound must be ≥ −ε; for a difference (fairer when lower) a loss is Δ > 0, so the UPPER
+ * bound must be ≤ +ε. An interval that straddles the limit has not shown it: the candidate must.
+ */
+export function fairnessNonInferiority(
+  metric: FairnessMetric,
+  interval: FairnessInterval,
+  margin: number,
+): FairnessNonInferiority {
+  if (isFairerWhenHigher(metric)) {
+    return { passed: interval.lower >= -margin, bound: 'lower', boundValue: interval.lower, limit: -margin };
+  }
+  return { passed: interval.upper <= margin, bound: 'upper', boundValue: interval.upper, limit: margin };
+}
