@@ -194,22 +194,32 @@ export class Evaluator {
   async fairnessGate(input: FairnessGateInput): Promise<GateVerdict> {
     const loaded = await this.dataset(input.dataset, input.evaluation, input.task);
     const model = await this.fetch(input.candidate);
+    // The champion is scored only when a check compares with it.
+    const relative = input.gate.checks.some(
+      (c) => c.maxDropVsChampion !== undefined || c.maxRiseVsChampion !== undefined,
+    );
+    const championModel = relative && input.champion ? await this.fetch(input.champion) : undefined;
     const parts = {
       v: EVALUATION_CACHE_VERSION,
       gate: 'fairness',
       candidate: model.sha256,
+      champion: championModel?.sha256 ?? null,
       dataset: loaded.sha256,
       config: input.gate,
       evaluation: input.evaluation,
     };
     return this.deps.results.json(parts, async () => {
       const scores = await this.scores(model, input.contract, loaded);
+      const champion = championModel ? await this.scores(championModel, input.contract, loaded) : undefined;
       return judgeFairness({
         gate: input.gate,
         scores,
+        ...(champion ? { champion } : {}),
         labels: loaded.dataset.labels,
         threshold: input.evaluation.threshold,
         sensitive: loaded.dataset.sensitive,
+        seed: input.evaluation.seed,
+        resamples: input.evaluation.bootstrapResamples,
       });
     });
   }
