@@ -65,8 +65,18 @@ export const ERROR_CODES = {
   INPUT_FILE_INVALID: input('a file named on the command line is missing or not a regular file'),
   DATASET_INVALID: input('a dataset CSV is malformed or does not fit the model'),
   MLFLOW_CONFIG_INVALID: input('the MLflow settings in the environment are wrong'),
+  TLS_CONFIG_INVALID: input(
+    'a CA bundle, client certificate or key named in the environment is missing or not PEM',
+  ),
   TRAFFIC_TARGET_REFUSED: input('the traffic target is not a loopback gateway and --allow-remote is not set'),
   DECISION_REFUSED: input('the promotion refused an approve/reject/operator request'),
+  TRUST_FILE_INVALID: input(
+    'the trust file (PROGRADE_TRUST_FILE) is missing, malformed, or lists a key that is not ssh-ed25519',
+  ),
+  IDENTITY_NOT_TRUSTED: input(
+    'the spec names an approver or operator the trust file does not trust for the model',
+  ),
+  SIGNING_FAILED: input('ssh-keygen could not sign the decision (no key, wrong passphrase, no agent)'),
   PROMOTION_NOT_FOUND: input('no promotion with that id exists (or none is open)'),
   NO_PREVIOUS_CHAMPION: input('the champion was not promoted over an earlier one; nothing to roll back to'),
 
@@ -125,6 +135,9 @@ export const ERROR_CODES = {
   ),
   MLFLOW_HTTP_ERROR: infra("MLflow answered an HTTP error without its JSON error body (status in 'status')"),
   MLFLOW_UNREACHABLE: infra('MLflow could not be reached'),
+  MLFLOW_TLS_FAILED: infra(
+    'the TLS handshake with MLflow failed on a certificate (untrusted, wrong host, expired)',
+  ),
   MLFLOW_TIMEOUT: infra('MLflow did not answer in time'),
   MLFLOW_BAD_RESPONSE: infra('MLflow answered with a body of the wrong shape'),
   MLFLOW_ARTIFACT_URI_UNSUPPORTED: infra('an artifact URI uses a scheme prograde cannot fetch'),
@@ -136,6 +149,9 @@ export const ERROR_CODES = {
 
   // --- Temporal, the local stack, promotions --------------------------------------------------
   TEMPORAL_UNREACHABLE: infra('Temporal could not be reached'),
+  TEMPORAL_TLS_FAILED: infra(
+    'the TLS handshake with Temporal failed on a certificate (untrusted, wrong host, expired)',
+  ),
   TOOLS_MISSING: infra('the Temporal CLI or MLflow server is not installed'),
   SERVICE_START_FAILED: infra('a local service could not be started'),
   SERVICE_NOT_READY: infra('a local service did not become ready'),
@@ -145,6 +161,9 @@ export const ERROR_CODES = {
   // --- the gateway's admin API, as seen by its clients -----------------------------------------
   GATEWAY_TOKEN_MISSING: infra('the worker has no gateway admin token'),
   GATEWAY_UNREACHABLE: infra('the gateway could not be reached'),
+  GATEWAY_TLS_FAILED: infra(
+    'the TLS handshake with the gateway failed on a certificate (untrusted, wrong host, expired)',
+  ),
   GATEWAY_BAD_RESPONSE: infra('the gateway answered something that is not its API'),
   GATEWAY_UNAUTHORIZED: infra('the gateway refused the admin token'),
   GATEWAY_MODEL_NOT_FOUND: infra('the gateway has no such model'),
@@ -152,6 +171,10 @@ export const ERROR_CODES = {
   GATEWAY_VERSION_REJECTED: infra('the gateway could not load a version'),
   GATEWAY_UNAVAILABLE: infra('the gateway answered 5xx'),
   GATEWAY_REQUEST_INVALID: input('the gateway refused an admin request as malformed'),
+  GATEWAY_CREDENTIALS_INVALID: input(
+    'a gateway credentials file (inference keys, admin tokens) is not valid',
+  ),
+  GATEWAY_TLS_INVALID: input("the gateway's TLS certificate or key cannot be used"),
   TRAFFIC_METADATA_UNAVAILABLE: infra("the model's input metadata could not be read from the gateway"),
 
   // --- the gateway's HTTP errors (the JSON `code` of a 4xx/5xx) --------------------------------
@@ -173,8 +196,10 @@ export const ERROR_CODES = {
   SERVING_METHOD_NOT_ALLOWED: input('the HTTP method is not allowed on this route'),
   SERVING_ROUTE_NOT_FOUND: input('no such route'),
   SERVING_MODEL_REQUIRED: input('the request names no model'),
-  SERVING_UNAUTHORIZED: input('the admin token is missing or wrong'),
+  SERVING_UNAUTHORIZED: input('the bearer token (admin token or inference key) is missing or wrong'),
   SERVING_ADMIN_DISABLED: input('the admin API is disabled (no token configured)'),
+  SERVING_FORCE_VARIANT_DISABLED: input('forcing a variant is disabled on this gateway'),
+  SERVING_FORCE_VARIANT_FORBIDDEN: input('forcing a variant needs an admin token'),
   SERVING_POOL_SIZE_INVALID: input('the inference pool size is out of range'),
   SERVING_MODEL_NOT_FOUND: input('the gateway has no such model'),
   SERVING_VERSION_NOT_FOUND: input('the model version does not exist'),
@@ -209,6 +234,7 @@ export const ERROR_CODES = {
   SERVING_WORKER_FAILED: infra('an inference worker answered unexpectedly'),
   SERVING_POOL_CLOSED: infra('the inference pool is closed'),
   SERVING_STATE_CORRUPT: infra("the gateway's state file is corrupt"),
+  SERVING_AUDIT_WRITE_FAILED: infra('the audit record of a routing change could not be written'),
   SERVING_INTERNAL: infra('an internal gateway error'),
 } as const satisfies Record<string, CodeInfo>;
 

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import type { ControlPlane } from './control-plane';
 import type { RoutingState } from './routing-state';
-import type { StateStore } from './state-store';
+import type { Recovery, StateStore } from './state-store';
 import type { StatsStore } from './stats-store';
 
 /**
- * Boot and restore: the persisted routing is reloaded before the gateway reports ready. A model
+ * Boot and restore: the state store reconciles the audit log and the state file (rolling audited
+ * changes forward: StateStore.recover), then the routing is reloaded before the gateway reports
+ * ready. A model
  * whose versions fail to load keeps its routing (it answers 503) and is retried in the background,
  * so a registry that is briefly down at boot never needs an operator.
  */
@@ -30,7 +32,9 @@ export class Boot {
 
   /** Reloads the persisted routing; until it finishes the gateway is not ready. */
   async restore(): Promise<void> {
-    const saved = await this.deps.store.readRouting();
+    const recovery = await this.deps.store.recover();
+    this.logRecovery(recovery);
+    const saved = recovery.models;
     await Promise.all(
       Object.entries(saved).map(async ([model, applied]) => {
         try {
@@ -48,6 +52,29 @@ export class Boot {
     );
     this.routing.markRestored();
     this.deps.logger.info({ models: Object.keys(saved) }, 'routing restored');
+  }
+
+  /** What a crash (or an older gateway) left and boot repaired: each is one line for the operator. */
+  private logRecovery(r: Recovery): void {
+    const log = this.deps.logger;
+    if (r.audit.tornBytes > 0)
+      log.warn(
+        { tornBytes: r.audit.tornBytes },
+        'the audit log ended in a record torn by a crash mid-append; it was never committed and is cut off',
+      );
+    if (r.audit.salvagedLines.length > 0)
+      log.warn({ lines: r.audit.salvagedLines }, 'audit records recovered from behind torn bytes');
+    if (r.audit.invalidLines.length > 0)
+      log.error({ lines: r.audit.invalidLines }, 'audit log lines that are not records were skipped');
+    for (const f of r.rolledForward)
+      log.warn(
+        f,
+        'audited routing generation rolled forward into the state file (a crash came between them)',
+      );
+    for (const b of r.backfilled)
+      log.warn(b, 'routing generation had no audit record (older gateway); audited now, marked backfilled');
+    if (r.staleTempFiles > 0)
+      log.info({ files: r.staleTempFiles }, 'removed temporary state files left by a crash');
   }
 
   private retryRestore(model: string, generation: number): void {

@@ -5,15 +5,15 @@ import { decidePut, specOf, type AppliedRouting, type RoutingPut } from './desir
 import { HttpError, publicMessageOf } from './http-util';
 import { referencedVersions, type RoutingSpec } from './routing';
 import type { RoutingState } from './routing-state';
-import type { AuditEntry, StateStore } from './state-store';
+import type { AuditEntry, CommitResult, StateStore } from './state-store';
 import type { StatsStore } from './stats-store';
 import type { VersionHost, VersionStatus } from './version-host';
 import type { ModelSignature } from './worker/messages';
 
 /**
  * The control plane: desired-state routing changes, one model at a time. A change loads and warms
- * up what the new state needs, then switches routing in one step, persists, audits, and unloads
- * what is left over.
+ * up what the new state needs, commits (audits, then persists), switches routing in one step, and
+ * unloads what is left over.
  */
 
 export interface ControlPlaneDeps {
@@ -106,8 +106,10 @@ export class ControlPlane {
   }
 
   /**
-   * Desired-state PUT: loads and warms up what the new state needs, then switches routing in one
-   * step (a map write between two requests), persists, audits, and unloads what is left over.
+   * Desired-state PUT: loads and warms up what the new state needs, commits the change (audit
+   * record first, then the state file: StateStore.commit), then switches routing in one step (a
+   * map write between two requests) and unloads what is left over. The switch comes after the
+   * commit, so no request is ever routed by a generation that a crash could lose.
    */
   applyRouting(model: string, put: RoutingPut, actor: string | undefined): Promise<ApplyResult> {
     return this.exclusive(model, async () => {
@@ -136,20 +138,38 @@ export class ControlPlane {
         appliedAt: new Date().toISOString(),
         ...(actor !== undefined ? { actor } : {}),
       };
-      await this.deps.store.writeRouting(this.routing.withChange(model, applied));
+      const committed = await this.commit(model, applied, current);
       this.routing.set(model, applied);
       this.stats.of(model, applied.generation);
-      await this.deps.store.appendAudit({
-        at: applied.appliedAt,
-        model,
-        generation: applied.generation,
-        state: spec,
-        ...(actor !== undefined ? { actor } : {}),
-      });
       this.deps.logger.info({ model, generation: applied.generation, spec, actor }, 'routing applied');
+      if (committed.checkpointError !== undefined)
+        this.deps.logger.error(
+          { model, generation: applied.generation, err: committed.checkpointError },
+          'routing change audited but the state file was not rewritten; boot rolls it forward from the audit log',
+        );
       await this.unloadUnreferenced(model, spec);
       return { applied: true, state: applied };
     });
+  }
+
+  /** A change whose audit record cannot be written is not applied: 503, and the client retries. */
+  private async commit(
+    model: string,
+    applied: AppliedRouting,
+    current: AppliedRouting | undefined,
+  ): Promise<CommitResult> {
+    try {
+      return await this.deps.store.commit(model, applied);
+    } catch (e) {
+      this.deps.logger.error({ model, generation: applied.generation, err: e }, 'routing change not audited');
+      await this.unloadUnreferenced(model, current?.spec);
+      throw new HttpError(
+        503,
+        'SERVING_AUDIT_WRITE_FAILED',
+        `routing generation ${applied.generation} of '${model}' not applied: its audit record could not be written`,
+        { model, generation: applied.generation },
+      );
+    }
   }
 
   routingView(model: string): RoutingViewOf | undefined {
