@@ -14,11 +14,15 @@ import type {
   RecordOutcomeOutput,
   ResolveInput,
   ResolveOutput,
+  ResolveTrustInput,
+  ResolveTrustOutput,
+  WatchShadowInput,
 } from '../promotion/contracts';
 import { withFailureTranslation } from './failures';
 import { applyRouting, readRouting, watchCanary, watchShadow } from './live';
 import { awaitWorkflowClosed, requestRolloutLock } from './lock';
 import { recordOutcome, resolveVersions } from '../records/outcome';
+import { resolveTrust } from './trust';
 
 export interface ActivityDeps {
   readonly mlflow: MlflowClient;
@@ -54,9 +58,10 @@ export function createActivities(deps: ActivityDeps) {
       heartbeating(evaluator.latencyGate(input)),
     recordOutcome: (input: RecordOutcomeInput): Promise<RecordOutcomeOutput> =>
       recordOutcome(deps.mlflow, input),
+    resolveTrust: (input: ResolveTrustInput): Promise<ResolveTrustOutput> => resolveTrust(input),
     readRouting,
     applyRouting,
-    watchShadow,
+    watchShadow: (input: WatchShadowInput): Promise<GateVerdict> => watchShadow(input, evaluator),
     watchCanary,
     requestRolloutLock,
     awaitWorkflowClosed,

@@ -4,6 +4,8 @@ import type {
   FairnessGateInput,
   FetchedModelSummary,
   FormatGateInput,
+  HoldoutReference,
+  HoldoutScores,
   LatencyGateInput,
   ModelKey,
   PerformanceGateInput,
@@ -11,6 +13,7 @@ import type {
 import { readDatasetCsv, datasetSha256 } from '../dataset/csv';
 import type { Dataset } from '../dataset/dataset';
 import { ProgradeError } from '../errors';
+import { StatisticUndefinedError } from '../stats/errors';
 import { judgeFairness } from '../gates/fairness';
 import { checkFormat } from '../gates/format';
 import { measureLatency, measurePair } from '../gates/latency';
@@ -26,6 +29,7 @@ import { openSession, type ScoringSession } from '../onnx/session';
 import type { Contract, Evaluation, Task } from '../spec/schema';
 import type { DatasetRef } from '../promotion/state';
 import { type ResultCache, cacheKey } from './result-cache';
+import { sketchScores } from './score-sketch';
 
 export interface EvaluatorDeps {
   readonly mlflow: MlflowClient;
@@ -137,6 +141,30 @@ export class Evaluator {
         s.score(loaded.dataset.features, loaded.dataset.rows, loaded.dataset.featureNames.length),
       ),
     );
+  }
+
+  /**
+   * Both models' holdout scores as sketches for the live skew check: from the scores the gates cached,
+   * or scored again (same models by sha256, same rows) on a worker that lacks them.
+   */
+  async holdoutScores(ref: HoldoutReference): Promise<HoldoutScores> {
+    const loaded = await this.dataset(ref.dataset, ref.evaluation, ref.task);
+    const candidateModel = await this.fetch(ref.candidate);
+    const championModel = await this.fetch(ref.champion);
+    const sketch = async (model: FetchedModel, role: string) => {
+      const found = sketchScores(await this.scores(model, ref.contract, loaded));
+      if (found) return found;
+      throw new StatisticUndefinedError(
+        'the holdout score sketch',
+        `${ref.model} v${model.version} (${role}) scores no holdout row with a finite number`,
+        { model: ref.model, version: model.version, role },
+      );
+    };
+    return {
+      datasetSha256: loaded.sha256,
+      candidate: await sketch(candidateModel, 'candidate'),
+      champion: await sketch(championModel, 'champion'),
+    };
   }
 
   async formatGate(input: FormatGateInput): Promise<GateVerdict> {

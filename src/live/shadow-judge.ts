@@ -6,7 +6,9 @@ import { binShares, ks2Sample, psi, PSI_EPSILON, psiFromShares, quantileEdges } 
 import { quantile } from '../stats/quantile';
 import { logOneSidedMixtures, psiBounds, QuantileRatioTest } from '../stats/sequential';
 import { type StatsSnapshot } from '../promotion/stats-snapshot';
+import type { HoldoutScores } from '../promotion/contracts';
 import { finite, pct, psiBins, round, summarize } from './evidence';
+import { skewCheck } from './skew';
 
 /**
  * Shadow judgement: the candidate answered a mirrored copy of live requests and never served anyone,
@@ -22,9 +24,15 @@ import { finite, pct, psiBins, round, summarize } from './evidence';
  * `maxErrorRate × minRequests` (the whole budget of the minimum window), judging at the first moment
  * it becomes ready would already fail on error rate. That is declared at once instead of waiting.
  *
- * Checks when ready (every one carries value, threshold and sample sizes):
- * - agreement: agreements / compared rows ≥ minAgreement (a NaN on either side is never an agreement)
- * - score PSI(stable, shadow) ≤ maxPsi (bins by `psiBins`, fewer for small samples), and the KS statistic ≤ maxKsStatistic when set
+ * Checks when ready (every one carries value, threshold and sample sizes), each saying what it compares:
+ * - train/serve skew (against each model's OWN holdout scores, src/live/skew.ts): the candidate fails
+ *   when its live scores moved away from its holdout scores and the champion's did not. Judged when
+ *   the promotion passed a holdout reference and the spec has `checks.skew` (specs parsed before it
+ *   existed, replayed from history, have none).
+ * - agreement (against the champion, same rows): agreements / compared rows ≥ minAgreement (a NaN on
+ *   either side is never an agreement); a loose sanity check against swapped classes or a wholesale break
+ * - score PSI(stable, shadow) ≤ maxPsi when set (against the champion; off by default: a better model
+ *   scores differently), and the KS statistic ≤ maxKsStatistic when set
  * - shadow error rate (errors / mirrored requests; the gateway counts non-finite outputs as errors)
  *   ≤ maxErrorRate
  * - p95 latency shadow / stable ≤ maxLatencyRatio when set
@@ -56,9 +64,13 @@ export interface ShadowJudgeOptions {
   readonly mode?: ShadowAnalysisMode;
   /** Significance level of every sequential check (the spec gives the shadow none). Default 0.05. */
   readonly alpha?: number;
+  /** Both models' holdout score sketches, for the train/serve skew check. */
+  readonly reference?: HoldoutScores;
 }
 
 type Window = NonNullable<StatsSnapshot['variants']['stable']>;
+const PSI_VS_CHAMPION = "PSI(champion's live scores, candidate's live scores), same requests";
+const KS_VS_CHAMPION = "Kolmogorov–Smirnov distance of champion's and candidate's live scores, same requests";
 const EMPTY: Window = { version: '', requests: 0, errors: 0, latencyMs: [], scores: [] };
 
 function seconds(ms: number): string {
@@ -72,7 +84,7 @@ export function judgeShadow(
   options: ShadowJudgeOptions = {},
 ): ShadowJudgement {
   if (options.mode === 'sequential')
-    return judgeShadowSequential(stats, shadow, elapsedMs, options.alpha ?? 0.05);
+    return judgeShadowSequential(stats, shadow, elapsedMs, options.alpha ?? 0.05, options.reference);
   const stable = stats.variants.stable ?? EMPTY;
   const cand = stats.variants.shadow ?? EMPTY;
   const { minRequests, minDuration, maxDuration } = shadow;
@@ -137,6 +149,7 @@ export function judgeShadow(
   }
 
   const checks: CheckResult[] = [
+    ...skewChecks(stable, cand, shadow, options.reference),
     agreementCheck(stats, shadow),
     ...distributionChecks(stable, cand, shadow),
     errorRateCheck(cand, shadow),
@@ -147,12 +160,25 @@ export function judgeShadow(
   return { ready: true, verdict: combine('shadow', checks) };
 }
 
+/** The skew check, when both the spec (`checks.skew`) and the promotion (a holdout reference) ask for it. */
+function skewChecks(
+  stable: Window,
+  cand: Window,
+  shadow: Shadow,
+  reference: HoldoutScores | undefined,
+): CheckResult[] {
+  // A spec parsed before `skew` existed (replayed from workflow history) has none.
+  const limits = shadow.checks.skew as Shadow['checks']['skew'] | undefined;
+  if (limits === undefined || reference === undefined) return [];
+  return [skewCheck({ reference, candidate: cand.scores, champion: stable.scores, limits, role: 'shadow' })];
+}
+
 function agreementCheck(stats: StatsSnapshot, shadow: Shadow): CheckResult {
   const c = stats.shadowComparison;
   const min = shadow.checks.minAgreement;
   const base = {
     name: 'agreement',
-    metric: 'share of compared rows where stable and shadow decide alike',
+    metric: 'share of the same rows where champion (stable) and candidate (shadow) decide alike',
     threshold: min,
     comparator: '>=' as const,
     sampleSize: c.pairs,
@@ -177,18 +203,23 @@ function agreementCheck(stats: StatsSnapshot, shadow: Shadow): CheckResult {
 }
 
 function distributionChecks(stable: Window, cand: Window, shadow: Shadow): CheckResult[] {
+  const { maxPsi, maxKsStatistic } = shadow.checks;
+  if (maxPsi === undefined && maxKsStatistic === undefined) return [];
   const s = finite(stable.scores);
   const c = finite(cand.scores);
-  const { maxPsi, maxKsStatistic } = shadow.checks;
   const sizes = { stable: summarize(s), shadow: summarize(c) };
   if (s.length === 0 || c.length === 0) {
     const message = `score distribution: no finite scores to compare (stable ${s.length}, shadow ${c.length})`;
     return [
       {
-        name: 'score psi',
-        metric: 'PSI(stable scores, shadow scores)',
+        name: maxPsi !== undefined ? 'score psi' : 'score ks',
+        metric: maxPsi !== undefined ? PSI_VS_CHAMPION : KS_VS_CHAMPION,
         status: 'inconclusive',
-        threshold: maxPsi,
+        ...(maxPsi !== undefined
+          ? { threshold: maxPsi }
+          : maxKsStatistic !== undefined
+            ? { threshold: maxKsStatistic }
+            : {}),
         comparator: '<=',
         sampleSize: c.length,
         message,
@@ -196,26 +227,27 @@ function distributionChecks(stable: Window, cand: Window, shadow: Shadow): Check
       },
     ];
   }
-  const bins = psiBins(s.length, c.length);
-  const p = psi(s, c, bins);
-  const checks: CheckResult[] = [
-    {
+  const checks: CheckResult[] = [];
+  if (maxPsi !== undefined) {
+    const bins = psiBins(s.length, c.length);
+    const p = psi(s, c, bins);
+    checks.push({
       name: 'score psi',
-      metric: 'PSI(stable scores, shadow scores)',
+      metric: PSI_VS_CHAMPION,
       status: p <= maxPsi ? 'passed' : 'failed',
       value: round(p),
       threshold: maxPsi,
       comparator: '<=',
       sampleSize: c.length,
-      message: `score PSI ${round(p)} ${p <= maxPsi ? '≤' : '>'} ${maxPsi} (${c.length} shadow vs ${s.length} stable scores, ${bins} bins)`,
+      message: `score PSI vs the champion ${round(p)} ${p <= maxPsi ? '≤' : '>'} ${maxPsi} (${c.length} shadow vs ${s.length} stable scores, ${bins} bins)`,
       evidence: { ...sizes, bins },
-    },
-  ];
+    });
+  }
   if (maxKsStatistic !== undefined) {
     const ks = ks2Sample(s, c);
     checks.push({
       name: 'score ks',
-      metric: 'Kolmogorov–Smirnov distance of stable and shadow scores',
+      metric: KS_VS_CHAMPION,
       status: ks.statistic <= maxKsStatistic ? 'passed' : 'failed',
       value: round(ks.statistic),
       threshold: maxKsStatistic,
@@ -370,7 +402,7 @@ function sequentialAgreement(stats: StatsSnapshot, shadow: Shadow, alpha: number
   return proportionCheck(
     {
       name: 'agreement',
-      metric: 'share of compared rows where stable and shadow decide alike',
+      metric: 'share of the same rows where champion (stable) and candidate (shadow) decide alike',
       threshold: shadow.checks.minAgreement,
       comparator: '>=',
     },
@@ -387,11 +419,10 @@ function sequentialAgreement(stats: StatsSnapshot, shadow: Shadow, alpha: number
   );
 }
 
-function sequentialPsi(stable: Window, cand: Window, shadow: Shadow, alpha: number): CheckResult {
-  const { maxPsi } = shadow.checks;
+function sequentialPsi(stable: Window, cand: Window, maxPsi: number, alpha: number): CheckResult {
   const base = {
     name: 'score psi',
-    metric: 'PSI(stable scores, shadow scores)',
+    metric: PSI_VS_CHAMPION,
     threshold: maxPsi,
     comparator: '<=' as const,
   };
@@ -479,14 +510,17 @@ function judgeShadowSequential(
   shadow: Shadow,
   elapsedMs: number,
   alpha: number,
+  reference: HoldoutScores | undefined,
 ): ShadowJudgement {
   if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must lie in (0, 1), got ${alpha}`);
   const stable = stats.variants.stable ?? EMPTY;
   const cand = stats.variants.shadow ?? EMPTY;
   const { minRequests, minDuration, maxDuration } = shadow;
+  const { maxPsi } = shadow.checks;
   const checks: CheckResult[] = [
+    ...skewChecks(stable, cand, shadow, reference),
     sequentialAgreement(stats, shadow, alpha),
-    sequentialPsi(stable, cand, shadow, alpha),
+    ...(maxPsi !== undefined ? [sequentialPsi(stable, cand, maxPsi, alpha)] : []),
     ...(shadow.checks.maxKsStatistic !== undefined
       ? distributionChecks(stable, cand, shadow).filter((c) => c.name === 'score ks')
       : []),
@@ -497,8 +531,10 @@ function judgeShadowSequential(
   ];
   const ready = cand.requests >= minRequests && elapsedMs >= minDuration;
   if (ready) return { ready: true, verdict: combine('shadow', checks) };
-  // Not ready: a check the data already show broken fails now (KS, a point check, waits for readiness).
-  const broken = checks.filter((c) => c.status === 'failed' && c.name !== 'score ks');
+  // Not ready: a check the data already show broken fails now (KS and skew, point checks, wait for readiness).
+  const broken = checks.filter(
+    (c) => c.status === 'failed' && c.name !== 'score ks' && c.name !== 'train/serve skew',
+  );
   const progress = {
     mirroredRequests: cand.requests,
     minRequests,

@@ -1,3 +1,4 @@
+import type { TrustedPerson } from '../identity';
 import type { GateVerdict } from './verdict';
 import type { MlflowSignature } from '../mlflow/signature';
 import type { CanaryAnalysis, Contract, Evaluation, Shadow, Task } from '../spec/schema';
@@ -188,4 +189,17 @@ export interface WatchCanaryOutput {
   readonly ticks: number;
   readonly endedEarly: boolean;
   readonly elapsedMs: number;
+}
+
+/** The people a spec names, to be matched with the keys the worker's trust file pins for the model. */
+export interface ResolveTrustInput {
+  readonly model: string;
+  /** Approvers, and the people a manual canary pause waits for. */
+  readonly approvers: readonly string[];
+  readonly operators: readonly string[];
+}
+export interface ResolveTrustOutput {
+  readonly people: readonly TrustedPerson[];
+  /** Which file they came from, for the record. */
+  readonly trustFile?: string;
 }

@@ -61,7 +61,11 @@ describe('promotion spec schema – defaults', () => {
       minRequests: 200,
       minDuration: 30_000,
       maxDuration: 600_000,
-      checks: { minAgreement: 0.95, maxPsi: 0.2, maxErrorRate: 0.01 },
+      checks: {
+        minAgreement: 0.7,
+        maxErrorRate: 0.01,
+        skew: { maxPsiVsOwnHoldout: 0.25, maxExcessOverChampion: 0.2 },
+      },
     });
     expect(spec.canary?.analysis).toStrictEqual({
       mode: 'sequential',
