@@ -6,6 +6,7 @@ import { runAdmissionBench } from './admission';
 import { runCanaryBench } from './canary';
 import { runGatesBench, runGatesSpeedBench } from './gates';
 import { runGatewayBench } from './gateway';
+import { runSkewBench } from './skew';
 import { renderTextTable, saveResult, type BenchResult } from './lib/report';
 
 type Bench = (command: string, log: (line: string) => void) => Promise<BenchResult>;
@@ -16,6 +17,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   'gates-speed': runGatesSpeedBench,
   canary: runCanaryBench,
   admission: runAdmissionBench,
+  skew: runSkewBench,
 };
 
 async function main(): Promise<number> {
