@@ -1,5 +1,6 @@
 import type { CheckResult, GateVerdict } from '../promotion/verdict';
 import type { PromotionState } from '../promotion/state';
+import { renderFairnessGroups } from './fairness-groups';
 
 /** An earlier attempt on the same version, as the report links to it. */
 export interface EarlierAttempt {
@@ -140,6 +141,7 @@ export function renderMarkdown(r: PromotionReport): string {
           '| | check | value | threshold | interval | n | message |',
           '|---|---|---|---|---|---|---|',
           ...g.checks.map(checkRow),
+          ...renderFairnessGroups(g.groups ?? []),
         ]),
   ]);
   const audit = [

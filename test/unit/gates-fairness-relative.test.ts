@@ -3,6 +3,7 @@ import { judgeFairness, type FairnessInput } from '../../src/gates/fairness';
 import { FairnessGate } from '../../src/spec/gates-schema';
 import { fairnessBootstrap } from '../../src/stats/fairness-bootstrap';
 import { createRng } from '../../src/stats/rng';
+import { renderFairnessGroups } from '../../src/report/fairness-groups';
 
 /**
  * Data where the absolute four-fifths rule is out of reach: group a's base rate is about 0.33, group
@@ -35,16 +36,16 @@ const relativeGate = gate({
     { metric: 'equalized_odds_difference', maxRiseVsChampion: 0.05 },
   ],
 });
-const judge = (over: Partial<FairnessInput>) =>
+const judge = ({ noChampion, ...over }: Partial<FairnessInput> & { noChampion?: boolean }) =>
   judgeFairness({
     gate: relativeGate,
     scores: d.lessFair,
-    champion: d.champion,
     labels: d.labels,
     threshold: 0.5,
     sensitive: { group: d.group },
     seed: 42,
     resamples: 400,
+    ...(noChampion ? {} : { champion: d.champion }),
     ...over,
   });
 
@@ -112,12 +113,12 @@ describe('fairness gate – relative to the champion', () => {
   });
 
   it('skips a relative check without a champion, saying so, and fails it when the spec asks', () => {
-    const v = judge({ champion: undefined });
+    const v = judge({ noChampion: true });
     expect(v.status).toBe('passed');
     expect(v.checks[0]!.message).toMatch(/no champion \(first model\): comparison skipped/);
     expect(v.summary).toMatch(/2 relative to the champion skipped: no champion/);
     expect(v.groups?.[0]?.groups[0]?.champion).toBeUndefined();
-    const strict = judge({ champion: undefined, gate: { ...relativeGate, withoutChampion: 'fail' } });
+    const strict = judge({ noChampion: true, gate: { ...relativeGate, withoutChampion: 'fail' } });
     expect(strict.status).toBe('failed');
     expect(strict.checks[0]!.message).toMatch(/no champion to compare with.*withoutChampion: fail/);
   });
@@ -201,5 +202,18 @@ describe('fairness gate spec – relative checks', () => {
     );
     expect(problem({ metric: 'demographic_parity_ratio' })).toMatch(/give min, max, or both/);
     expect(problem({ metric: 'demographic_parity_ratio', maxDropVsChampion: -0.1 })).not.toBe('');
+  });
+});
+
+describe('fairness groups in the report', () => {
+  it('renders each group’s size and base rate beside both models’ rates', () => {
+    const lines = renderFairnessGroups(judge({}).groups ?? []);
+    expect(lines).toContain('### Groups of `group`');
+    expect(lines.join('\n')).toMatch(/A perfect classifier .* demographic_parity_ratio 0\.3\d\d/);
+    expect(lines).toContain(
+      '| group | rows | positives | base rate | selection rate | TPR | FPR | champion selection rate | champion TPR | champion FPR |',
+    );
+    const a = lines.find((l) => l.startsWith('| a |'));
+    expect(a?.split('|').map((c) => c.trim())[2]).toBe(String(d.group.filter((g) => g === 'a').length));
   });
 });
