@@ -26,6 +26,7 @@ import {
   type PromotionState,
 } from '../promotion/state';
 import type { promoteModel } from '../workflows/promote';
+import type { SignedStatement } from '../identity';
 
 export type PromotionHandle = WorkflowHandle<typeof promoteModel>;
 
@@ -63,7 +64,9 @@ export async function startPromotion(
       { key: VersionAttr, value: input.candidateVersion },
       { key: PhaseAttr, value: 'starting' },
     ],
-    staticSummary: `Promote ${input.spec.model} v${input.candidateVersion} (requested by ${input.requestedBy})`,
+    staticSummary:
+      `Promote ${input.spec.model} v${input.candidateVersion} (requested by ${input.requestedBy})` +
+      (input.spec.identity === 'unverified' ? ' — identity: unverified' : ''),
     staticDetails: [
       `Spec: \`${input.specFile}\` (sha256 \`${input.specSha256.slice(0, 12)}\`)`,
       `Champion alias: @${input.spec.aliases.champion}`,
@@ -71,6 +74,10 @@ export async function startPromotion(
         (input.spec.gates.fairness ? ', fairness' : '') +
         (input.spec.gates.latency ? ', latency' : ''),
       `Approval: ${input.spec.approval.required ? input.spec.approval.approvers.join(', ') : 'not required'}`,
+      `Operators: ${(input.spec.operators ?? []).join(', ') || 'none (operator actions are denied)'}`,
+      input.spec.identity === 'unverified'
+        ? 'Identity: **unverified** (the spec says so: typed names, nothing proves who decided)'
+        : 'Identity: verified (decisions signed with SSH keys the worker trust file pins)',
     ].join('\n\n'),
   });
   return {
@@ -99,13 +106,15 @@ export async function promotionStatus(handle: PromotionHandle): Promise<Promotio
 }
 
 /**
- * Sends an approve/reject Update. The workflow's validator refuses callers who are not listed
- * approvers, decisions when nothing waits, and second decisions; its reason comes back verbatim.
+ * Sends an approve/reject Update: a signed statement (identity: verified), or a typed name (identity:
+ * unverified). The workflow's validator refuses bad signatures, keys it does not trust, callers who
+ * are not listed approvers, decisions when nothing waits, and second decisions; its reason comes back
+ * verbatim.
  */
 export async function decide(
   handle: PromotionHandle,
   decision: 'approve' | 'reject',
-  request: DecisionRequest,
+  request: DecisionRequest | SignedStatement,
 ): Promise<PromotionState> {
   return sendUpdate(handle, decision, () =>
     handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [request] }),
@@ -123,7 +132,7 @@ const OPERATOR_UPDATES = {
 export function operate(
   handle: PromotionHandle,
   action: OperatorAction,
-  request: OperatorRequest,
+  request: OperatorRequest | SignedStatement,
 ): Promise<PromotionState> {
   return sendUpdate(handle, action, () =>
     handle.executeUpdate(OPERATOR_UPDATES[action], { args: [request] }),
@@ -195,6 +204,18 @@ async function finalState(handle: PromotionHandle): Promise<PromotionState> {
       `${handle.workflowId} ended without a result: ${messageOf(e)}`,
       'terminal',
     );
+  }
+}
+
+/** The run a statement for this promotion must name: the open run of its workflow id. */
+export async function currentRunId(handle: PromotionHandle): Promise<string> {
+  try {
+    return (await handle.describe()).runId;
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) {
+      throw new ProgradeError('PROMOTION_NOT_FOUND', `no promotion ${handle.workflowId} exists`, 'terminal');
+    }
+    throw e;
   }
 }
 

@@ -1,3 +1,4 @@
+import type { DecisionAction, TrustedPerson } from '../identity';
 import type { GateVerdict } from './verdict';
 import type { PromotionSpec } from '../spec/schema';
 
@@ -61,6 +62,39 @@ export interface Decision {
   /** ISO time (workflow time) the decision was taken. */
   readonly at: string;
   readonly via: 'update' | 'signal' | 'timeout';
+  /** Fingerprint of the key that signed it, when the promotion takes signed decisions. */
+  readonly signedBy?: string;
+}
+
+/**
+ * One accepted signed decision, kept in history (the state) and written to the MLflow version
+ * (src/records/decisions.ts) so anyone can check it later with `prograde verify`.
+ */
+export interface SignedDecisionRecord {
+  readonly action: DecisionAction;
+  /** The trusted person the key belongs to (from the worker's trust file, never from the caller). */
+  readonly by: string;
+  readonly fingerprint: string;
+  /** The exact canonical statement text that was signed. */
+  readonly statement: string;
+  /** The armored `ssh-keygen -Y sign` output. */
+  readonly signature: string;
+  /** sha256 of fingerprint and statement: a second use in this run is refused as a replay. */
+  readonly digest: string;
+  /** Workflow time it was accepted. */
+  readonly at: string;
+  readonly via: 'update' | 'signal';
+}
+
+/**
+ * How this promotion knows who decides. `verified`: signed statements, checked against the keys the
+ * worker's trust file pins for the people the spec names. `unverified`: the spec said so; names are
+ * typed and nothing proves them. Absent in promotions started before signed decisions existed.
+ */
+export interface IdentityState {
+  readonly mode: 'verified' | 'unverified';
+  /** The people the spec names, with their trusted key fingerprints (verified mode; loaded at start). */
+  readonly people?: readonly TrustedPerson[];
 }
 
 export interface AuditEntry {
@@ -116,8 +150,14 @@ export interface PromotionState {
   readonly audit: readonly AuditEntry[];
   readonly reportUri?: string;
   readonly live?: LiveState;
-  /** Who may pause, resume, abort or force promotion (the spec's approvers; empty: anyone named). */
+  /**
+   * Who may pause, resume, abort or force promotion: the spec's `operators` (none: nobody). In
+   * promotions started before signed decisions, the approvers, and empty meant anyone named.
+   */
   readonly operators: readonly string[];
+  readonly identity?: IdentityState;
+  /** Accepted signed decisions, oldest first. */
+  readonly decisions?: readonly SignedDecisionRecord[];
   readonly specFile: string;
   readonly specSha256: string;
   readonly requestedBy: string;
@@ -173,6 +213,9 @@ export function operatorProblem(
   if (state.outcome !== undefined) return `the promotion has ended (${state.outcome})`;
   const goAhead = state.live?.awaitingGoAhead;
   const allowed = action === 'resume' && goAhead ? goAhead : state.operators;
+  if (allowed.length === 0 && state.identity) {
+    return `no operators are configured for ${state.model} (spec: operators), so nobody may ${action} it`;
+  }
   if (allowed.length > 0 && !allowed.includes(req.operator)) {
     return `'${req.operator}' may not ${action} ${state.model} (allowed: ${allowed.join(', ')})`;
   }

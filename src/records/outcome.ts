@@ -11,6 +11,7 @@ import type { MlflowClient } from '../mlflow/client';
 import type { ModelVersion } from '../mlflow/schemas';
 import { buildReport, renderMarkdown } from '../report/report';
 import { attemptTag, attemptValue, attemptsOf, placeAttempt, type Attempt } from './attempts';
+import { decisionTag, decisionTagValue } from './decisions';
 import { TAG } from './tags';
 
 /** MLflow caps tag values; reasons longer than this are cut with a pointer to the full report. */
@@ -148,8 +149,12 @@ export async function recordOutcome(
     [TAG.report, reportUri],
   ]);
   if (failedGate && outcome !== 'promoted') desired.set(TAG.failedGate, failedGate.gate);
-  if (decision?.decision === 'approve')
-    desired.set(TAG.approvedBy, `${decision.by} (${decision.via}) at ${decision.at}: ${decision.reason}`);
+  if (decision?.decision === 'approve') {
+    const how = decision.signedBy ? `${decision.via}, signed by key ${decision.signedBy}` : decision.via;
+    desired.set(TAG.approvedBy, `${decision.by} (${how}) at ${decision.at}: ${decision.reason}`);
+  }
+  // Every signed decision of this run, verifiable later with `prograde verify` (decisions.ts).
+  for (const d of state.decisions ?? []) desired.set(decisionTag(d.digest), decisionTagValue(d));
   if (outcome === 'promoted' && champion) desired.set(TAG.previousChampion, champion.version);
   for (const [k, v] of desired) await setTag(version, k, v, have);
 

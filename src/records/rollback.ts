@@ -1,13 +1,27 @@
 import { ProgradeError } from '../errors';
 import type { MlflowClient } from '../mlflow/client';
 import type { GatewayAdminClient } from '../serving/admin-client';
+import type { SignedDecisionRecord } from '../promotion/state';
+import { decisionTag, decisionTagValue } from './decisions';
 import { TAG } from './tags';
 
 export interface RollbackRequest {
   readonly model: string;
   readonly championAlias: string;
+  /** A typed name (unverified); ignored when `sign` is given. */
   readonly operator: string;
   readonly reason: string;
+  /**
+   * Signs the rollback once it is known which version is rolled back from (the statement names it),
+   * before anything changes. Its record is written on that version as a decision tag (decisions.ts).
+   */
+  readonly sign?: (fromVersion: string) => Promise<SignedRollback>;
+}
+
+/** A signed rollback: who (as far as this machine knows) and the record to keep on the version. */
+export interface SignedRollback {
+  readonly operator: string;
+  readonly record: Pick<SignedDecisionRecord, 'statement' | 'signature' | 'fingerprint' | 'digest' | 'by'>;
 }
 
 export interface RollbackResult {
@@ -15,6 +29,12 @@ export interface RollbackResult {
   readonly to: string;
   readonly generation: number;
 }
+
+/** What a rollback statement names: no workflow runs it, so the model and the version it leaves. */
+export const rollbackStatementIds = (model: string, fromVersion: string) => ({
+  workflowId: `rollback/${model}`,
+  runId: `v${fromVersion}`,
+});
 
 /**
  * `prograde rollback <model>`: the champion before the last promotion serves again. Instant while
@@ -38,12 +58,14 @@ export async function rollbackToPrevious(
       { model: req.model, version: current.version },
     );
   }
+  const signed = req.sign ? await req.sign(current.version) : undefined;
+  const operator = signed?.operator ?? req.operator;
   const routing = await gateway.getRouting(req.model);
   const generation = (routing?.generation ?? 0) + 1;
   await gateway.putRouting(
     req.model,
     { generation, stable: { version: previous }, retain: [current.version] },
-    `${req.operator} (prograde rollback): ${req.reason}`,
+    `${operator} (prograde rollback${signed ? `, signed ${signed.record.fingerprint}` : ', unverified name'}): ${req.reason}`,
   );
   await mlflow.setAlias(req.model, req.championAlias, previous);
   // The version serving again is nobody's replaced champion any more.
@@ -55,7 +77,15 @@ export async function rollbackToPrevious(
     req.model,
     current.version,
     TAG.reason,
-    `rolled back to v${previous} by ${req.operator}: ${req.reason}`,
+    `rolled back to v${previous} by ${operator}: ${req.reason}`,
   );
+  if (signed) {
+    await mlflow.setModelVersionTag(
+      req.model,
+      current.version,
+      decisionTag(signed.record.digest),
+      decisionTagValue(signed.record),
+    );
+  }
   return { from: current.version, to: previous, generation };
 }

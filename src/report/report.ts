@@ -38,6 +38,10 @@ export interface PromotionReport {
   readonly spec: { readonly file: string; readonly sha256: string };
   readonly requestedBy: string;
   readonly approval: PromotionState['approval'];
+  /** verified: decisions were signed; unverified: the spec said so; legacy: before signed decisions. */
+  readonly identity?: 'verified' | 'unverified' | 'legacy';
+  /** Signed decisions accepted (who, what, with which key); the signatures are on the MLflow version. */
+  readonly decisions?: ReadonlyArray<{ action: string; by: string; fingerprint: string; at: string }>;
   readonly gates: readonly GateVerdict[];
   readonly audit: PromotionState['audit'];
 }
@@ -75,6 +79,13 @@ export function buildReport(
     spec: { file: state.specFile, sha256: state.specSha256 },
     requestedBy: state.requestedBy,
     approval: state.approval,
+    identity: state.identity?.mode ?? 'legacy',
+    decisions: (state.decisions ?? []).map((d) => ({
+      action: d.action,
+      by: d.by,
+      fingerprint: d.fingerprint,
+      at: d.at,
+    })),
     gates: state.gates.map(describeGate),
     audit: state.audit,
   };
@@ -122,6 +133,14 @@ export function renderMarkdown(r: PromotionReport): string {
       head.push(
         `  - #${a.attempt} ${a.outcome}, run \`${a.runId}\`: ${a.report ? `\`${a.report}\`` : 'no report'}`,
       );
+  }
+  if (r.identity === 'unverified') {
+    head.push('- Identity: **unverified** (the spec says so: names were typed, nothing proves who decided)');
+  } else if (r.identity === 'verified') {
+    head.push('- Identity: verified (decisions signed with SSH keys pinned by the worker trust file)');
+  }
+  for (const d of r.decisions ?? []) {
+    head.push(`  - ${d.action} by **${d.by}** at ${d.at}, signed with \`${d.fingerprint}\``);
   }
   if (r.approval.required) {
     const d = r.approval.decision;

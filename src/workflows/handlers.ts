@@ -1,5 +1,6 @@
-import { setDefaultSignalHandler, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, setDefaultSignalHandler, setHandler } from '@temporalio/workflow';
 import type { Control } from './live';
+import { namedIn, resolveRequest, toDecisionRequest } from './identity';
 import { LockAnswerSchema, lockAnswerSignal, type LockAnswer } from '../promotion/lock-protocol';
 import {
   abortUpdate,
@@ -12,7 +13,7 @@ import {
   resumeUpdate,
   statusQuery,
 } from './messages';
-import { DecisionRequestSchema, OperatorRequestSchema, parseArgs } from './payloads';
+import { parseArgs, type SignedStatementPayload } from './payloads';
 import type { PromotionRun } from './run';
 import {
   decisionProblem,
@@ -22,6 +23,7 @@ import {
   type OperatorAction,
   type OperatorRequest,
   type PromotionState,
+  type SignedDecisionRecord,
 } from '../promotion/state';
 
 /** Where the rollout lock's answers for this promotion land; read by the turn (turn.ts). */
@@ -36,32 +38,49 @@ export interface TurnInbox {
  * an update with a bad payload is refused by its validator, so the caller learns why and nothing
  * enters history; a bad signal is recorded as `ignored-signal` and changes nothing else. The status
  * query takes no arguments and ignores any it is given.
+ *
+ * Who decides (identity.ts): with signed decisions, the validator verifies the signature against the
+ * keys the trust activity loaded into state at the start, the statement's workflow, run, action and
+ * time window, and that it was not used before; the name and the reason come from the verified
+ * statement only. Validators are synchronous and read workflow time only, so they are deterministic.
  */
 export function registerHandlers(run: PromotionRun, control: Control, inbox: TurnInbox): void {
   setHandler(statusQuery, () => run.state);
 
-  const decisionValidator = (...args: unknown[]): void => {
-    const parsed = parseArgs(DecisionRequestSchema, args);
-    if (!parsed.ok) throw new Error(`invalid request: ${parsed.problem}`);
-    const problem = decisionProblem(run.state, parsed.value);
-    if (problem) throw new Error(problem);
+  const decisionValidator =
+    (action: Decision['decision']) =>
+    (...args: unknown[]): void => {
+      const resolved = resolveRequest(run, action, args, 'verify');
+      if (!resolved.ok) throw new Error(resolved.problem);
+      const problem = decisionProblem(run.state, {
+        approver: resolved.value.name,
+        reason: resolved.value.reason,
+      });
+      if (problem) throw new Error(problem);
+    };
+  const fromUpdate = (decision: Decision['decision']) => (arg: DecisionRequest | SignedStatementPayload) => {
+    // The validator has verified this exact argument in this activation; the handler only reads it.
+    const resolved = resolveRequest(run, decision, [arg], 'read');
+    if (!resolved.ok) throw ApplicationFailure.nonRetryable(resolved.problem, 'DECISION_REFUSED');
+    return decide(run, decision, toDecisionRequest(resolved.value), 'update', resolved.value.signed);
   };
-  setHandler(approveUpdate, (req) => decide(run, 'approve', req, 'update'), {
-    validator: decisionValidator,
+  setHandler(approveUpdate, fromUpdate('approve'), {
+    validator: decisionValidator('approve'),
     description: 'Approve the candidate',
   });
-  setHandler(rejectUpdate, (req) => decide(run, 'reject', req, 'update'), {
-    validator: decisionValidator,
+  setHandler(rejectUpdate, fromUpdate('reject'), {
+    validator: decisionValidator('reject'),
     description: 'Reject the candidate',
   });
   const fromSignal =
     (decision: Decision['decision'], name: string) =>
     (...args: unknown[]): void => {
-      const parsed = parseArgs(DecisionRequestSchema, args);
-      if (!parsed.ok) return run.ignoreSignal(name, `invalid request: ${parsed.problem}`);
-      const problem = decisionProblem(run.state, parsed.value);
-      if (problem) return run.ignoreSignal(name, problem, parsed.value.approver);
-      decide(run, decision, parsed.value, 'signal');
+      const resolved = resolveRequest(run, decision, args, 'verify');
+      if (!resolved.ok) return run.ignoreSignal(name, resolved.problem, namedIn(args));
+      const req = toDecisionRequest(resolved.value);
+      const problem = decisionProblem(run.state, req);
+      if (problem) return run.ignoreSignal(name, problem, req.approver);
+      decide(run, decision, req, 'signal', resolved.value.signed);
     };
   setHandler(approveSignal, fromSignal('approve', approveSignal.name), {
     description: 'Approve the candidate (for clients that can only signal)',
@@ -91,16 +110,21 @@ export function registerHandlers(run: PromotionRun, control: Control, inbox: Tur
   setDefaultSignalHandler((name: string) => run.ignoreSignal(name, 'no such signal'));
 
   const operator = (action: OperatorAction, apply: (req: OperatorRequest) => void, description: string) => ({
-    handler: (req: OperatorRequest): PromotionState => {
+    handler: (arg: OperatorRequest | SignedStatementPayload): PromotionState => {
+      const resolved = resolveRequest(run, action, [arg], 'read');
+      if (!resolved.ok) throw ApplicationFailure.nonRetryable(resolved.problem, 'DECISION_REFUSED');
+      const req: OperatorRequest = { operator: resolved.value.name, reason: resolved.value.reason };
       apply(req);
+      if (resolved.value.signed) run.recordSigned({ ...resolved.value.signed, at: run.now(), via: 'update' });
       run.audit(action, req.reason, req.operator);
       return run.state;
     },
     options: {
       validator: (...args: unknown[]): void => {
-        const parsed = parseArgs(OperatorRequestSchema, args);
-        if (!parsed.ok) throw new Error(`invalid request: ${parsed.problem}`);
-        const problem = operatorProblem(run.state, action, parsed.value);
+        const resolved = resolveRequest(run, action, args, 'verify');
+        if (!resolved.ok) throw new Error(resolved.problem);
+        const req = { operator: resolved.value.name, reason: resolved.value.reason };
+        const problem = operatorProblem(run.state, action, req);
         if (problem) throw new Error(problem);
       },
       description,
@@ -140,9 +164,19 @@ export function decide(
   decision: Decision['decision'],
   req: DecisionRequest,
   via: Decision['via'],
+  signed?: Omit<SignedDecisionRecord, 'at' | 'via'>,
 ): PromotionState {
-  const d: Decision = { decision, by: req.approver, reason: req.reason, at: run.now(), via };
+  const at = run.now();
+  const d: Decision = {
+    decision,
+    by: req.approver,
+    reason: req.reason,
+    at,
+    via,
+    ...(signed ? { signedBy: signed.fingerprint } : {}),
+  };
   run.update({ approval: { ...run.state.approval, decision: d } });
+  if (signed && via !== 'timeout') run.recordSigned({ ...signed, at, via });
   run.audit(decision === 'approve' ? 'approved' : 'rejected', req.reason, req.approver);
   return run.state;
 }

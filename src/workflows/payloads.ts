@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { MAX_ARMORED } from '../identity/sshsig';
+import { MAX_STATEMENT } from '../identity/statement';
 import { UndecodablePayload } from './payload-converter';
 
 /**
@@ -42,6 +44,43 @@ export const OperatorRequestSchema = z.strictObject(
   { operator: text('operator', MAX_NAME, CONTROL), reason: text('reason', MAX_REASON, CONTROL_BUT_NEWLINES) },
   objectOf('operator, reason'),
 );
+
+/**
+ * A signed decision: the canonical statement text and the armored `ssh-keygen -Y sign` output. Only
+ * the shape is checked here; src/identity checks the content and the signature.
+ */
+export const SignedStatementSchema = z.strictObject(
+  {
+    statement: z
+      .string({ error: (i) => `statement must be a string (got ${describe(i.input)})` })
+      .min(1, 'statement must not be empty')
+      .max(MAX_STATEMENT, `statement is too long (at most ${MAX_STATEMENT} characters)`),
+    signature: z
+      .string({ error: (i) => `signature must be a string (got ${describe(i.input)})` })
+      .min(1, 'signature must not be empty')
+      .max(MAX_ARMORED, `signature is too long (at most ${MAX_ARMORED} characters)`),
+  },
+  objectOf('statement, signature'),
+);
+
+export type SignedStatementPayload = z.infer<typeof SignedStatementSchema>;
+
+export function isSigned(v: object): v is SignedStatementPayload {
+  return 'statement' in v && 'signature' in v;
+}
+
+/**
+ * The argument list of a decision or operator message: a signed statement (it has a `statement`
+ * field) or the named form. Which form a promotion accepts is its identity mode's question (handlers.ts).
+ */
+export function parseEither<T>(
+  named: z.ZodType<T>,
+  args: readonly unknown[],
+): ParseResult<T | SignedStatementPayload> {
+  const first = args[0];
+  const signed = typeof first === 'object' && first !== null && 'statement' in first;
+  return signed ? parseArgs(SignedStatementSchema, args) : parseArgs(named, args);
+}
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; problem: string };
 

@@ -19,7 +19,8 @@ import { OutcomeAttr } from '../promotion/search-attributes';
 import type { PromotionInput, PromotionState } from '../promotion/state';
 import { LiveTurn } from './turn';
 
-const { resolveVersions, recordOutcome, readRouting } = proxyActivities<Activities>(serviceOptions);
+const { resolveVersions, recordOutcome, readRouting, resolveTrust } =
+  proxyActivities<Activities>(serviceOptions);
 const { fetchModel, formatGate, performanceGate, fairnessGate, latencyGate } =
   proxyActivities<Activities>(evaluationOptions);
 
@@ -55,6 +56,8 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
   let live: LiveRollout | undefined;
   let alreadyPromoted = false;
   try {
+    // Before anything else: a spec naming someone the worker's trust file does not trust is refused.
+    if (run.state.identity?.mode === 'verified') await loadTrustedPeople(run);
     // refuse: the turn is taken at the start and held to the end, so a second promotion is refused at once.
     if (turn && spec.target?.whenBusy === 'refuse') await turn.acquire('try');
     const offlineResult = await offline(() => offlinePhases(run));
@@ -114,6 +117,29 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
   run.enter('done');
   run.waitFor(undefined);
   return run.state;
+}
+
+/**
+ * The keys of the people the spec names, from the worker's trust file (never from the spec, which the
+ * starter supplies). Kept in state, so every validator of this run verifies against the same keys.
+ */
+async function loadTrustedPeople(run: PromotionRun): Promise<void> {
+  const { spec } = run;
+  const pauseApprovers = (spec.canary?.steps ?? []).flatMap((s) =>
+    'pause' in s && 'approvers' in s.pause ? s.pause.approvers : [],
+  );
+  const approvers = [...new Set([...spec.approval.approvers, ...pauseApprovers])];
+  const trusted = await resolveTrust.executeWithOptions(
+    { ...serviceOptions, summary: 'load the trusted keys of the approvers and operators' },
+    [{ model: spec.model, approvers, operators: run.state.operators }],
+  );
+  run.update({ identity: { mode: 'verified', people: trusted.people } });
+  run.audit(
+    'identity',
+    trusted.people.length === 0
+      ? 'signed decisions; the spec names nobody, so nobody can approve or operate'
+      : `signed decisions by ${trusted.people.map((p: { name: string }) => p.name).join(', ')} (keys from ${trusted.trustFile ?? 'the trust file'})`,
+  );
 }
 
 function tokenEnv(name: string | undefined): { tokenEnv?: string } {

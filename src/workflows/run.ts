@@ -10,6 +10,7 @@ import type {
   Phase,
   PromotionInput,
   PromotionState,
+  SignedDecisionRecord,
 } from '../promotion/state';
 
 export type Activities = ReturnType<typeof activities.createActivities>;
@@ -44,12 +45,19 @@ export interface Features {
   readonly promptControls: boolean;
   /** A candidate that is already @champion ends promoted at once, writing nothing. */
   readonly alreadyPromoted: boolean;
+  /**
+   * Decisions are signed and verified against the worker's trust file (loaded by an activity at the
+   * start), or the spec says `identity: unverified`; operators come from the spec's `operators` and
+   * none means nobody. Before: names were typed and anyone named could operate a spec without approvers.
+   */
+  readonly signedDecisions: boolean;
 }
 
 export const PATCHES = {
   rolloutLock: 'one-live-rollout-per-target',
   promptControls: 'controls-end-every-wait',
   alreadyPromoted: 'already-champion-ends-promoted',
+  signedDecisions: 'signed-decisions',
 } as const;
 
 function decideFeatures(): Features {
@@ -57,6 +65,7 @@ function decideFeatures(): Features {
     rolloutLock: patched(PATCHES.rolloutLock),
     promptControls: patched(PATCHES.promptControls),
     alreadyPromoted: patched(PATCHES.alreadyPromoted),
+    signedDecisions: patched(PATCHES.signedDecisions),
   };
 }
 
@@ -101,6 +110,21 @@ export class PromotionRun {
       requestedBy: input.requestedBy,
       operators: spec.approval.approvers,
     };
+    if (this.features.signedDecisions) {
+      // `?? 'verified'`: a spec parsed by an older CLI has no such field, and verified is the default.
+      const mode = spec.identity ?? 'verified';
+      this.state = {
+        ...this.state,
+        operators: spec.operators ?? [],
+        identity: mode === 'verified' ? { mode, people: [] } : { mode },
+        decisions: [],
+      };
+    }
+  }
+
+  /** Records an accepted signed decision (history, the report, and later the MLflow version). */
+  recordSigned(record: SignedDecisionRecord): void {
+    this.state = { ...this.state, decisions: [...(this.state.decisions ?? []), record] };
   }
 
   get spec(): PromotionInput['spec'] {
@@ -190,6 +214,11 @@ export class PromotionRun {
       `Phase: **${s.phase}**${s.outcome ? ` — outcome **${s.outcome}**` : ''}`,
     ];
     if (s.waitingFor) lines.push(`Waiting for: ${s.waitingFor}`);
+    if (s.identity?.mode === 'unverified') {
+      lines.push(
+        'Identity: **unverified** (the spec says so: decisions carry typed names, nothing proves them)',
+      );
+    }
     if (s.live) {
       const step = s.live.step === null ? '' : `, step ${s.live.step + 1}/${s.live.steps}`;
       lines.push(

@@ -39,6 +39,10 @@ export function sampleSpec(model: string, overrides: Partial<PromotionSpecInput>
       // logic is unit-tested; here it only has to run and record its evidence.
       latency: { batchSize: 1, warmup: 10, iterations: 50, p99: '5s', maxRatioVsChampion: 1000 },
     },
+    // Tests not about identity decide with typed names; the signed path is tested on its own
+    // (test/integration/signed-decisions.test.ts, test/workflow/identity.test.ts), which overrides these.
+    identity: 'unverified',
+    operators: ['alice', 'bob'],
     ...overrides,
   };
 }

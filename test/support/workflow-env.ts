@@ -149,6 +149,8 @@ export function stubWorld(
       fileCount: 1,
       signature: null,
     }),
+    // Nobody trusted unless a test says otherwise (test/workflow/identity.test.ts).
+    resolveTrust: async () => ({ people: [] }),
     formatGate: async () => verdict('format'),
     performanceGate: async () => verdict('performance'),
     fairnessGate: async () => verdict('fairness'),

@@ -50,6 +50,8 @@ describe('promotion spec schema – defaults', () => {
       },
       gates: { performance: [] },
       approval: { required: false, approvers: [], timeout: 86_400_000, onTimeout: 'reject' },
+      operators: [],
+      identity: 'verified',
       rollback: { automatic: true, keepPreviousFor: 3_600_000 },
     });
   });

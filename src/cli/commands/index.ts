@@ -10,6 +10,7 @@ import { register as schema } from './schema';
 import { register as status } from './status';
 import { register as traffic } from './traffic';
 import { register as validate } from './validate';
+import { register as verify } from './verify';
 import { register as worker } from './worker';
 
 /** Each command module exports `register(program)`; listing them here is the one place to wire one in. */
@@ -23,6 +24,7 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   status,
   control,
   rollback,
+  verify,
   worker,
   gateway,
   traffic,

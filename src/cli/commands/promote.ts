@@ -8,6 +8,7 @@ import { connectClient } from '../../client/connect';
 import { followPromotion, startPromotion, uiLink } from '../../client/promotions';
 import { mlflowClient } from '../../config/mlflow';
 import { temporalSettings } from '../../config/temporal';
+import { resolvePeople, trustFromEnv } from '../../config/trust';
 import { InvalidInputError } from '../../errors';
 import { findCandidate, type CandidateVersion } from '../../records/candidate';
 import { loadSpec, resolveDatasetLocation } from '../../spec/load';
@@ -18,8 +19,9 @@ import { workflowIdFor, type PromotionInput, type PromotionState } from '../../p
 import { ExitCode } from '../exit-codes';
 import { renderState } from '../render';
 import { CliExit } from '../run';
+import { canaryPlanFor } from '../canary-plan';
 import { temporalUiBase } from '../ui-base';
-import { sendAction } from './control';
+import { describeResult, sendAction } from './control';
 
 const Flags = z.object({
   spec: z.string({ error: '--spec <file> is required' }).min(1),
@@ -30,6 +32,7 @@ const Flags = z.object({
   wait: z.boolean().default(false),
   json: z.boolean().default(false),
   as: z.string().min(1).optional(),
+  key: z.string().optional(),
 });
 
 /** promoted → 0; rejected / rolled back / aborted → 1; failed → 3. */
@@ -42,8 +45,30 @@ export function exitCodeForOutcome(state: PromotionState): ExitCode {
     case 'aborted':
       return ExitCode.rejected;
     default:
-      return ExitCode.infrastructure;
+      // A spec naming people the worker's trust file does not trust: the caller's input, not the machine.
+      return /^(IDENTITY_NOT_TRUSTED|TRUST_FILE_INVALID):/.test(state.reason ?? '')
+        ? ExitCode.invalidInput
+        : ExitCode.infrastructure;
   }
+}
+
+/**
+ * Refuses up front (exit 2) a spec naming approvers or operators the trust file does not trust, when
+ * this machine has the trust file too. The worker checks again at the start of the promotion with its
+ * own file, which is the one that counts.
+ */
+async function checkTrustUpFront(spec: PromotionSpec): Promise<void> {
+  if (spec.identity === 'unverified') return;
+  const trust = await trustFromEnv();
+  if (!trust) return;
+  const pauseApprovers = (spec.canary?.steps ?? []).flatMap((s) =>
+    'pause' in s && 'approvers' in s.pause ? s.pause.approvers : [],
+  );
+  resolvePeople(trust, {
+    model: spec.model,
+    approvers: [...new Set([...spec.approval.approvers, ...pauseApprovers])],
+    operators: spec.operators,
+  });
 }
 
 /**
@@ -120,12 +145,19 @@ export function register(program: Command): void {
     )
     .option(
       '--full',
-      'skip the remaining shadow/canary steps of a running promotion and promote now (needs --as and --reason)',
+      'skip the remaining shadow/canary steps of a running promotion and promote now (signed with --key; needs --reason)',
     )
     .option('--reason <text>', 'with --full: why')
     .option('-w, --wait', 'follow the promotion to its end; exit code tells the outcome')
     .option('--json', 'print one JSON document (the final state with --wait)')
-    .option('--as <who>', 'who requests the promotion (default: CI actor or user name)')
+    .option(
+      '--as <who>',
+      'who requests the promotion (default: CI actor or user name); with --full, a typed name (identity: unverified only)',
+    )
+    .option(
+      '--key <path>',
+      'with --full: SSH ed25519 key to sign with (default $PROGRADE_SIGNING_KEY, ~/.ssh/id_ed25519)',
+    )
     .addHelpText(
       'after',
       '\nA version that is already @champion, promoted by an earlier run, is not promoted again: exit 0, nothing written.' +
@@ -136,12 +168,14 @@ export function register(program: Command): void {
       if (raw.full) {
         if (!ref)
           throw new InvalidInputError(
-            'promote --full needs the promotion: prograde promote --full <model>@<version> --as <name> --reason <text>',
+            'promote --full needs the promotion: prograde promote --full <model>@<version> --reason <text>',
           );
-        const state = await sendAction(ref, 'promoteFull', raw);
-        console.log(
-          `promote --full: ${state.workflowId} will skip its remaining steps (by ${String(raw['as'])})`,
-        );
+        const result = await sendAction(ref, 'promoteFull', {
+          reason: raw['reason'],
+          ...(raw['as'] === undefined ? {} : { as: raw['as'] }),
+          ...(raw['key'] === undefined ? {} : { key: raw['key'] }),
+        });
+        console.log(describeResult('promote --full', result) + '; the remaining steps are skipped');
         return;
       }
       const parsed = Flags.safeParse(raw);
@@ -157,6 +191,7 @@ export function register(program: Command): void {
         }
         throw e;
       }
+      await checkTrustUpFront(loaded.spec);
       const dataset = resolveDatasetLocation(loaded.spec, loaded.baseDir);
       if (dataset.kind === 'file' && !existsSync(dataset.path)) {
         throw new InvalidInputError(
@@ -176,6 +211,8 @@ export function register(program: Command): void {
         reportAlreadyPromoted(loaded.spec, candidate, candidate.alreadyPromoted, flags.json);
         return;
       }
+      // Sample-size planning before traffic moves (issue 10 §4): advice on stderr, never an error.
+      if (!flags.json) for (const line of await canaryPlanFor(loaded.spec)) console.error(line);
       const input: PromotionInput = {
         spec: loaded.spec,
         specFile: loaded.file,
