@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { AccessControl } from './access';
 import type { BodyParser } from './body-parser';
 import { encodeInvocations, invocationModel } from './codecs/invocations';
 import { encodeV2Infer, encodeV2Metadata } from './codecs/oip-v2';
@@ -33,6 +35,9 @@ export interface ApiDeps {
   readonly metrics: GatewayMetrics;
   readonly limits: GatewayLimits;
   readonly parser: BodyParser;
+  /** Decides whether a caller may force a variant. */
+  readonly access: AccessControl;
+  readonly logger: Logger;
   /** Score threshold for shadow agreement when the stats query does not give one. */
   readonly agreementThreshold: number;
 }
@@ -44,6 +49,23 @@ const StatsQuery = z.object({
 });
 
 const ForceVariant = z.enum(['stable', 'canary']);
+
+/**
+ * The actor an applied change is audited under: the name of the admin token that authenticated the
+ * request, never a header, since a header is whatever the caller typed. The caller's own label
+ * (`x-prograde-actor`, where the workflow names its run) follows as a note: `alice [note: …]`. A
+ * token name has no spaces, so the actor is always the text before the first space.
+ */
+export function auditActor(ctx: Pick<Ctx, 'req' | 'caller'>): string | undefined {
+  if (ctx.caller.kind !== 'admin') return undefined;
+  const claimed = headerValue(ctx.req, 'x-prograde-actor');
+  // Control characters out (they would forge lines in a text view of the log), length bounded.
+  const note = claimed
+    ?.replace(/[\u0000-\u001f\u007f]/g, ' ')
+    .trim()
+    .slice(0, 200);
+  return note ? `${ctx.caller.actor} [note: ${note}]` : ctx.caller.actor;
+}
 
 export function variantHeaders(variant: Variant, version: string): Record<string, string> {
   return { 'x-prograde-variant': variant, 'x-prograde-version': version };
@@ -78,9 +100,11 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
     return given;
   };
 
+  /** The variant the caller forces, refused (403) unless forcing is on and the caller is an admin. */
   const forcedVariant = (ctx: Ctx): Variant | undefined => {
     const forced = headerValue(ctx.req, 'x-prograde-force-variant');
     if (forced === undefined) return undefined;
+    deps.access.checkForceVariant(ctx.caller);
     const parsed = ForceVariant.safeParse(forced);
     if (!parsed.success)
       throw new HttpError(
@@ -97,8 +121,9 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
     version: string | undefined,
     kind: 'v2' | 'mlflow',
   ): Promise<void> => {
-    precheckBody(ctx);
+    // Before anything else: a refused force never reaches routing, nor costs a body read.
     const force = forcedVariant(ctx);
+    precheckBody(ctx);
     // An unknown model is refused before its body is read or parsed.
     await gateway.checkServed(model);
     const given = await readInferBody(ctx, kind);
@@ -107,6 +132,7 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
       version,
       routingKey: headerValue(ctx.req, 'x-routing-key'),
       force,
+      requestId: ctx.requestId,
       parse: (signature) => checkRequest(signature, given),
     });
     const headers = variantHeaders(result.variant, result.version);
@@ -140,8 +166,12 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
         `invalid routing at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'malformed'}`,
       );
     }
-    const actor = headerValue(ctx.req, 'x-prograde-actor');
-    const result = await gateway.applyRouting(model, parsed.data, actor?.slice(0, 256));
+    const actor = auditActor(ctx);
+    deps.logger.info(
+      { model, generation: parsed.data.generation, actor, reqId: ctx.requestId },
+      'routing PUT',
+    );
+    const result = await gateway.applyRouting(model, parsed.data, actor);
     sendJson(ctx.res, 200, {
       model,
       applied: result.applied,

@@ -25,6 +25,11 @@ export interface ConnectionCapOptions {
   readonly retryAfterSec: number;
   /** Called for each refused connection (metrics). */
   readonly onRefuse: () => void;
+  /**
+   * The server event that hands a connection to HTTP: `connection` for plain HTTP, `secureConnection`
+   * over TLS, so a refused TLS client reads the 503 inside the TLS session it set up.
+   */
+  readonly event?: 'connection' | 'secureConnection';
 }
 
 /** How long a refused connection may take to send its request before it is cut. */
@@ -39,11 +44,12 @@ const REFUSED_GRACE_MS = 2_000;
  * connection listener is wrapped instead.
  */
 export function capConnections(server: Server, options: ConnectionCapOptions): { open(): number } {
-  const listeners = server.listeners('connection');
+  const event = options.event ?? 'connection';
+  const listeners = server.listeners(event);
   const httpListener = listeners[0] as ((socket: Socket) => void) | undefined;
   if (listeners.length !== 1 || !httpListener)
-    throw new Error(`expected one 'connection' listener on the HTTP server, found ${listeners.length}`);
-  server.removeListener('connection', httpListener);
+    throw new Error(`expected one '${event}' listener on the HTTP server, found ${listeners.length}`);
+  server.removeListener(event, httpListener);
   let open = 0;
   let refusing = 0;
   const answer = rawAnswer(
@@ -55,7 +61,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): {
     },
     { 'retry-after': String(Math.max(1, Math.ceil(options.retryAfterSec))) },
   );
-  server.on('connection', (socket: Socket) => {
+  server.on(event, (socket: Socket) => {
     if (open < options.maxConnections) {
       open += 1;
       socket.once('close', () => (open -= 1));

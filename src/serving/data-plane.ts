@@ -41,6 +41,8 @@ export interface InferCall {
   readonly version?: string | undefined;
   readonly routingKey?: string | undefined;
   readonly force?: Variant | undefined;
+  /** The request's id, for log lines and the prediction log. */
+  readonly requestId?: string | undefined;
   /** Parses the body against the signature of the version the request was routed to. */
   readonly parse: (signature: ModelSignature) => CheckedRequest;
 }
@@ -157,7 +159,7 @@ export class DataPlane {
       const latencyMs = performance.now() - started;
       stats.record(variant, version, { latencyMs, error: true });
       this.deps.metrics.observe(labels, latencyMs, true);
-      this.deps.logger.warn({ model, version, variant, err: e }, 'inference failed');
+      this.deps.logger.warn({ model, version, variant, reqId: call.requestId, err: e }, 'inference failed');
       const code = isProgradeError(e) ? e.code : 'SERVING_INFERENCE_FAILED';
       // A crashed inference thread is temporary (the pool restarts it): 503 tells clients to retry.
       const status = isProgradeError(e) && e.retry === 'retryable' ? 503 : 500;
@@ -183,6 +185,7 @@ export class DataPlane {
     this.mirror(model, spec, checked, scores, stats);
     this.deps.predictionLog?.maybeLog(() => ({
       at: new Date().toISOString(),
+      ...(call.requestId !== undefined ? { requestId: call.requestId } : {}),
       model,
       version,
       variant,

@@ -101,6 +101,10 @@ export class GatewayMetrics {
     'prograde_gateway_refused_total',
     'Requests answered with an error (refused, or failed), by HTTP status and error code.',
   );
+  private readonly credentialReloads = new Counter(
+    'prograde_gateway_credential_reloads_total',
+    'Changed credential files (inference keys, admin tokens) put in force or refused as invalid.',
+  );
   private readonly shadowDropped = new Counter(
     'prograde_gateway_shadow_dropped_total',
     'Shadow copies dropped because the shadow backlog was full.',
@@ -121,13 +125,26 @@ export class GatewayMetrics {
     this.refused.inc({ status: String(status), code });
   }
 
+  /** `file` is the gateway's own label (inference_keys, admin_tokens), never a path. */
+  credentialsReloaded(file: string, outcome: 'applied' | 'refused'): void {
+    this.credentialReloads.inc({ file, outcome });
+  }
+
   dropShadow(model: string): void {
     this.shadowDropped.inc({ model });
   }
 
   render(): string {
     return (
-      [this.requests, this.errors, this.latency, this.rejected, this.refused, this.shadowDropped]
+      [
+        this.requests,
+        this.errors,
+        this.latency,
+        this.rejected,
+        this.refused,
+        this.credentialReloads,
+        this.shadowDropped,
+      ]
         .map((m) => m.render())
         .join('\n') + '\n'
     );

@@ -9,6 +9,8 @@ export interface PredictionLogOptions {
 
 export interface PredictionRecord {
   readonly at: string;
+  /** The request's `x-request-id` (given or generated), to join a prediction to logs and labels. */
+  readonly requestId?: string;
   readonly model: string;
   readonly version: string;
   readonly variant: string;

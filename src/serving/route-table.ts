@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Caller } from './access';
 import type { Ticket } from './admission';
 import { HttpError, quoted } from './http-util';
 
@@ -10,6 +11,10 @@ export interface Ctx {
   /** Raw path segments bound to `:name` parts of the route (decode with `pathName`). */
   readonly params: Readonly<Record<string, string>>;
   readonly ticket: Ticket;
+  /** The request's id: echoed in `x-request-id`, written to logs and the prediction log. */
+  readonly requestId: string;
+  /** Who sent it, from its bearer token (authorization has already passed for this path). */
+  readonly caller: Caller;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;
@@ -42,13 +47,14 @@ function matchRoute(
 
 /**
  * Finds the route of a request and runs its handler: 404 for an unknown path, 405 with `Allow` for a
- * known path and a wrong method, 204 with `Allow` for OPTIONS; HEAD runs GET. `guard` runs first for
- * every path under `/admin`, matched or not, so the admin API's shape is hidden from strangers.
+ * known path and a wrong method, 204 with `Allow` for OPTIONS; HEAD runs GET. `authorize` runs first
+ * with the path's segments, matched or not, so the shape of a protected API (which admin routes and
+ * models exist) is hidden from strangers.
  */
 export async function dispatch(
   routes: readonly Route[],
   ctx: Omit<Ctx, 'url' | 'params'>,
-  guard: (req: IncomingMessage) => void,
+  authorize: (parts: readonly string[]) => void,
 ): Promise<void> {
   const { req, res } = ctx;
   let url: URL;
@@ -58,7 +64,7 @@ export async function dispatch(
     throw new HttpError(400, 'SERVING_URL_INVALID', 'the request target is not a valid URL path');
   }
   const parts = url.pathname.split('/').filter((p) => p !== '');
-  if (parts[0] === 'admin') guard(req);
+  authorize(parts);
   const match = matchRoute(routes, parts);
   if (!match)
     throw new HttpError(

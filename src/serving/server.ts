@@ -1,18 +1,20 @@
 /**
  * The serving gateway: prograde's default deployment target.
  *
- * Data plane (no auth):
- *   GET  /v2/health/live · /v2/health/ready (also /ping, /health) · /v2 · /v2/models/{m}[/versions/{v}] · /v2/models/{m}/ready
+ * Data plane (open, or Authorization: Bearer <inference key> once inference keys are configured):
+ *   GET  /v2/health/live · /v2/health/ready (also /ping, /health) · /v2   (always open)
+ *   GET  /v2/models/{m}[/versions/{v}] · /v2/models/{m}/ready
  *   POST /v2/models/{m}[/versions/{v}]/infer   Open Inference Protocol v2
  *   POST /invocations[?model=m]                MLflow scoring (inputs | instances | dataframe_split | dataframe_records)
- *   GET  /metrics                              Prometheus text
- * Admin (Authorization: Bearer <token>):
+ *   GET  /metrics                              Prometheus text (protected on request)
+ * Admin (Authorization: Bearer <admin token>; the token's name is the actor in the audit log):
  *   PUT/GET /admin/models/{m}/routing · GET /admin/models/{m}/stats?sinceMs&generation&threshold
  *   GET /admin/audit?model= · GET /admin/models
  *
- * Modules: this file wires the gateway and runs its HTTP server (admission, refusals, lifecycle);
- * routes live in api-routes.ts (dispatch in route-table.ts), codecs in codecs/, admin auth in
- * admin-auth.ts; the `Gateway` (gateway.ts) composes the data plane, the control plane, the stats
+ * Modules: this file wires the gateway and handles each request (request id, caller, admission,
+ * refusals, lifecycle); listener.ts runs the HTTP(S) server; routes live in api-routes.ts (dispatch
+ * in route-table.ts), codecs in codecs/; access.ts decides who may do what, with credentials from
+ * access-files.ts; the `Gateway` (gateway.ts) composes the data plane, the control plane, the stats
  * store and boot/restore.
  *
  * Decisions:
@@ -35,27 +37,33 @@
  * - Shadow copies run on their own worker threads with a bounded backlog (overflow is dropped and
  *   counted), so the caller's latency never includes shadow work.
  * - The admin API is disabled (503) when no token is configured, never open.
+ * - Every answer carries `x-request-id` (the caller's, when it is a safe id, else a new UUID); the
+ *   same id is in the log lines and the prediction log of the request.
+ * - Refused access (401, 403, a disabled admin API) is logged with the peer address, rate-limited.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { adminGuard } from './admin-auth';
+import type { AccessOptions } from './access-files';
 import { Admission } from './admission';
 import { apiRoutes, variantHeaders } from './api-routes';
 import type { BatchingOptions } from './batcher';
 import { BodyParser } from './body-parser';
-import { answerClientErrors, capConnections } from './connections';
 import { Gateway, VariantError } from './gateway';
 import { HttpError, DiscardRate, discardBody, publicMessageOf, sendError } from './http-util';
 import { resolveLimits, type GatewayLimits } from './limits';
+import { listen } from './listener';
 import { GatewayMetrics } from './metrics';
 import { ModelLookup } from './model-lookup';
 import type { ModelSource } from './model-source';
 import { PredictionLog } from './prediction-log';
 import { ModelRateLimiter, type RateLimit } from './rate-limit';
+import type { RefusalLogOptions } from './refusal-log';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
 import { dispatch } from './route-table';
+import { openSecurity, type RequestSeen } from './security';
 import { StateStore } from './state-store';
+import type { TlsFiles } from './tls';
 import { VersionHost } from './version-host';
 import { DEFAULT_WINDOW_STATS, type WindowStatsOptions } from './window-stats';
 import { WorkerPool } from './worker/worker-pool';
@@ -67,8 +75,17 @@ export interface GatewayOptions {
   /** 0 picks a free port. */
   readonly port?: number;
   readonly host?: string;
-  /** Bearer token of the admin API; falls back to PROGRADE_GATEWAY_TOKEN. Without one the admin API answers 503. */
+  /**
+   * Bearer token of the admin API (actor "admin"); falls back to PROGRADE_GATEWAY_TOKEN. Without it
+   * and without `access.adminTokensFile` the admin API answers 503.
+   */
   readonly token?: string | undefined;
+  /** Inference keys, per-actor admin tokens, /metrics protection, force-variant (all off by default). */
+  readonly access?: AccessOptions;
+  /** Serve HTTPS with these PEM files (re-read when they change); plain HTTP without. */
+  readonly tls?: TlsFiles | undefined;
+  /** Bounds on the log lines of refused access (defaults: DEFAULT_REFUSAL_LOG). */
+  readonly refusalLog?: Partial<RefusalLogOptions>;
   readonly logger?: Logger;
   /** Inference threads for traffic (default 2) and for shadow copies (default 1). */
   readonly workers?: number;
@@ -109,6 +126,13 @@ export interface GatewayHandle {
 export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
   const logger = options.logger ?? pino({ name: 'prograde-gateway' });
   const limits = resolveLimits(options.limits, options.maxBodyBytes);
+  const metrics = new GatewayMetrics();
+  // Credentials and certificates first: a bad file stops the start before any thread is spawned.
+  const security = await openSecurity(
+    { ...options, token: options.token ?? process.env.PROGRADE_GATEWAY_TOKEN },
+    logger,
+    metrics,
+  );
   const batching: BatchingOptions = {
     maxBatchSize: 64,
     maxWaitMs: 2,
@@ -124,7 +148,6 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const shadowPool = new WorkerPool({ ...poolOptions, size: options.shadowWorkers ?? 1 });
   const store = new StateStore(options.stateDir);
   await store.init();
-  const metrics = new GatewayMetrics();
   const predictionLog =
     options.predictionLog && options.predictionLog.sampleRate > 0
       ? new PredictionLog({
@@ -174,21 +197,32 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     metrics,
     limits,
     parser,
+    access: security.access,
+    logger,
     agreementThreshold: options.agreementThreshold ?? 0.5,
   });
-  const requireAdmin = adminGuard(options.token ?? process.env.PROGRADE_GATEWAY_TOKEN);
-
-  const refuse = (req: IncomingMessage, res: ServerResponse, e: unknown): void => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, e: unknown, seen: RequestSeen): void => {
     let error: HttpError;
+    const reqId = seen.requestId;
     if (e instanceof HttpError) {
       error = e;
-      const fields = { status: e.status, code: e.code, method: req.method, url: req.url?.slice(0, 200) };
+      const fields = {
+        status: e.status,
+        code: e.code,
+        method: req.method,
+        url: req.url?.slice(0, 200),
+        reqId,
+      };
       // Client errors and 503s (overload, not routed, not ready: "come back later") are expected
       // traffic: one quiet line, no stack. Only server faults are logged loudly.
       if (e.status < 500 || e.status === 503) logger.debug(fields, e.message);
       else logger.warn({ ...fields, err: e }, e.message);
+      security.noteRefusal(req, e, seen);
     } else {
-      logger.error({ err: e, method: req.method, url: req.url?.slice(0, 200) }, 'unhandled gateway error');
+      logger.error(
+        { err: e, method: req.method, url: req.url?.slice(0, 200), reqId },
+        'unhandled gateway error',
+      );
       error = new HttpError(500, 'SERVING_INTERNAL', `internal error: ${publicMessageOf(e)}`);
     }
     metrics.refuse(error.status, error.code);
@@ -203,8 +237,16 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     else discardBody(req, discard);
   };
 
+  /** Gives the request its id, echoed on every answer (errors included) and in every log line. */
+  const stampRequestId = (req: IncomingMessage, res: ServerResponse): string => {
+    const requestId = requestIdOf(req);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    return requestId;
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
+    const requestId = stampRequestId(req, res);
     const ticket = admission.ticket();
     res.once('close', () => ticket.release());
     res.on('finish', () => {
@@ -215,62 +257,36 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
           status: res.statusCode,
           ms: performance.now() - started,
           variant: res.getHeader('x-prograde-variant'),
+          reqId: requestId,
         },
         'request',
       );
     });
-    dispatch(routes, { req, res, ticket }, requireAdmin).catch((e: unknown) => refuse(req, res, e));
+    const caller = security.access.identify(req);
+    dispatch(routes, { req, res, ticket, requestId, caller }, (parts) =>
+      security.access.authorize(caller, parts),
+    ).catch((e: unknown) => refuse(req, res, e, { requestId, caller }));
   };
 
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      // How often Node checks the two timeouts above; its default (30 s) would let a slow sender
-      // hold a connection for up to that much longer.
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-    },
+  const stopWorkers = async (): Promise<void> => {
+    await Promise.all([servingPool.close(), shadowPool.close(), parser.close(), predictionLog?.close()]);
+  };
+  const listening = await listen({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    limits,
+    tls: security.tls,
+    metrics,
+    logger,
     onRequest,
-  );
-  server.keepAliveTimeout = 5_000;
-  // A client that sends `Expect: 100-continue` with an oversized body is refused before it sends it.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limits.maxBodyBytes) {
-      metrics.refuse(413, 'SERVING_BODY_TOO_LARGE');
-      sendError(
-        res,
-        new HttpError(
-          413,
-          'SERVING_BODY_TOO_LARGE',
-          `request body exceeds the limit of ${limits.maxBodyBytes} bytes`,
-          { limit: limits.maxBodyBytes },
-          { close: true },
-        ),
-      );
-      res.once('finish', () => req.socket.destroy());
-      return;
-    }
-    res.writeContinue();
-    onRequest(req, res);
+    beforeRefusal: stampRequestId,
+  }).catch(async (e: unknown) => {
+    security.close();
+    await stopWorkers();
+    throw e;
   });
-  capConnections(server, {
-    maxConnections: limits.maxConnections,
-    retryAfterSec: limits.retryAfterSec,
-    onRefuse: () => metrics.refuse(503, 'SERVING_TOO_MANY_CONNECTIONS'),
-  });
-  answerClientErrors(server, (code) => logger.debug({ code }, 'malformed HTTP request refused'));
-
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const { server, url, port } = listening;
+  security.onTlsReload(listening.setTls);
   logger.info(
     { url, source: options.source.description, stateDir: options.stateDir, limits },
     'gateway listening',
@@ -298,8 +314,9 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
           });
           server.closeIdleConnections();
         });
+        security.close();
         await gateway.close();
-        await Promise.all([servingPool.close(), shadowPool.close(), parser.close(), predictionLog?.close()]);
+        await stopWorkers();
       })();
       return closing;
     },

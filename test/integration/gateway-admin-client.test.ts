@@ -23,6 +23,7 @@ beforeAll(async () => {
     source: new DirectoryModelSource(models),
     stateDir: path.join(dir, 'state'),
     token: 'client-token',
+    access: { allowForceVariant: true },
     logger: pino({ level: 'silent' }),
   });
   await gw.whenReady();
@@ -49,7 +50,8 @@ describe('gateway admin client', () => {
       versions: { '1': { status: 'ready' }, '2': { status: 'ready' } },
     });
     expect(await client.audit('credit')).toEqual([
-      expect.objectContaining({ generation: 1, actor: 'workflow:credit@2' }),
+      // The token's actor ("admin" for the single token), with the client's label as a note.
+      expect.objectContaining({ generation: 1, actor: 'admin [note: workflow:credit@2]' }),
     ]);
   });
 
@@ -66,7 +68,7 @@ describe('gateway admin client', () => {
     const poisoned = [5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     const res = await fetch(`${gw.url}/invocations`, {
       method: 'POST',
-      headers: { 'x-prograde-force-variant': 'canary' },
+      headers: { 'x-prograde-force-variant': 'canary', authorization: 'Bearer client-token' },
       body: JSON.stringify({ inputs: [poisoned, new Array<number>(12).fill(0)] }),
     });
     expect(res.status).toBe(502);

@@ -59,6 +59,11 @@ async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
   return (await res.json()) as T;
 }
 
+/** Forcing a variant needs the switch (on in `options`) and an admin token. */
+function forced(variant: 'stable' | 'canary'): Record<string, string> {
+  return { 'x-prograde-force-variant': variant, authorization: `Bearer ${TOKEN}` };
+}
+
 async function score(
   model: string,
   row: number[],
@@ -87,6 +92,7 @@ beforeAll(async () => {
     source: new DirectoryModelSource(models),
     stateDir: path.join(dir, 'state'),
     token: TOKEN,
+    access: { allowForceVariant: true },
     logger: pino({ level: 'silent' }),
   };
   gw = await startGateway(options);
@@ -256,7 +262,12 @@ describe('gateway admin – desired-state routing', () => {
         res,
       );
       expect(entries.map((e) => e.generation)).toEqual([1, 3, 4]);
-      expect(entries[0]).toMatchObject({ actor: 'ci-bot', state: { stable: { version: '1' } } });
+      // The actor is the token's ("admin" for --token); the header only adds a note.
+      expect(entries[0]).toMatchObject({
+        actor: 'admin [note: ci-bot]',
+        state: { stable: { version: '1' } },
+      });
+      expect(entries[1]).toMatchObject({ actor: 'admin' });
       const lines = readFileSync(path.join(own.stateDir, 'audit.jsonl'), 'utf8').trim().split('\n');
       expect(lines).toHaveLength(3);
     } finally {
@@ -273,14 +284,12 @@ describe('gateway admin – stats', () => {
         .status,
     ).toBe(200);
     const poisoned = [NAN_CUTOFF + 1, ...ROW.slice(1)];
-    const nan = await score(model, poisoned, { 'x-prograde-force-variant': 'canary' });
+    const nan = await score(model, poisoned, forced('canary'));
     expect(nan.status).toBe(502);
     expect(nan.headers.get('x-prograde-variant')).toBe('canary');
     expect((await json<{ error: string }>(nan)).error).toBe('model returned non-finite output');
-    for (let i = 0; i < 3; i++)
-      expect((await score(model, ROW, { 'x-prograde-force-variant': 'canary' })).status).toBe(200);
-    for (let i = 0; i < 2; i++)
-      expect((await score(model, ROW, { 'x-prograde-force-variant': 'stable' })).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await score(model, ROW, forced('canary'))).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await score(model, ROW, forced('stable'))).status).toBe(200);
   }
 
   it('counts non-finite predictions as errors of their variant and answers them with 502', async () => {
@@ -340,7 +349,7 @@ describe('gateway admin – restart', () => {
         spec: { stable: { version: '1' }, canary: { version: '2', weight: 20 } },
         versions: { '1': { status: 'ready' }, '2': { status: 'ready' } },
       });
-      const res = await score(model, ROW, { 'x-prograde-force-variant': 'canary' }, restarted);
+      const res = await score(model, ROW, forced('canary'), restarted);
       expect(res.status).toBe(200);
       expect(res.headers.get('x-prograde-version')).toBe('2');
       expect((await put(model, g8, restarted)).status).toBe(200);

@@ -39,6 +39,8 @@ beforeAll(async () => {
     source: new MlflowModelSource(client, new ModelCache(client, path.join(dir, 'cache'))),
     stateDir: path.join(dir, 'state'),
     token: TOKEN,
+    // Forcing a variant is off by default, and then only for an admin token.
+    access: { allowForceVariant: true },
     logger: pino({ level: 'silent' }),
   });
   await gw.whenReady();
@@ -64,7 +66,7 @@ describe('gateway – MLflow model source', () => {
     });
     const scored = await fetch(`${gw.url}/invocations?model=${model}`, {
       method: 'POST',
-      headers: { 'x-prograde-force-variant': 'canary' },
+      headers: { 'x-prograde-force-variant': 'canary', authorization: `Bearer ${TOKEN}` },
       body: JSON.stringify({ inputs: [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]] }),
     });
     expect(scored.status).toBe(200);

@@ -61,6 +61,8 @@ beforeAll(async () => {
     source: new DirectoryModelSource(models),
     stateDir: path.join(dir, 'state'),
     token: TOKEN,
+    // Forcing a variant is off by default, and then only for an admin token.
+    access: { allowForceVariant: true },
     logger: pino({ level: 'silent' }),
   });
   await gw.whenReady();
@@ -108,20 +110,30 @@ describe('gateway – weighted canary', () => {
 
   it('obeys x-prograde-force-variant', async () => {
     await route({ stable: { version: '1' }, canary: { version: '2', weight: 1 } });
-    expect(new Set(await variants(20, () => ({ 'x-prograde-force-variant': 'canary' })))).toEqual(
-      new Set(['canary@2']),
-    );
+    expect(
+      new Set(
+        await variants(20, () => ({
+          'x-prograde-force-variant': 'canary',
+          authorization: `Bearer ${TOKEN}`,
+        })),
+      ),
+    ).toEqual(new Set(['canary@2']));
     await route({ stable: { version: '1' }, canary: { version: '2', weight: 99 } });
-    expect(new Set(await variants(20, () => ({ 'x-prograde-force-variant': 'stable' })))).toEqual(
-      new Set(['stable@1']),
-    );
+    expect(
+      new Set(
+        await variants(20, () => ({
+          'x-prograde-force-variant': 'stable',
+          authorization: `Bearer ${TOKEN}`,
+        })),
+      ),
+    ).toEqual(new Set(['stable@1']));
   });
 
   it('refuses to force a canary that is not configured', async () => {
     await route({ stable: { version: '1' } });
     const res = await fetch(`${gw.url}/invocations`, {
       method: 'POST',
-      headers: { 'x-prograde-force-variant': 'canary' },
+      headers: { 'x-prograde-force-variant': 'canary', authorization: `Bearer ${TOKEN}` },
       body: JSON.stringify({ inputs: [ROW] }),
     });
     expect(res.status).toBe(409);

@@ -208,6 +208,7 @@ beforeAll(async () => {
     source: new CountingSource(new DirectoryModelSource(models)),
     stateDir: path.join(dir, 'state'),
     token: TOKEN,
+    access: { allowForceVariant: true },
     logger: pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) }),
     limits: LIMITS,
     rateLimit: { perModel: { limited: { requestsPerSecond: 0.001, burst: 1 } } },
@@ -369,14 +370,23 @@ describe('hostile gateway – names and percent-encoding', () => {
     );
   });
 
-  it('400 for an unknown forced variant, 409 for a canary that does not exist', async () => {
+  it('403 for a forced variant without an admin token; then 400 for an unknown one, 409 for a missing canary', async () => {
+    for (const who of [{}, { authorization: 'Bearer not-a-token' }])
+      await refused(
+        await send('POST', '/v2/models/credit/infer', v2Body(ROW), {
+          'x-prograde-force-variant': 'evil',
+          ...who,
+        }),
+        403,
+        'SERVING_FORCE_VARIANT_FORBIDDEN',
+      );
     await refused(
-      await send('POST', '/v2/models/credit/infer', v2Body(ROW), { 'x-prograde-force-variant': 'evil' }),
+      await admin('POST', '/v2/models/credit/infer', v2Body(ROW), { 'x-prograde-force-variant': 'evil' }),
       400,
       'SERVING_REQUEST_INVALID',
     );
     await refused(
-      await send('POST', '/v2/models/credit/infer', v2Body(ROW), { 'x-prograde-force-variant': 'canary' }),
+      await admin('POST', '/v2/models/credit/infer', v2Body(ROW), { 'x-prograde-force-variant': 'canary' }),
       409,
       'SERVING_NO_CANARY',
     );
@@ -640,7 +650,7 @@ describe('hostile gateway – admin API', () => {
         method === 'PUT' ? JSON.stringify({ generation: 9, stable: { version: '2' } }) : undefined,
         headers,
       );
-      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="prograde-admin"/);
       await refused(res, 401, 'SERVING_UNAUTHORIZED');
     }
   });
@@ -918,17 +928,26 @@ describe('hostile gateway – unknown models and a frozen registry', () => {
 });
 
 describe('hostile gateway – what the operator sees', () => {
-  it('logs client errors at debug, without stacks, and nothing at warn or above', () => {
+  it('logs client errors at debug, without stacks, and nothing at warn or above but refused access', () => {
     const entries = logLines.map(
-      (l) => JSON.parse(l) as { level: number; msg: string; status?: number; err?: unknown },
+      (l) => JSON.parse(l) as { level: number; msg: string; status?: number; err?: unknown; remote?: string },
     );
-    const refusals = entries.filter((e) => e.status !== undefined && e.msg !== 'request');
+    // Refused access (401/403) is the exception: a warn line with the caller's address, rate-limited.
+    const isAccess = (e: { msg: string }): boolean =>
+      e.msg.startsWith('refused ') || e.msg.endsWith('more refused requests suppressed');
+    const access = entries.filter((e) => e.msg.startsWith('refused '));
+    expect(access.length).toBeGreaterThan(0);
+    for (const e of access) {
+      expect(e).toMatchObject({ level: 40, remote: '127.0.0.1' });
+      expect([401, 403]).toContain(e.status);
+    }
+    const refusals = entries.filter((e) => e.status !== undefined && e.msg !== 'request' && !isAccess(e));
     expect(refusals.length).toBeGreaterThan(50);
     for (const e of refusals) {
       expect({ level: e.level, msg: e.msg }).toMatchObject({ level: 20 });
       expect(e.err).toBeUndefined();
     }
-    expect(entries.filter((e) => e.level >= 40)).toEqual([]);
+    expect(entries.filter((e) => e.level >= 40 && !isAccess(e))).toEqual([]);
   });
 
   it('counts refusals in /metrics by status and code, and none as a model error', async () => {

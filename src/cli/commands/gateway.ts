@@ -37,6 +37,12 @@ const Flags = z.object({
   stateDir: z.string().min(1),
   modelsDir: z.string().min(1).optional(),
   token: z.string().min(1).optional(),
+  inferenceKeys: z.string().min(1).optional(),
+  adminTokens: z.string().min(1).optional(),
+  protectMetrics: z.boolean().optional(),
+  allowForceVariant: z.boolean().optional(),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
   workers: Int(1, 64),
   shadowWorkers: Int(1, 64),
   maxBatchSize: Int(1, 100_000),
@@ -106,6 +112,50 @@ export function limitsFrom(flags: GatewayFlags): Partial<GatewayLimits> {
   return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
 }
 
+/**
+ * A switch from the environment. Commander treats any value of a boolean option's variable as "on",
+ * `PROGRADE_GATEWAY_ALLOW_FORCE_VARIANT=false` included, so switches read their variable here.
+ */
+function envSwitch(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined) return false;
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['', '0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new InvalidInputError(`${name}: ${JSON.stringify(raw)} is not true/false (or 1/0, yes/no, on/off)`, {
+    env: name,
+  });
+}
+
+/** Credentials, switches and TLS files from flags, each falling back to its PROGRADE_GATEWAY_* variable. */
+export function securityFrom(
+  flags: GatewayFlags,
+  env: NodeJS.ProcessEnv,
+): Pick<GatewayOptions, 'token' | 'access' | 'tls'> {
+  const fromEnv = (name: string): string | undefined => env[name] || undefined;
+  const inferenceKeysFile = flags.inferenceKeys ?? fromEnv('PROGRADE_GATEWAY_INFERENCE_KEYS');
+  const adminTokensFile = flags.adminTokens ?? fromEnv('PROGRADE_GATEWAY_ADMIN_TOKENS');
+  const certFile = flags.tlsCert ?? fromEnv('PROGRADE_GATEWAY_TLS_CERT');
+  const keyFile = flags.tlsKey ?? fromEnv('PROGRADE_GATEWAY_TLS_KEY');
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new InvalidInputError(
+      `--tls-cert and --tls-key go together (or PROGRADE_GATEWAY_TLS_CERT and _KEY): only ${certFile !== undefined ? 'the certificate' : 'the key'} is given`,
+      { flag: certFile !== undefined ? '--tls-key' : '--tls-cert' },
+    );
+  return {
+    token: flags.token ?? env['PROGRADE_GATEWAY_TOKEN'],
+    access: {
+      ...(inferenceKeysFile !== undefined ? { inferenceKeysFile: path.resolve(inferenceKeysFile) } : {}),
+      ...(adminTokensFile !== undefined ? { adminTokensFile: path.resolve(adminTokensFile) } : {}),
+      protectMetrics: flags.protectMetrics ?? envSwitch(env, 'PROGRADE_GATEWAY_PROTECT_METRICS'),
+      allowForceVariant: flags.allowForceVariant ?? envSwitch(env, 'PROGRADE_GATEWAY_ALLOW_FORCE_VARIANT'),
+    },
+    ...(certFile !== undefined && keyFile !== undefined
+      ? { tls: { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) } }
+      : {}),
+  };
+}
+
 export function gatewayOptionsFrom(flags: GatewayFlags, env: NodeJS.ProcessEnv): GatewayOptions {
   const rateLimit =
     flags.rateLimit !== undefined
@@ -121,7 +171,7 @@ export function gatewayOptionsFrom(flags: GatewayFlags, env: NodeJS.ProcessEnv):
     stateDir: path.resolve(flags.stateDir),
     port: flags.port,
     host: flags.host,
-    token: flags.token ?? env['PROGRADE_GATEWAY_TOKEN'],
+    ...securityFrom(flags, env),
     logger: pino({ name: 'prograde-gateway', level: flags.logLevel }),
     workers: flags.workers,
     shadowWorkers: flags.shadowWorkers,
@@ -151,7 +201,25 @@ export function register(program: Command): void {
       '--models-dir <dir>',
       'serve versions from <dir>/<model>/<version>/model.onnx instead of MLFLOW_TRACKING_URI',
     )
-    .option('--token <token>', 'admin API bearer token (default: PROGRADE_GATEWAY_TOKEN)')
+    .option('--token <token>', 'admin API bearer token, actor "admin" (default: PROGRADE_GATEWAY_TOKEN)')
+    .option(
+      '--admin-tokens <file>',
+      'admin tokens per actor, "<actor> <token|sha256:hex>" per line, re-read on change (or PROGRADE_GATEWAY_ADMIN_TOKENS)',
+    )
+    .option(
+      '--inference-keys <file>',
+      'require a key for inference: "<name> <key|sha256:hex>" per line, re-read on change (or PROGRADE_GATEWAY_INFERENCE_KEYS)',
+    )
+    .option(
+      '--protect-metrics',
+      '/metrics needs an inference key or admin token (or PROGRADE_GATEWAY_PROTECT_METRICS=true)',
+    )
+    .option(
+      '--allow-force-variant',
+      'honour x-prograde-force-variant from admin tokens (or PROGRADE_GATEWAY_ALLOW_FORCE_VARIANT=true)',
+    )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (or PROGRADE_GATEWAY_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (or PROGRADE_GATEWAY_TLS_KEY)')
     .option('--workers <n>', 'inference threads for traffic', '2')
     .option('--shadow-workers <n>', 'inference threads for shadow copies', '1')
     .option('--max-batch-size <rows>', 'rows per micro-batch', '64')
