@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -401,12 +401,15 @@ describe('gateway access – HTTPS', () => {
   let ca: TestCa;
   let other: TestCa;
   let secure: GatewayHandle;
+  let certFile: string;
+  let keyFile: string;
 
   function get(url: string, trust: string | undefined): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         url,
-        { ...(trust !== undefined ? { ca: trust } : {}), timeout: 20_000 },
+        // A new connection each time: a kept-alive one would keep the certificate it started with.
+        { ...(trust !== undefined ? { ca: trust } : {}), timeout: 20_000, agent: false },
         (res) => {
           let body = '';
           res.setEncoding('utf8');
@@ -422,7 +425,12 @@ describe('gateway access – HTTPS', () => {
   beforeAll(async () => {
     ca = makeTestCa(path.join(dir, 'ca'));
     other = makeTestCa(path.join(dir, 'other-ca'), 'another-ca');
-    secure = await startGateway(options({ tls: { certFile: ca.serverCertPath, keyFile: ca.serverKeyPath } }));
+    // Copies, so the rotation test can replace them.
+    certFile = path.join(dir, 'gateway.pem');
+    keyFile = path.join(dir, 'gateway.key');
+    copyFileSync(ca.serverCertPath, certFile);
+    copyFileSync(ca.serverKeyPath, keyFile);
+    secure = await startGateway(options({ tls: { certFile, keyFile }, access: { reloadIntervalMs: 100 } }));
     await secure.whenReady();
   });
 
@@ -448,6 +456,17 @@ describe('gateway access – HTTPS', () => {
     });
     // Plain HTTP to the HTTPS port gets no answer from the gateway's API.
     await expect(fetch(`http://127.0.0.1:${secure.port}/v2/health/live`)).rejects.toThrow();
+  });
+
+  it('puts a renewed certificate in force without a restart', async () => {
+    // The key first: until the certificate follows, the pair does not match and the old one stays.
+    replaceFile(keyFile, readFileSync(other.serverKeyPath, 'utf8'));
+    replaceFile(certFile, readFileSync(other.serverCertPath, 'utf8'));
+    await vi.waitFor(
+      async () => expect((await get(`${secure.url}/v2/health/live`, other.caPem)).status).toBe(200),
+      { timeout: 15_000, interval: 100 },
+    );
+    await expect(get(`${secure.url}/v2/health/live`, ca.caPem)).rejects.toThrow();
   });
 
   it('refuses to start with a key that is not the certificate’s, naming the files', async () => {
