@@ -194,7 +194,7 @@ export function judgeFairness(input: FairnessInput): GateVerdict {
   const verdict = combine('fairness', checks);
   const summary =
     verdict.status === 'passed' && skipped.length > 0
-      ? `fairness: ${checks.length - skipped.length} of ${checks.length} checks passed; ${skipped.length} relative to the champion skipped: no champion (first model)`
+      ? `fairness: ${checks.length - skipped.length} checks passed, ${skipped.length} relative to the champion skipped: no champion (first model)`
       : verdict.summary;
   return { ...verdict, summary, groups: judged.map((c) => c.table) };
 }

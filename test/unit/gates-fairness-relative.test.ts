@@ -7,7 +7,7 @@ import { renderFairnessGroups } from '../../src/report/fairness-groups';
 
 /**
  * Data where the absolute four-fifths rule is out of reach: group a's base rate is about 0.33, group
- * b's 0.98. `f0` carries the label, `proxy` the group (no signal about the label).
+ * b's 0.98. `f0` carries the label, `proxy` the group (no signal about the label), `noise` nothing.
  */
 function skewedData(n = 1600, seed = 5) {
   const rng = createRng(seed);
@@ -15,6 +15,7 @@ function skewedData(n = 1600, seed = 5) {
   const group: string[] = [];
   const f0: number[] = [];
   const proxy: number[] = [];
+  const noise: number[] = [];
   for (let i = 0; i < n; i++) {
     const g = rng.uniform() < 0.5 ? 'a' : 'b';
     const y = rng.uniform() < (g === 'a' ? 0.33 : 0.98) ? 1 : 0;
@@ -22,10 +23,12 @@ function skewedData(n = 1600, seed = 5) {
     labels.push(y);
     f0.push(rng.normal(y === 1 ? 1.5 : -1.5, 1));
     proxy.push(rng.normal(g === 'a' ? 1.5 : -1.5, 0.5));
+    noise.push(rng.normal());
   }
-  const model = (w0: number, wProxy: number): Float64Array =>
-    Float64Array.from(f0, (x, i) => 1 / (1 + Math.exp(-(w0 * x + wProxy * proxy[i]!))));
-  return { labels, group, champion: model(2, 0), lessFair: model(2, -1), asFair: model(2.1, 0) };
+  const model = (w0: number, wProxy: number, wNoise = 0): Float64Array =>
+    Float64Array.from(f0, (x, i) => 1 / (1 + Math.exp(-(w0 * x + wProxy * proxy[i]! + wNoise * noise[i]!))));
+  // asFair decides differently from the champion on some rows of both groups, at random.
+  return { labels, group, champion: model(2, 0), lessFair: model(2, -1), asFair: model(2, 0, 0.3) };
 }
 
 const d = skewedData();
@@ -110,6 +113,23 @@ describe('fairness gate – relative to the champion', () => {
     expect(other.interval).not.toEqual(one.interval);
     expect(other.value).toBe(one.value);
     expect(Math.abs(other.interval!.lower - one.interval!.lower)).toBeLessThan(0.02);
+  });
+
+  it('gives the champion itself Δ = 0 in every resample, and widens the interval with the confidence', () => {
+    const self = judge({
+      scores: d.champion,
+      gate: gate({ checks: [{ metric: 'demographic_parity_ratio', maxDropVsChampion: 0 }] }),
+    });
+    expect(self.status).toBe('passed');
+    expect(self.checks[0]!.interval).toMatchObject({ lower: 0, upper: 0 });
+    const width = (confidence: number) => {
+      const c = judge({
+        scores: d.asFair,
+        gate: gate({ checks: [{ metric: 'demographic_parity_ratio', maxDropVsChampion: 0.02, confidence }] }),
+      }).checks[0]!.interval!;
+      return c.upper - c.lower;
+    };
+    expect(width(0.99)).toBeGreaterThan(width(0.8));
   });
 
   it('skips a relative check without a champion, saying so, and fails it when the spec asks', () => {
