@@ -1,5 +1,5 @@
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
-import { temporalSettings, temporalUnreachable, type TemporalSettings } from '../config/temporal';
+import { temporalConnectFailure, temporalSettings, type TemporalSettings } from '../config/temporal';
 
 export interface ConnectedClient {
   readonly client: Client;
@@ -10,7 +10,7 @@ export interface ConnectedClient {
 /** A Temporal client from the environment; an unreachable server is a clear TEMPORAL_UNREACHABLE error. */
 export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<ConnectedClient> {
   const settings = temporalSettings(env);
-  let connection: Connection;
+  let connection: Connection | undefined;
   try {
     connection = await Connection.connect({
       ...(settings.connection as ConnectionOptions),
@@ -18,7 +18,9 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
     });
     await connection.workflowService.getSystemInfo({});
   } catch (e) {
-    throw temporalUnreachable(settings, e);
+    // A channel left open would keep retrying (and the process alive) after the error is reported.
+    await connection?.close().catch(() => undefined);
+    throw await temporalConnectFailure(settings, e);
   }
   return {
     client: new Client({ connection, namespace: settings.namespace }),

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { ProgradeError } from '../errors';
+import type { TlsTrust } from './tls-fetch';
+import { readCaBundle, readClientIdentity } from './tls-pem';
 
 export type MlflowAuth =
   { kind: 'basic'; username: string; password: string } | { kind: 'bearer'; token: string };
@@ -11,7 +13,20 @@ export interface MlflowConfig {
   readonly auth?: MlflowAuth;
   /** Per-request budget: time to the response (and, for downloads, the longest pause between chunks). */
   readonly timeoutMs: number;
+  /** Trust for an https server, when the environment names a CA bundle or a client certificate. */
+  readonly tls?: MlflowTls;
 }
+
+export interface MlflowTls {
+  readonly trust: TlsTrust;
+  /** The variables' values, for error messages. */
+  readonly caPath?: string;
+  readonly clientCertPath?: string;
+}
+
+export const SERVER_CERT_VAR = 'MLFLOW_TRACKING_SERVER_CERT_PATH';
+export const CLIENT_CERT_VAR = 'MLFLOW_TRACKING_CLIENT_CERT_PATH';
+const INSECURE_VAR = 'MLFLOW_TRACKING_INSECURE_TLS';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -100,5 +115,45 @@ export function mlflowConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Mlflo
       : token !== undefined && token !== ''
         ? { kind: 'bearer', token }
         : undefined;
-  return auth ? { baseUrl, timeoutMs, auth } : { baseUrl, timeoutMs };
+  const tls = tlsFromEnv(env);
+  return { baseUrl, timeoutMs, ...(auth ? { auth } : {}), ...(tls ? { tls } : {}) };
+}
+
+/**
+ * MLflow's own TLS variables, so a user sets them once for the Python client and prograde. The
+ * bundle replaces the default roots, as in the Python client (`requests` `verify=`).
+ *
+ * MLFLOW_TRACKING_INSECURE_TLS=true is refused rather than honoured: prograde records who approved
+ * what on the registry and fetches the models it serves from it, so a connection anyone on the path
+ * can impersonate would make both worthless. A private CA is always expressible with
+ * MLFLOW_TRACKING_SERVER_CERT_PATH; ignoring the variable silently would be worse than refusing.
+ */
+function tlsFromEnv(env: NodeJS.ProcessEnv): MlflowTls | undefined {
+  const insecure = env[INSECURE_VAR]?.trim().toLowerCase();
+  if (insecure === 'true' || insecure === '1') {
+    throw configError(
+      `${INSECURE_VAR}=${env[INSECURE_VAR]} would turn off certificate checks; prograde refuses it. Set ${SERVER_CERT_VAR} to the CA bundle that signed the server's certificate instead`,
+      { source: INSECURE_VAR },
+    );
+  }
+  if (insecure !== undefined && insecure !== '' && insecure !== 'false' && insecure !== '0') {
+    throw configError(`${INSECURE_VAR}=${JSON.stringify(env[INSECURE_VAR])} must be true or false`, {
+      source: INSECURE_VAR,
+    });
+  }
+  const caPath = nonEmpty(env[SERVER_CERT_VAR]);
+  const clientCertPath = nonEmpty(env[CLIENT_CERT_VAR]);
+  if (caPath === undefined && clientCertPath === undefined) return undefined;
+  const ca = caPath === undefined ? undefined : readCaBundle(SERVER_CERT_VAR, caPath).pem;
+  const identity =
+    clientCertPath === undefined ? undefined : readClientIdentity(CLIENT_CERT_VAR, clientCertPath);
+  return {
+    trust: { ...(ca ? { ca } : {}), ...(identity ?? {}) },
+    ...(caPath ? { caPath } : {}),
+    ...(clientCertPath ? { clientCertPath } : {}),
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
 }

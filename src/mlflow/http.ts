@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { mlflowServerCode } from '../error-codes';
-import type { MlflowConfig } from './config';
+import { CLIENT_CERT_VAR, SERVER_CERT_VAR, type MlflowConfig } from './config';
 import { MlflowError, retryClassForStatus } from './errors';
+import { TlsTransport, certificateProblem, describeCertificateProblem } from './tls-fetch';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 /** GET parameters; an array repeats the key, which is how MLflow takes lists. */
@@ -67,7 +68,13 @@ function authHeader(config: MlflowConfig): string | undefined {
 
 /** fetch against one MLflow server: base URL, auth, timeouts, and typed errors. Knows no endpoints. */
 export class MlflowHttp {
-  constructor(readonly config: MlflowConfig) {}
+  /** Set when the server is https and the environment named a CA bundle or client certificate. */
+  private readonly tls: TlsTransport | undefined;
+
+  constructor(readonly config: MlflowConfig) {
+    this.tls =
+      config.tls && config.baseUrl.startsWith('https:') ? new TlsTransport(config.tls.trust) : undefined;
+  }
 
   /** Calls a JSON endpoint and validates the answer with `schema`. */
   async json<S extends z.ZodType>(
@@ -168,12 +175,9 @@ export class MlflowHttp {
     }
     let response: Response;
     try {
-      response = await fetch(this.url(path, options.query), {
-        method,
-        headers,
-        body: body ?? null,
-        signal: deadline.controller.signal,
-      });
+      const init = { method, headers, body: body ?? null, signal: deadline.controller.signal };
+      const url = this.url(path, options.query);
+      response = await (this.tls ? this.tls.fetch(url, init) : fetch(url, init));
     } catch (cause) {
       throw this.transportError(path, cause, deadline);
     }
@@ -231,6 +235,22 @@ export class MlflowHttp {
         retry: 'retryable',
         endpoint: path,
         details: { baseUrl: base, timeoutMs: this.config.timeoutMs },
+        cause,
+      });
+    }
+    const tls = certificateProblem(cause);
+    if (tls) {
+      const why = describeCertificateProblem(tls.problem, tls.detail, new URL(base).host, {
+        ca: SERVER_CERT_VAR,
+        caPath: this.config.tls?.caPath,
+        clientCert: CLIENT_CERT_VAR,
+      });
+      return new MlflowError({
+        code: 'MLFLOW_TLS_FAILED',
+        message: `Cannot reach MLflow at ${base} calling ${path}: ${why}`,
+        retry: 'terminal',
+        endpoint: path,
+        details: { baseUrl: base, tlsProblem: tls.problem, tlsDetail: tls.detail },
         cause,
       });
     }

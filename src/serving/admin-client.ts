@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import { ProgradeError, messageOf } from '../errors';
+import {
+  TlsTransport,
+  certificateProblem,
+  describeCertificateProblem,
+  type TlsTrust,
+} from '../mlflow/tls-fetch';
 import { RoutingSpec, type RoutingPut } from '../routing/schema';
 import { AppliedRouting } from './desired-state';
 import { StatsSnapshot } from '../promotion/stats-snapshot';
@@ -44,13 +50,20 @@ export interface GatewayAdminClientOptions {
   readonly baseUrl: string;
   readonly token: string;
   readonly timeoutMs?: number;
+  /** Trust for an https gateway with a private CA (PROGRADE_GATEWAY_CA_BUNDLE, read by `gatewayFor`). */
+  readonly tls?: { readonly trust: TlsTrust; readonly caPath?: string };
 }
+
+export const GATEWAY_CA_VAR = 'PROGRADE_GATEWAY_CA_BUNDLE';
 
 export class GatewayAdminClient {
   private readonly baseUrl: string;
+  private readonly transport: TlsTransport | undefined;
 
   constructor(private readonly options: GatewayAdminClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.transport =
+      options.tls && this.baseUrl.startsWith('https:') ? new TlsTransport(options.tls.trust) : undefined;
   }
 
   private async call<T>(
@@ -61,8 +74,9 @@ export class GatewayAdminClient {
   ): Promise<T> {
     const url = `${this.baseUrl}${path}`;
     let res: Response;
+    let text: string;
     try {
-      res = await fetch(url, {
+      const request = {
         method,
         headers: {
           authorization: `Bearer ${this.options.token}`,
@@ -71,8 +85,25 @@ export class GatewayAdminClient {
         },
         ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 120_000),
-      });
+      };
+      res = await (this.transport ? this.transport.fetch(url, request) : fetch(url, request));
+      // Read inside the try: a connection cut mid-body is as unreachable as one refused.
+      text = await res.text();
     } catch (e) {
+      const tls = certificateProblem(e);
+      if (tls) {
+        const why = describeCertificateProblem(tls.problem, tls.detail, new URL(url).host, {
+          ca: GATEWAY_CA_VAR,
+          caPath: this.options.tls?.caPath,
+        });
+        throw new ProgradeError(
+          'GATEWAY_TLS_FAILED',
+          `gateway ${method} ${url} failed: ${why}`,
+          'terminal',
+          { url, tlsProblem: tls.problem, tlsDetail: tls.detail },
+          { cause: e },
+        );
+      }
       throw new ProgradeError(
         'GATEWAY_UNREACHABLE',
         `gateway ${method} ${url} failed: ${messageOf(e)}`,
@@ -81,7 +112,6 @@ export class GatewayAdminClient {
         { cause: e },
       );
     }
-    const text = await res.text();
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
