@@ -117,7 +117,7 @@ export async function decide(
   request: DecisionRequest | SignedStatement,
 ): Promise<PromotionState> {
   return sendUpdate(handle, decision, () =>
-    handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [request] }),
+    handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [wire(request)] }),
   );
 }
 
@@ -135,8 +135,13 @@ export function operate(
   request: OperatorRequest | SignedStatement,
 ): Promise<PromotionState> {
   return sendUpdate(handle, action, () =>
-    handle.executeUpdate(OPERATOR_UPDATES[action], { args: [request] }),
+    handle.executeUpdate(OPERATOR_UPDATES[action], { args: [wire(request)] }),
   );
+}
+
+/** Exactly the fields the workflow accepts (it refuses unknown ones), whatever else the caller holds. */
+function wire<T extends object>(request: T | SignedStatement): T | SignedStatement {
+  return 'statement' in request ? { statement: request.statement, signature: request.signature } : request;
 }
 
 async function sendUpdate(
