@@ -425,7 +425,7 @@ export const DEFAULT_SEQUENTIAL_TUNING: SequentialTuning = {
   bounds: true,
 };
 
-function errorConcentration(margin: number, tuning: SequentialTuning): number {
+export function errorConcentration(margin: number, tuning: SequentialTuning): number {
   if (tuning.errorRateConcentration !== null) return tuning.errorRateConcentration;
   return Math.min(1000, Math.max(10, 1 / Math.max(margin, 1e-9)));
 }

@@ -4,9 +4,19 @@ import { promotionHandle, promotionStatus, uiLink } from '../../client/promotion
 import { mlflowClient } from '../../config/mlflow';
 import { messageOf } from '../../errors';
 import { attemptsOf, type Attempt } from '../../records/attempts';
+import { canaryPlanFor, startedSpec } from '../canary-plan';
 import { parseModelRef } from '../model-ref';
 import { renderState } from '../render';
 import { temporalUiBase } from '../ui-base';
+
+/** Phases after which the canary plan no longer helps anyone. */
+const AFTER_CANARY: ReadonlySet<string> = new Set([
+  'promoting',
+  'rolling-back',
+  'recording',
+  'retaining',
+  'done',
+]);
 
 /** Every attempt on the version as its MLflow tags record them; the workflow shows only its latest run. */
 async function attemptsInRegistry(
@@ -46,6 +56,11 @@ export function register(program: Command): void {
         }
         if (attempts.attemptsError)
           console.log(`  attempts: not read from MLflow (${attempts.attemptsError})`);
+        // While traffic has still to move or is moving: how long each canary step will likely need.
+        if (state.outcome === undefined && !AFTER_CANARY.has(state.phase)) {
+          const spec = await startedSpec(handle).catch(() => undefined);
+          if (spec) for (const line of await canaryPlanFor(spec)) console.log(`  ${line}`);
+        }
       } finally {
         await close();
       }
