@@ -41,6 +41,7 @@ export const AuditEntryView = z.object({
   generation: z.number().int(),
   state: RoutingSpec,
   actor: z.string().optional(),
+  note: z.string().optional(),
 });
 export type AuditEntryView = z.infer<typeof AuditEntryView>;
 

@@ -5,7 +5,7 @@ import type { BodyParser } from './body-parser';
 import { encodeInvocations, invocationModel } from './codecs/invocations';
 import { encodeV2Infer, encodeV2Metadata } from './codecs/oip-v2';
 import type { Gateway } from './gateway';
-import { RoutingPut } from './desired-state';
+import { RoutingPut, type ChangeAuthor } from './desired-state';
 import {
   HttpError,
   checkDeclaredBody,
@@ -53,18 +53,18 @@ const ForceVariant = z.enum(['stable', 'canary']);
 /**
  * The actor an applied change is audited under: the name of the admin token that authenticated the
  * request, never a header, since a header is whatever the caller typed. The caller's own label
- * (`x-prograde-actor`, where the workflow names its run) follows as a note: `alice [note: …]`. A
- * token name has no spaces, so the actor is always the text before the first space.
+ * (`x-prograde-actor`, where the workflow names its run) is kept apart as a `note`, so no header
+ * can ever read as an identity in the log.
  */
-export function auditActor(ctx: Pick<Ctx, 'req' | 'caller'>): string | undefined {
-  if (ctx.caller.kind !== 'admin') return undefined;
+export function auditActor(ctx: Pick<Ctx, 'req' | 'caller'>): ChangeAuthor {
+  if (ctx.caller.kind !== 'admin') return {};
   const claimed = headerValue(ctx.req, 'x-prograde-actor');
   // Control characters out (they would forge lines in a text view of the log), length bounded.
   const note = claimed
     ?.replace(/[\u0000-\u001f\u007f]/g, ' ')
     .trim()
     .slice(0, 200);
-  return note ? `${ctx.caller.actor} [note: ${note}]` : ctx.caller.actor;
+  return { actor: ctx.caller.actor, ...(note ? { note } : {}) };
 }
 
 export function variantHeaders(variant: Variant, version: string): Record<string, string> {
@@ -166,12 +166,12 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
         `invalid routing at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'malformed'}`,
       );
     }
-    const actor = auditActor(ctx);
+    const author = auditActor(ctx);
     deps.logger.info(
-      { model, generation: parsed.data.generation, actor, reqId: ctx.requestId },
+      { model, generation: parsed.data.generation, ...author, reqId: ctx.requestId },
       'routing PUT',
     );
-    const result = await gateway.applyRouting(model, parsed.data, actor);
+    const result = await gateway.applyRouting(model, parsed.data, author);
     sendJson(ctx.res, 200, {
       model,
       applied: result.applied,

@@ -17,6 +17,8 @@ export const AuditEntry = z.strictObject({
   generation: z.number().int().min(1),
   state: RoutingSpec,
   actor: z.string().optional(),
+  /** The caller's own label for the change (a header): context, not an identity. */
+  note: z.string().optional(),
   /**
    * Set only on a record written at boot for a generation the state file held without one (a
    * state dir written by a gateway before the write-ahead audit): when the record was written.
@@ -82,6 +84,7 @@ export function entryOf(model: string, applied: AppliedRouting): AuditEntry {
     generation: applied.generation,
     state: applied.spec,
     ...(applied.actor !== undefined ? { actor: applied.actor } : {}),
+    ...(applied.note !== undefined ? { note: applied.note } : {}),
   };
 }
 
@@ -92,6 +95,7 @@ export function appliedOf(entry: AuditEntry): AppliedRouting {
     spec: entry.state,
     appliedAt: entry.at,
     ...(entry.actor !== undefined ? { actor: entry.actor } : {}),
+    ...(entry.note !== undefined ? { note: entry.note } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { isProgradeError } from '../errors';
 import type { TensorSpec } from '../onnx/tensor-spec';
-import { decidePut, specOf, type AppliedRouting, type RoutingPut } from './desired-state';
+import { decidePut, specOf, type AppliedRouting, type ChangeAuthor, type RoutingPut } from './desired-state';
 import { HttpError, publicMessageOf } from './http-util';
 import { referencedVersions, type RoutingSpec } from './routing';
 import type { RoutingState } from './routing-state';
@@ -111,7 +111,7 @@ export class ControlPlane {
    * map write between two requests) and unloads what is left over. The switch comes after the
    * commit, so no request is ever routed by a generation that a crash could lose.
    */
-  applyRouting(model: string, put: RoutingPut, actor: string | undefined): Promise<ApplyResult> {
+  applyRouting(model: string, put: RoutingPut, author: ChangeAuthor = {}): Promise<ApplyResult> {
     return this.exclusive(model, async () => {
       this.routing.requireRestored();
       const current = this.routing.get(model);
@@ -136,12 +136,13 @@ export class ControlPlane {
         generation: put.generation,
         spec,
         appliedAt: new Date().toISOString(),
-        ...(actor !== undefined ? { actor } : {}),
+        ...(author.actor !== undefined ? { actor: author.actor } : {}),
+        ...(author.note !== undefined ? { note: author.note } : {}),
       };
       const committed = await this.commit(model, applied, current);
       this.routing.set(model, applied);
       this.stats.of(model, applied.generation);
-      this.deps.logger.info({ model, generation: applied.generation, spec, actor }, 'routing applied');
+      this.deps.logger.info({ model, generation: applied.generation, spec, ...author }, 'routing applied');
       if (committed.checkpointError !== undefined)
         this.deps.logger.error(
           { model, generation: applied.generation, err: committed.checkpointError },

@@ -10,8 +10,13 @@ export const AppliedRouting = z.strictObject({
   spec: RoutingSpec,
   appliedAt: z.string(),
   actor: z.string().optional(),
+  /** The caller's own label (`x-prograde-actor`, e.g. the workflow run): never an identity. */
+  note: z.string().optional(),
 });
 export type AppliedRouting = z.infer<typeof AppliedRouting>;
+
+/** Who made a routing change: the authenticated token's name, and the caller's own label. */
+export type ChangeAuthor = Pick<AppliedRouting, 'actor' | 'note'>;
 
 export type PutDecision =
   | { readonly kind: 'apply' }

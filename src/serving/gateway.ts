@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Boot } from './boot';
 import { ControlPlane, type ApplyResult, type RoutingViewOf } from './control-plane';
 import { DataPlane, type InferCall, type InferResult } from './data-plane';
-import type { RoutingPut } from './desired-state';
+import type { ChangeAuthor, RoutingPut } from './desired-state';
 import type { GatewayMetrics } from './metrics';
 import type { ModelLookup } from './model-lookup';
 import type { ModelSource } from './model-source';
@@ -95,8 +95,8 @@ export class Gateway {
     return this.data.metadata(model, version);
   }
 
-  applyRouting(model: string, put: RoutingPut, actor: string | undefined): Promise<ApplyResult> {
-    return this.control.applyRouting(model, put, actor);
+  applyRouting(model: string, put: RoutingPut, author: ChangeAuthor = {}): Promise<ApplyResult> {
+    return this.control.applyRouting(model, put, author);
   }
 
   // Both answer 503 SERVING_NOT_READY until boot has restored the saved routing: the gateway listens

@@ -28,13 +28,6 @@ export class RoutingState {
     this.applied.set(model, routing);
   }
 
-  /** Every model's routing with `model` replaced by `next`: what is persisted before it is applied. */
-  withChange(model: string, next: AppliedRouting): Record<string, AppliedRouting> {
-    const all = Object.fromEntries(this.applied);
-    all[model] = next;
-    return all;
-  }
-
   models(): string[] {
     return [...this.applied.keys()].sort();
   }

@@ -290,13 +290,13 @@ describe('gateway access – per-actor admin tokens', () => {
     const audit = (await (
       await fetch(`${gw.url}/admin/audit?model=credit`, { headers: bearer(BOB) })
     ).json()) as {
-      entries: { generation: number; actor?: string }[];
+      entries: { generation: number; actor?: string; note?: string }[];
     };
-    expect(audit.entries.map((e) => [e.generation, e.actor])).toEqual([
-      [1, 'alice'],
-      [2, 'alice [note: risk-officer]'],
-      [3, 'bob'],
-      [4, 'admin'],
+    expect(audit.entries.map((e) => [e.generation, e.actor, e.note])).toEqual([
+      [1, 'alice', undefined],
+      [2, 'alice', 'risk-officer'],
+      [3, 'bob', undefined],
+      [4, 'admin', undefined],
     ]);
   });
 

@@ -51,7 +51,7 @@ describe('gateway admin client', () => {
     });
     expect(await client.audit('credit')).toEqual([
       // The token's actor ("admin" for the single token), with the client's label as a note.
-      expect.objectContaining({ generation: 1, actor: 'admin [note: workflow:credit@2]' }),
+      expect.objectContaining({ generation: 1, actor: 'admin', note: 'workflow:credit@2' }),
     ]);
   });
 

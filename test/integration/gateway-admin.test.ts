@@ -262,9 +262,10 @@ describe('gateway admin – desired-state routing', () => {
         res,
       );
       expect(entries.map((e) => e.generation)).toEqual([1, 3, 4]);
-      // The actor is the token's ("admin" for --token); the header only adds a note.
+      // The actor is the token's ("admin" for --token); the header is kept apart as a note.
       expect(entries[0]).toMatchObject({
-        actor: 'admin [note: ci-bot]',
+        actor: 'admin',
+        note: 'ci-bot',
         state: { stable: { version: '1' } },
       });
       expect(entries[1]).toMatchObject({ actor: 'admin' });

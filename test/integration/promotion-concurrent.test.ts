@@ -99,7 +99,7 @@ describe('promotion workflow – one live rollout per model and target', () => {
 
     // On the gateway, every rollout's routing changes are contiguous: no generations interleave.
     const actors = (await adminOf(gateway).audit(model))
-      .map((e) => e.actor ?? '')
+      .map((e) => e.note ?? '')
       .filter((a) => a.startsWith('prograde '));
     const runs = actors.filter((a, i) => a !== actors[i - 1]);
     expect(new Set(runs).size).toBe(runs.length);

@@ -137,7 +137,7 @@ describe('promotion workflow – live durability', () => {
       });
       // The audit log survived the restart too: each generation once, in order.
       const ours = (await adminOf(restartable).audit(model)).filter((e) =>
-        e.actor?.includes(final.workflowId),
+        e.note?.includes(final.workflowId),
       );
       expect(ours.map((e) => e.generation)).toEqual([2, 3, 4, 5]);
       // Requests sent while nothing listened fail as network errors; none failed as a bad answer.
@@ -201,7 +201,7 @@ describe('promotion workflow – live durability', () => {
         await traffic.stop();
         expect(final.outcome, `${final.reason ?? ''} ${JSON.stringify(final.gates.at(-1))}`).toBe('promoted');
 
-        const ours = (await adminOf(gateway).audit(model)).filter((e) => e.actor?.includes(final.workflowId));
+        const ours = (await adminOf(gateway).audit(model)).filter((e) => e.note?.includes(final.workflowId));
         // 30%, 60%, 100% with the old champion retained, release of the old champion: once each, in order.
         expect(ours.map((e) => e.generation)).toEqual([2, 3, 4, 5]);
         expect(ours.map((e) => e.state.canary?.weight ?? null)).toEqual([30, 60, null, null]);

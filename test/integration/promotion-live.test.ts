@@ -57,7 +57,7 @@ describe('promotion workflow – live rollout', () => {
     const routing = await admin.getRouting(model);
     expect(routing?.spec.stable.version).toBe(candidate);
     expect(routing?.spec.retain ?? []).toEqual([]);
-    const ours = (await admin.audit(model)).filter((e) => e.actor?.includes(final.workflowId));
+    const ours = (await admin.audit(model)).filter((e) => e.note?.includes(final.workflowId));
     // shadow, 3 weights, 100% with the old champion retained, release of the old champion.
     expect(ours.map((e) => e.generation)).toEqual([2, 3, 4, 5, 6, 7]);
     expect(ours.map((e) => e.state.canary?.weight ?? null)).toEqual([null, 20, 50, 80, null, null]);
