@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { InvalidInputError, ProgradeError, messageOf } from '../errors';
-import { checkTarget } from './target';
+import { InvalidInputError, ProgradeError } from '../errors';
+import { checkTarget, gatewaySender } from './target';
 
 /** Datatypes v2 traffic can fill from feature rows (they are floating-point numbers). */
 export const TRAFFIC_V2_DATATYPES = ['FP32', 'FP64'] as const;
@@ -25,6 +25,8 @@ export interface V2InputLookup {
   readonly model: string;
   readonly allowRemote?: boolean;
   readonly timeoutMs?: number;
+  /** Where PROGRADE_GATEWAY_CA_BUNDLE is read for an https gateway; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -38,6 +40,7 @@ export interface V2InputLookup {
  */
 export async function v2InputOf(lookup: V2InputLookup): Promise<V2Input> {
   const base = checkTarget(lookup.gatewayUrl, lookup.allowRemote ?? false);
+  const gateway = gatewaySender(base, lookup.env);
   const url = `${base.href.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(lookup.model)}`;
   const unavailable = (why: string, cause?: unknown): ProgradeError =>
     new ProgradeError(
@@ -50,11 +53,11 @@ export async function v2InputOf(lookup: V2InputLookup): Promise<V2Input> {
   let status: number;
   let text: string;
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(lookup.timeoutMs ?? 10_000) });
+    const res = await gateway.fetch(url, { signal: AbortSignal.timeout(lookup.timeoutMs ?? 10_000) });
     status = res.status;
     text = await res.text();
   } catch (e) {
-    throw unavailable(messageOf(e), e);
+    throw unavailable(gateway.describe(e), e);
   }
   let body: unknown;
   try {

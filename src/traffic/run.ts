@@ -7,7 +7,7 @@ import { InvalidInputError, messageOf } from '../errors';
 import { ModelName } from '../serving/routing';
 import { quantiles } from '../stats/quantile';
 import { TRAFFIC_V2_DATATYPES } from './model-input';
-import { checkTarget } from './target';
+import { checkTarget, gatewaySender } from './target';
 
 /**
  * Open-loop traffic generator for a prograde gateway: request i is due at start + i/rps whatever the
@@ -72,6 +72,8 @@ export interface RunTrafficOptions extends TrafficSettings {
   readonly signal?: AbortSignal;
   /** Called for every answered or failed request; a throw stops the run and rejects runTraffic. */
   readonly onResponse?: (response: TrafficResponse) => void;
+  /** Where PROGRADE_GATEWAY_CA_BUNDLE is read for an https gateway; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface OutcomeCounts {
@@ -127,7 +129,7 @@ const MAX_ERROR_MESSAGE = 300;
 const ErrorBody = z.object({ error: z.string() }).loose();
 
 export async function runTraffic(options: RunTrafficOptions): Promise<TrafficSummary> {
-  const { dataset, signal, onResponse, ...raw } = options;
+  const { dataset, signal, onResponse, env, ...raw } = options;
   const parsed = TrafficSettings.safeParse(raw);
   if (!parsed.success) {
     throw new InvalidInputError(
@@ -136,6 +138,7 @@ export async function runTraffic(options: RunTrafficOptions): Promise<TrafficSum
   }
   const s = parsed.data;
   const base = checkTarget(s.gatewayUrl, s.allowRemote);
+  const gateway = gatewaySender(base, env);
   if (dataset.rows === 0) throw new InvalidInputError('traffic needs at least one data row');
   const width = dataset.featureNames.length;
   const url = requestUrl(base, s.model, s.protocol);
@@ -176,7 +179,7 @@ export async function runTraffic(options: RunTrafficOptions): Promise<TrafficSum
     const requestSignal = AbortSignal.any([stop.signal, AbortSignal.timeout(s.requestTimeoutMs)]);
     let response: TrafficResponse;
     try {
-      const res = await fetch(url, {
+      const res = await gateway.fetch(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -208,7 +211,7 @@ export async function runTraffic(options: RunTrafficOptions): Promise<TrafficSum
         variant: undefined,
         version: undefined,
         routingKey,
-        error: messageOf(e),
+        error: gateway.describe(e),
       };
     }
     responses.push(response);

@@ -1,5 +1,13 @@
 import { isIPv4 } from 'node:net';
-import { InvalidInputError, ProgradeError } from '../errors';
+import { InvalidInputError, ProgradeError, messageOf } from '../errors';
+import {
+  TlsTransport,
+  certificateProblem,
+  describeCertificateProblem,
+  type TlsFetchInit,
+} from '../mlflow/tls-fetch';
+import { readCaBundle } from '../mlflow/tls-pem';
+import { GATEWAY_CA_VAR } from '../serving/admin-client';
 
 /**
  * The traffic generator is a load tool: pointed at the wrong host it is a denial-of-service tool.
@@ -35,4 +43,34 @@ export function checkTarget(gatewayUrl: string, allowRemote: boolean): URL {
     );
   }
   return url;
+}
+
+/** How the traffic tool sends to one gateway. */
+export interface GatewaySender {
+  readonly fetch: (url: string, init: TlsFetchInit) => Promise<Response>;
+  /** A failed request in words: a certificate problem names the variable that fixes it. */
+  readonly describe: (e: unknown) => string;
+}
+
+/**
+ * `fetch` for an https gateway with a private CA: the same PROGRADE_GATEWAY_CA_BUNDLE the admin
+ * client trusts (checked here, exit 2 on a bad file); plain `fetch` otherwise.
+ */
+export function gatewaySender(base: URL, env: NodeJS.ProcessEnv = process.env): GatewaySender {
+  const caPath = env[GATEWAY_CA_VAR];
+  const useBundle = base.protocol === 'https:' && caPath !== undefined && caPath.trim() !== '';
+  const transport = useBundle
+    ? new TlsTransport({ ca: readCaBundle(GATEWAY_CA_VAR, caPath).pem })
+    : undefined;
+  return {
+    fetch: transport ? transport.fetch : (url, init) => fetch(url, init),
+    describe: (e) => {
+      const tls = certificateProblem(e);
+      if (!tls) return messageOf(e);
+      return describeCertificateProblem(tls.problem, tls.detail, base.host, {
+        ca: GATEWAY_CA_VAR,
+        caPath: useBundle ? caPath : undefined,
+      });
+    },
+  };
 }

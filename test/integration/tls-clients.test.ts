@@ -12,7 +12,10 @@ import { temporalSettings } from '../../src/config/temporal';
 import { repoRoot } from '../../src/devstack/tools';
 import { ProgradeError } from '../../src/errors';
 import { MlflowClient } from '../../src/mlflow/client';
+import type { Dataset } from '../../src/dataset/dataset';
 import { buildLogisticModel } from '../../src/onnx/build';
+import { v2InputOf } from '../../src/traffic/model-input';
+import { runTraffic, type TrafficSummary } from '../../src/traffic/run';
 import { connectWorker } from '../../src/worker';
 import { stack } from '../support/stack';
 import { makeTestCa, type TestCa } from '../support/test-ca';
@@ -332,6 +335,17 @@ describe('the gateway admin client over https (PROGRADE_GATEWAY_CA_BUNDLE)', () 
   beforeAll(async () => {
     // A stand-in for the gateway's HTTPS admin API; the gateway's own TLS is tested with the gateway.
     server = createHttpsServer({ cert: ca.serverCertPem, key: ca.serverKeyPem }, (req, res) => {
+      if (req.url === '/v2/models/m') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }] }));
+        return;
+      }
+      if (req.url === '/v2/models/m/infer') {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json', 'x-prograde-variant': 'stable' });
+        res.end(JSON.stringify({ outputs: [] }));
+        return;
+      }
       const ok = req.url?.startsWith('/admin/audit') && req.headers.authorization === 'Bearer t0k3n';
       res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
       res.end(JSON.stringify(ok ? { entries: [] } : { error: 'no', code: 'SERVING_UNAUTHORIZED' }));
@@ -360,6 +374,41 @@ describe('the gateway admin client over https (PROGRADE_GATEWAY_CA_BUNDLE)', () 
     );
     expect((e as ProgradeError).code).toBe('GATEWAY_TLS_FAILED');
     expect((e as ProgradeError).message).toContain('set PROGRADE_GATEWAY_CA_BUNDLE');
+  });
+
+  it('the traffic tool trusts the same bundle, and names it when a request fails on the certificate', async () => {
+    const dataset: Dataset = {
+      featureNames: ['a', 'b'],
+      rows: 1,
+      features: new Float32Array([0.5, 1.5]),
+      labelName: 'y',
+      labels: new Float64Array([1]),
+      sensitive: {},
+    };
+    const env = { PROGRADE_GATEWAY_CA_BUNDLE: ca.caCertPath };
+    expect(await v2InputOf({ gatewayUrl: url, model: 'm', env })).toMatchObject({ name: 'x', width: 2 });
+    const run = (e: NodeJS.ProcessEnv): Promise<TrafficSummary> =>
+      runTraffic({ gatewayUrl: url, model: 'm', inputName: 'x', rps: 20, durationMs: 200, dataset, env: e });
+    const trusted = await run(env);
+    expect(trusted.errors).toBe(0);
+    expect(trusted.sent).toBeGreaterThan(0);
+
+    const errors: string[] = [];
+    await runTraffic({
+      gatewayUrl: url,
+      model: 'm',
+      inputName: 'x',
+      rps: 20,
+      durationMs: 200,
+      dataset,
+      env: {},
+      onResponse: (r) => void (r.error !== undefined && errors.push(r.error)),
+    });
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toContain('set PROGRADE_GATEWAY_CA_BUNDLE');
+    await expect(v2InputOf({ gatewayUrl: url, model: 'm', env: {} })).rejects.toThrow(
+      /certificate not trusted.*PROGRADE_GATEWAY_CA_BUNDLE/,
+    );
   });
 
   it('a bundle that is not PEM is TLS_CONFIG_INVALID before any request', () => {
