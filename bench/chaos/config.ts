@@ -1,0 +1,55 @@
+import type { ChaosOptions } from './run';
+import type { FaultSettings } from './faults';
+
+/** Fault lengths of the issue: MLflow gone 30 s and frozen 30 s; a gateway frozen past a 1 s analysis interval. */
+const FULL_FAULTS: FaultSettings = {
+  mlflowOutageMs: 30_000,
+  mlflowFreezeMs: 30_000,
+  gatewayFreezeMs: 5_000,
+  diskFullMs: 20_000,
+  workerDownMs: 1_000,
+  gatewayDownMs: 1_500,
+  temporalDownMs: 3_000,
+  momentWaitMs: 30_000,
+};
+
+type Sized = Omit<ChaosOptions, 'log' | 'seed'>;
+
+/** `npm run chaos`: ≥ 50 faults over 24 promotions in flight, bounded to about 20 minutes. */
+export const FULL: Sized = {
+  name: 'full',
+  concurrency: 24,
+  faults: 55,
+  faultWindowMs: 11 * 60_000,
+  drainMs: 5 * 60_000,
+  workers: 2,
+  gateways: 2,
+  trafficRps: 12,
+  tmpfsMiB: 256,
+  faultSettings: FULL_FAULTS,
+  eachKindAtLeast: 3,
+};
+
+/**
+ * The short run inside `npm test`: about ten faults, every kind once where its moment comes up. The
+ * MLflow faults are 15 s instead of 30 s to fit the time; everything else is as in the full run.
+ */
+export const SHORT: Sized = {
+  name: 'short',
+  concurrency: 8,
+  faults: 10,
+  faultWindowMs: 100_000,
+  drainMs: 150_000,
+  workers: 2,
+  gateways: 1,
+  trafficRps: 12,
+  tmpfsMiB: 64,
+  faultSettings: {
+    ...FULL_FAULTS,
+    mlflowOutageMs: 15_000,
+    mlflowFreezeMs: 15_000,
+    diskFullMs: 10_000,
+    momentWaitMs: 12_000,
+  },
+  eachKindAtLeast: 1,
+};
