@@ -5,6 +5,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient } from '../../src/client/connect';
 import { gatewayFor } from '../../src/config/gateway';
@@ -14,6 +15,8 @@ import { ProgradeError } from '../../src/errors';
 import { MlflowClient } from '../../src/mlflow/client';
 import type { Dataset } from '../../src/dataset/dataset';
 import { buildLogisticModel } from '../../src/onnx/build';
+import { DirectoryModelSource } from '../../src/serving/model-source';
+import { startGateway, type GatewayHandle } from '../../src/serving/server';
 import { v2InputOf } from '../../src/traffic/model-input';
 import { runTraffic, type TrafficSummary } from '../../src/traffic/run';
 import { connectWorker } from '../../src/worker';
@@ -417,5 +420,41 @@ describe('the gateway admin client over https (PROGRADE_GATEWAY_CA_BUNDLE)', () 
     expect(() =>
       gatewayFor({ url }, { PROGRADE_GATEWAY_TOKEN: 't0k3n', PROGRADE_GATEWAY_CA_BUNDLE: notPem }),
     ).toThrow(/PROGRADE_GATEWAY_CA_BUNDLE=.*holds no PEM certificate/);
+  });
+});
+
+describe("the worker's admin client against the real gateway serving HTTPS (--tls-cert/--tls-key)", () => {
+  const token = 'tls-admin-token-0123456789abcdef';
+  let gateway: GatewayHandle;
+
+  beforeAll(async () => {
+    const models = mkdtempSync(join(dir, 'models-'));
+    gateway = await startGateway({
+      source: new DirectoryModelSource(models),
+      stateDir: mkdtempSync(join(dir, 'state-')),
+      token,
+      tls: { certFile: ca.serverCertPath, keyFile: ca.serverKeyPath },
+      logger: pino({ level: 'silent' }),
+    });
+    await gateway.whenReady();
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('reads routing and the audit log with PROGRADE_GATEWAY_CA_BUNDLE, and is refused the handshake without it', async () => {
+    const url = `https://localhost:${gateway.port}`;
+    const trusted = gatewayFor(
+      { url },
+      { PROGRADE_GATEWAY_TOKEN: token, PROGRADE_GATEWAY_CA_BUNDLE: ca.caCertPath },
+    );
+    expect(await trusted.getRouting('no-such-model')).toBeUndefined();
+    expect(await trusted.audit()).toEqual([]);
+    const untrusted = gatewayFor(
+      { url },
+      { PROGRADE_GATEWAY_TOKEN: token, PROGRADE_GATEWAY_CA_BUNDLE: otherCa.caCertPath },
+    );
+    await expect(untrusted.audit()).rejects.toMatchObject({ code: 'GATEWAY_TLS_FAILED' });
   });
 });
