@@ -3,6 +3,7 @@ import {
   type FairnessDistributionOutcome,
   fairnessInterval,
   fairnessNonInferiority,
+  fairnessPercentileInterval,
 } from '../stats/fairness-bootstrap';
 import { formatStat as fmt } from '../stats/format';
 import { type FairnessMetric, isFairerWhenHigher } from '../stats/metric-names';
@@ -12,7 +13,8 @@ import { type CheckResult } from '../promotion/verdict';
  * One check "no less fair than the champion by more than ε" on one sensitive column, read off the
  * column's paired bootstrap (`src/stats/fairness-bootstrap.ts`). Same rules as the performance gate's
  * comparisons: the pessimistic end of the two-sided interval at `confidence` must stay within ε; more
- * than 10 % of resamples without a Δ makes the check inconclusive.
+ * than 10 % of resamples without a Δ makes the check inconclusive. The interval is simultaneous over
+ * the champion's group contrasts (`src/stats/fairness-contrasts.ts`), not a plain percentile one.
  */
 export const DEFAULT_FAIRNESS_CONFIDENCE = 0.95;
 const MIN_USABLE_RESAMPLE_SHARE = 0.9;
@@ -98,6 +100,9 @@ export function judgeRelative(
       championValue: d.champion,
       delta: d.delta,
       ci: interval,
+      // The plain percentile interval of Δ, for comparison: lenient when the champion is at parity.
+      percentileCi: fairnessPercentileInterval(d, check.confidence),
+      contrasts: d.simultaneous.contrasts.rate.length,
       resamples: d.deltas.length,
       skippedResamples: d.skipped,
       seed: d.seed,

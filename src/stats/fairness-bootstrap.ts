@@ -3,6 +3,13 @@ import { fairnessFromGroups, groupRates, type GroupRates } from './fairness';
 import { type FairnessMetric, isFairerWhenHigher } from './metric-names';
 import { quantileSorted } from './quantile';
 import { LANES, poissonWeights } from './resample';
+import {
+  contrastDeltas,
+  contrastsOf,
+  metricFromRates,
+  type Rates,
+  SimultaneousBootstrap,
+} from './fairness-contrasts';
 
 /**
  * Paired bootstrap of Δ = fairness(candidate) − fairness(champion), one sensitive column.
@@ -13,9 +20,13 @@ import { LANES, poissonWeights } from './resample';
  * difference. Under a weighting, every per-group count (rows, positives, selected, true and false
  * positives) is a weighted count; the rates and metrics are then Fairlearn's (`./fairness`).
  *
+ * The interval judged is simultaneous over the champion's group contrasts (`./fairness-contrasts`):
+ * a plain percentile interval of Δ is lenient toward the candidate when the champion is at parity. The
+ * percentile interval is kept as evidence.
+ *
  * The judged groups are fixed by the full data (`minGroupSize` on unweighted counts), so a resample
  * never changes which groups are compared. A resample in which a judged group has no weight at all, or
- * in which a demographic parity ratio is 0/0, has no Δ: it is skipped and counted.
+ * in which a ratio is 0/0, has no Δ: it is skipped and counted.
  *
  * Rows fall into cells of (judged group, label, candidate decision, champion decision); a resample
  * needs only each cell's weight sum, eight resamples per pass over the rows.
@@ -42,6 +53,8 @@ export interface FairnessDistribution {
   readonly delta: number;
   /** Δ of every resample that had one, ascending. */
   readonly deltas: Float64Array;
+  /** The champion's contrasts over the same resamples, for the simultaneous interval. */
+  readonly simultaneous: SimultaneousBootstrap;
   readonly requested: number;
   readonly skipped: number;
   readonly seed: number;
@@ -96,37 +109,6 @@ function addCellSums(
   }
 }
 
-const spread = (xs: Float64Array): number => {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const x of xs) {
-    if (x < lo) lo = x;
-    if (x > hi) hi = x;
-  }
-  return hi - lo;
-};
-
-/** One metric from per-group rates (the judged groups only); NaN for a 0/0 ratio. */
-export function metricFromRates(
-  metric: FairnessMetric,
-  sel: Float64Array,
-  tpr: Float64Array,
-  fpr: Float64Array,
-): number {
-  switch (metric) {
-    case 'demographic_parity_difference':
-      return spread(sel);
-    case 'demographic_parity_ratio': {
-      const max = Math.max(...sel);
-      return max === 0 ? NaN : Math.min(...sel) / max;
-    }
-    case 'equalized_odds_difference':
-      return Math.max(spread(tpr), spread(fpr));
-    case 'equal_opportunity_difference':
-      return spread(tpr);
-  }
-}
-
 /** Cell of a row: judged group j, label y, candidate decision c, champion decision h → 8j + 4y + 2c + h. */
 function cellsOf(input: FairnessBootstrapInput, judged: ReadonlyMap<string, number>) {
   const { candidate, champion, labels, threshold, groupOf } = input;
@@ -154,6 +136,66 @@ function cellsOf(input: FairnessBootstrapInput, judged: ReadonlyMap<string, numb
   return { cells, starts, rows };
 }
 
+type LaneVisitor = (resample: number, candidate: Rates, champion: Rates) => void;
+
+/**
+ * Calls `visit` for every resample in which every judged group has weight, with both models' rates;
+ * the same seed gives the same resamples, so a second pass sees the first pass's resamples again.
+ */
+function eachResample(
+  input: FairnessBootstrapInput,
+  judged: ReadonlyMap<string, number>,
+  visit: LaneVisitor,
+): void {
+  const { cells, starts, rows } = cellsOf(input, judged);
+  const groups = judged.size;
+  const sums = new Float64Array(cells * LANES);
+  const rates = (): Rates => ({
+    sel: new Float64Array(groups),
+    tpr: new Float64Array(groups),
+    fpr: new Float64Array(groups),
+  });
+  const c = rates();
+  const h = rates();
+  const weights = poissonWeights(input.seed);
+  const packed = new Uint32Array(input.labels.length);
+  for (let block = 0; block < input.resamples; block += LANES) {
+    weights.next(packed);
+    sums.fill(0);
+    for (let cell = 0; cell < cells; cell++)
+      addCellSums(packed, rows, starts[cell] as number, starts[cell + 1] as number, sums, cell * LANES);
+    const lanes = Math.min(LANES, input.resamples - block);
+    for (let l = 0; l < lanes; l++) {
+      let empty = false;
+      for (let j = 0; j < groups; j++) {
+        const w = (k: number): number => sums[(8 * j + k) * LANES + l] as number;
+        // k = 4y + 2c + h
+        const neg = w(0) + w(1) + w(2) + w(3);
+        const pos = w(4) + w(5) + w(6) + w(7);
+        if (neg + pos === 0) empty = true;
+        c.sel[j] = (w(2) + w(3) + w(6) + w(7)) / (neg + pos);
+        h.sel[j] = (w(1) + w(3) + w(5) + w(7)) / (neg + pos);
+        c.tpr[j] = pos === 0 ? 0 : (w(6) + w(7)) / pos;
+        h.tpr[j] = pos === 0 ? 0 : (w(5) + w(7)) / pos;
+        c.fpr[j] = neg === 0 ? 0 : (w(2) + w(3)) / neg;
+        h.fpr[j] = neg === 0 ? 0 : (w(1) + w(3)) / neg;
+      }
+      if (!empty) visit(block + l, c, h);
+    }
+  }
+}
+
+const metricOf = (metric: FairnessMetric, r: Rates): number => metricFromRates(metric, r.sel, r.tpr, r.fpr);
+
+function fullRates(groups: readonly GroupRates[]): Rates {
+  const judged = groups.filter((g) => g.judged);
+  return {
+    sel: Float64Array.from(judged, (g) => g.selectionRate),
+    tpr: Float64Array.from(judged, (g) => g.tpr),
+    fpr: Float64Array.from(judged, (g) => g.fpr),
+  };
+}
+
 export function fairnessBootstrap(input: FairnessBootstrapInput): FairnessBootstrap {
   const { labels, threshold, groupOf, minGroupSize, seed, resamples } = input;
   if (!Number.isInteger(resamples) || resamples < 1) {
@@ -172,68 +214,49 @@ export function fairnessBootstrap(input: FairnessBootstrapInput): FairnessBootst
     readonly candidate: number;
     readonly champion: number;
     readonly deltas: Float64Array;
+    readonly simultaneous: SimultaneousBootstrap;
+    /** Resamples with a Δ and finite contrasts: the only ones either pass uses. */
+    readonly usable: Uint8Array;
     kept: number;
   }
   const jobs: Job[] = [];
+  const championRates = fullRates(champion);
   for (const metric of new Set(input.metrics)) {
     const c = fairnessFromGroups(metric, candidate);
     const h = fairnessFromGroups(metric, champion);
     if (c.status === 'inconclusive') outcomes.set(metric, { undefined: `candidate: ${c.reason}` });
     else if (h.status === 'inconclusive') outcomes.set(metric, { undefined: `champion: ${h.reason}` });
-    else
+    else {
+      const contrasts = contrastsOf(metric, championRates);
+      const full = new Float64Array(contrasts.rate.length);
+      contrastDeltas(contrasts, c.value, championRates, full);
       jobs.push({
         metric,
         candidate: c.value,
         champion: h.value,
         deltas: new Float64Array(resamples),
+        simultaneous: new SimultaneousBootstrap(contrasts, full),
+        usable: new Uint8Array(resamples),
         kept: 0,
       });
+    }
   }
 
   if (jobs.length > 0) {
-    const { cells, starts, rows } = cellsOf(input, judged);
-    const groups = judged.size;
-    const sums = new Float64Array(cells * LANES);
-    const rates = Array.from({ length: 6 }, () => new Float64Array(groups));
-    const [selC, tprC, fprC, selH, tprH, fprH] = rates as [
-      Float64Array,
-      Float64Array,
-      Float64Array,
-      Float64Array,
-      Float64Array,
-      Float64Array,
-    ];
-    const weights = poissonWeights(seed);
-    const packed = new Uint32Array(labels.length);
-    for (let block = 0; block < resamples; block += LANES) {
-      weights.next(packed);
-      sums.fill(0);
-      for (let c = 0; c < cells; c++)
-        addCellSums(packed, rows, starts[c] as number, starts[c + 1] as number, sums, c * LANES);
-      const lanes = Math.min(LANES, resamples - block);
-      for (let l = 0; l < lanes; l++) {
-        let empty = false;
-        for (let j = 0; j < groups; j++) {
-          const w = (k: number): number => sums[(8 * j + k) * LANES + l] as number;
-          // k = 4y + 2c + h
-          const neg = w(0) + w(1) + w(2) + w(3);
-          const pos = w(4) + w(5) + w(6) + w(7);
-          if (neg + pos === 0) empty = true;
-          selC[j] = (w(2) + w(3) + w(6) + w(7)) / (neg + pos);
-          selH[j] = (w(1) + w(3) + w(5) + w(7)) / (neg + pos);
-          tprC[j] = pos === 0 ? 0 : (w(6) + w(7)) / pos;
-          tprH[j] = pos === 0 ? 0 : (w(5) + w(7)) / pos;
-          fprC[j] = neg === 0 ? 0 : (w(2) + w(3)) / neg;
-          fprH[j] = neg === 0 ? 0 : (w(1) + w(3)) / neg;
-        }
-        if (empty) continue;
-        for (const job of jobs) {
-          const delta =
-            metricFromRates(job.metric, selC, tprC, fprC) - metricFromRates(job.metric, selH, tprH, fprH);
-          if (!Number.isNaN(delta)) job.deltas[job.kept++] = delta;
-        }
+    eachResample(input, judged, (b, c, h) => {
+      for (const job of jobs) {
+        const cm = metricOf(job.metric, c);
+        const delta = cm - metricOf(job.metric, h);
+        if (Number.isNaN(delta) || !job.simultaneous.addMoments(cm, h)) continue;
+        job.deltas[job.kept++] = delta;
+        job.usable[b] = 1;
       }
-    }
+    });
+    for (const job of jobs) job.simultaneous.finishMoments(job.kept);
+    eachResample(input, judged, (b, c, h) => {
+      for (const job of jobs)
+        if (job.usable[b] === 1) job.simultaneous.addExtremes(metricOf(job.metric, c), h);
+    });
   }
 
   for (const job of jobs) {
@@ -244,6 +267,7 @@ export function fairnessBootstrap(input: FairnessBootstrapInput): FairnessBootst
         champion: job.champion,
         delta: job.candidate - job.champion,
         deltas: job.deltas.subarray(0, job.kept).sort(),
+        simultaneous: job.simultaneous,
         requested: resamples,
         skipped: resamples - job.kept,
         seed,
@@ -260,11 +284,25 @@ export interface FairnessInterval {
   readonly confidence: number;
 }
 
-/** Two-sided percentile interval at `confidence` (numpy's linear interpolation); NaN bounds if empty. */
-export function fairnessInterval(d: FairnessDistribution, confidence: number): FairnessInterval {
+function checkConfidence(confidence: number): void {
   if (!(confidence > 0 && confidence < 1)) {
     throw new StatsInputError(`confidence must be in (0, 1), got ${confidence}`, { confidence });
   }
+}
+
+/**
+ * The interval the relative checks judge: simultaneous over the champion's contrasts
+ * (`./fairness-contrasts`), two-sided at `confidence`, valid also when the champion is at parity.
+ */
+export function fairnessInterval(d: FairnessDistribution, confidence: number): FairnessInterval {
+  checkConfidence(confidence);
+  const { lower, upper } = d.simultaneous.interval(confidence);
+  return { lower, upper, confidence };
+}
+
+/** The plain two-sided percentile interval of Δ (numpy's linear interpolation); evidence only. */
+export function fairnessPercentileInterval(d: FairnessDistribution, confidence: number): FairnessInterval {
+  checkConfidence(confidence);
   if (d.deltas.length === 0) return { lower: NaN, upper: NaN, confidence };
   const alpha = (1 - confidence) / 2;
   return {

@@ -5,6 +5,7 @@ import { toolPaths } from '../../src/devstack/tools';
 import {
   fairnessBootstrap,
   fairnessInterval,
+  fairnessPercentileInterval,
   type FairnessBootstrapInput,
   type FairnessDistribution,
 } from '../../src/stats/fairness-bootstrap';
@@ -15,7 +16,8 @@ import { createRng } from '../../src/stats/rng';
 /**
  * The paired fairness bootstrap against an independent implementation: test/oracles/fairness_oracle.py
  * recomputes every resample with fairlearn's metrics and `sample_weight`, on the same Poisson(1)
- * weights (drawn here from the same seed, so the two agree resample by resample, not just in law).
+ * weights (drawn here from the same seed, so the two agree resample by resample, not just in law), and
+ * the simultaneous interval the checks judge from its definition, with numpy.
  */
 type Answer = { readonly value: unknown } | { readonly error: string };
 interface OracleMetric {
@@ -25,6 +27,7 @@ interface OracleMetric {
   readonly skipped: number;
   readonly lower: number | null;
   readonly upper: number | null;
+  readonly simultaneous: { readonly lower: number; readonly upper: number; readonly contrasts: number };
 }
 
 function runFairnessOracle(cases: readonly { id: string; fn: string; args: unknown }[]): Map<string, Answer> {
@@ -151,9 +154,15 @@ describe('paired fairness bootstrap vs fairlearn with sample weights', () => {
         expect(d.skipped).toBe(o.skipped);
         expect(d.deltas.length).toBe(o.deltas.length);
         d.deltas.forEach((x, i) => expect(x).toBeCloseTo(o.deltas[i]!, 12));
-        const ci = fairnessInterval(d, CONFIDENCE);
+        const ci = fairnessPercentileInterval(d, CONFIDENCE);
         expect(ci.lower).toBeCloseTo(o.lower!, 12);
         expect(ci.upper).toBeCloseTo(o.upper!, 12);
+        // The interval the checks judge: simultaneous over the champion's contrasts.
+        const judged = fairnessInterval(d, CONFIDENCE);
+        expect(d.simultaneous.contrasts.rate.length).toBe(o.simultaneous.contrasts);
+        expect(judged.lower).toBeCloseTo(o.simultaneous.lower, 9);
+        expect(judged.upper).toBeCloseTo(o.simultaneous.upper, 9);
+        expect(judged.upper).toBeGreaterThan(judged.lower);
         // The deltas must vary: identical answers from two constant functions would prove nothing.
         expect(d.deltas[d.deltas.length - 1]! - d.deltas[0]!).toBeGreaterThan(0);
       });
