@@ -106,7 +106,12 @@ export function judgeCanary(
           latencyCheck(stable, canary, analysis),
           predictionCheck(stable, canary, analysis),
         ];
-  const verdict = combine('canary', checks);
+  // What every check compares, in the report too: the two versions serving side by side in one step.
+  const compares = `canary v${canary.version || '?'} (candidate) vs stable v${stable.version || '?'} (champion): requests of the same step, routed at random, since the step began`;
+  const verdict = combine(
+    'canary',
+    checks.map((c) => ({ ...c, evidence: { ...c.evidence, compares } })),
+  );
   return {
     ...verdict,
     summary: `generation ${stats.generation}, window ${round((stats.windowEndMs - stats.windowStartMs) / 1000, 1)}s: ${verdict.summary}`,

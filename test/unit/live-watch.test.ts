@@ -118,6 +118,8 @@ describe('canary watch loop', () => {
     expect(r.verdict.status).toBe('passed');
     expect(r.verdict.checks.map((c) => c.status)).toEqual(['passed', 'passed', 'passed']);
     expect(r).toMatchObject({ ticks: 4, endedEarly: true, elapsedMs: 15_000 });
+    for (const c of r.verdict.checks)
+      expect(c.evidence?.['compares']).toMatch(/^canary v2 \(candidate\) vs stable v1 \(champion\)/);
     const failing = harness((t) => (t < 1 ? healthy(20) : nan(400)));
     const f = await watchCanary(failing.deps, { ...seq, minDurationMs: 60_000 });
     expect(f).toMatchObject({ ticks: 2, endedEarly: true, elapsedMs: 5_000 });
