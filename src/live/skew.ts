@@ -2,7 +2,7 @@ import type { HoldoutScores, ScoreSketch } from '../promotion/contracts';
 import type { CheckResult } from '../promotion/verdict';
 import type { SkewLimits } from '../spec/schema';
 import { binShares, psiFromShares } from '../stats/drift';
-import { finite, round } from './evidence';
+import { evenSubsample, finite, round } from './evidence';
 
 /**
  * Train/serve skew: is the candidate, on live traffic, still the model that was evaluated offline?
@@ -14,20 +14,23 @@ import { finite, round } from './evidence';
  * control: a shift of the population moves both, a preprocessing bug the candidate alone depends on
  * (a feature sent empty, defaulted, or in other units) moves only the candidate.
  *
- * Decision rule, judged on point estimates once each side has `MIN_SKEW_SCORES` finite live scores:
+ * Decision rule, judged on point estimates once each side has `MIN_SKEW_SCORES` finite live scores
+ * (the larger side is first thinned evenly to the smaller one's count, so both PSIs carry the same
+ * small-sample bias, about (bins − 1)·(1/live + 1/holdout), which then cancels in the difference):
  *   failed  ⇔ psiCandidate > maxPsiVsOwnHoldout  AND  psiCandidate − psiChampion > maxExcessOverChampion
  *   passed  otherwise.
  * The first condition keeps small shifts out of it altogether; the second forgives a shift the
- * champion shows too. PSI's small-sample bias, about (bins − 1)·(1/live + 1/holdout), is nearly the
- * same on both sides and cancels in the difference. Champion and candidate are never compared with
- * each other: a better model of another family is supposed to score differently.
+ * champion shows too. At 100 scores a side the bias is about 0.09 and the difference of two PSIs
+ * varies by about 0.06 (sd) when nothing moved, so the 0.2 default is more than three sd away.
+ * Champion and candidate are never compared with each other: a better model of another family is
+ * supposed to score differently.
  *
  * What it cannot tell apart: a genuine population shift in a feature only the candidate uses looks
  * like skew (it is rolled back, and the evidence says which model moved and by how much).
  */
 
-/** Fewer live scores than this a side and the check waits: 30 scores in 10 bins are already noisy. */
-export const MIN_SKEW_SCORES = 30;
+/** Fewer live scores than this a side and the check waits: below it, 10 bins are too noisy. */
+export const MIN_SKEW_SCORES = 100;
 
 export type SkewRole = 'shadow' | 'canary';
 
@@ -80,8 +83,11 @@ const rounded = (xs: readonly number[]): number[] => xs.map((x) => round(x, 3));
 
 export function skewCheck(input: SkewInput): CheckResult {
   const { reference, limits, role } = input;
-  const cand = finite(input.candidate);
-  const champ = finite(input.champion);
+  const candAll = finite(input.candidate);
+  const champAll = finite(input.champion);
+  const n = Math.min(candAll.length, champAll.length);
+  const cand = evenSubsample(candAll, n);
+  const champ = evenSubsample(champAll, n);
   const base = {
     name: 'train/serve skew',
     metric: `PSI(candidate holdout scores, ${role} live scores) − PSI(champion holdout scores, stable live scores)`,
@@ -94,12 +100,12 @@ export function skewCheck(input: SkewInput): CheckResult {
     candidateHoldoutRows: reference.candidate.rows,
     championHoldoutRows: reference.champion.rows,
   };
-  if (cand.length < MIN_SKEW_SCORES || champ.length < MIN_SKEW_SCORES) {
+  if (n < MIN_SKEW_SCORES) {
     return {
       ...base,
       status: 'inconclusive',
-      message: `train/serve skew: waiting for live scores: ${role} ${Math.min(cand.length, MIN_SKEW_SCORES)}/${MIN_SKEW_SCORES}, stable ${Math.min(champ.length, MIN_SKEW_SCORES)}/${MIN_SKEW_SCORES}`,
-      evidence: { ...holdout, liveCandidate: cand.length, liveChampion: champ.length },
+      message: `train/serve skew: waiting for live scores: ${role} ${Math.min(candAll.length, MIN_SKEW_SCORES)}/${MIN_SKEW_SCORES}, stable ${Math.min(champAll.length, MIN_SKEW_SCORES)}/${MIN_SKEW_SCORES}`,
+      evidence: { ...holdout, liveCandidate: candAll.length, liveChampion: champAll.length },
     };
   }
   const m = measureSkew(reference, cand, champ, limits);
@@ -120,8 +126,9 @@ export function skewCheck(input: SkewInput): CheckResult {
       psiCandidateVsOwnHoldout: round(m.psiCandidate),
       psiChampionVsOwnHoldout: round(m.psiChampion),
       maxPsiVsOwnHoldout: limits.maxPsiVsOwnHoldout,
-      liveCandidate: cand.length,
-      liveChampion: champ.length,
+      liveCandidate: candAll.length,
+      liveChampion: champAll.length,
+      comparedPerSide: n,
       candidateBins: {
         edges: rounded(reference.candidate.edges),
         holdout: rounded(reference.candidate.shares),

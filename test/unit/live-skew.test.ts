@@ -123,6 +123,27 @@ describe('train/serve skew', () => {
     expect(c.status).toBe('passed');
   });
 
+  it('thins the larger side to the smaller one’s count, so both PSIs carry the same small-sample bias', () => {
+    // A 10 % canary: few candidate scores against many of the champion, nothing moved. Unthinned, the
+    // candidate's PSI would carry ~9/100 of bias and the champion's ~9/900, an excess from noise alone.
+    const ref = reference();
+    const outcomes = Array.from({ length: 200 }, (_, i) =>
+      skewCheck({
+        reference: ref,
+        candidate: scores(MIN_SKEW_SCORES, 100 + i, -1, 2.5),
+        champion: scores(9 * MIN_SKEW_SCORES, 500 + i, -1, 1.2),
+        limits,
+        role: 'canary',
+      }),
+    );
+    expect(outcomes[0]?.evidence?.['comparedPerSide']).toBe(MIN_SKEW_SCORES);
+    expect(outcomes[0]?.evidence?.['liveChampion']).toBe(9 * MIN_SKEW_SCORES);
+    // Thinned, the excess is centred on 0; unthinned it would average ≈ 0.09 here.
+    const meanExcess = outcomes.reduce((a, c) => a + (c.value ?? NaN), 0) / outcomes.length;
+    expect(Math.abs(meanExcess)).toBeLessThan(0.03);
+    expect(outcomes.filter((c) => c.status === 'failed').length).toBe(0);
+  });
+
   it(`waits for ${MIN_SKEW_SCORES} finite live scores a side`, () => {
     const c = skewCheck({
       reference: reference(),
