@@ -132,6 +132,21 @@ describe('fairness gate – relative to the champion', () => {
     expect(width(0.99)).toBeGreaterThan(width(0.8));
   });
 
+  it('widens the lenient end where the champion is at parity (its TPRs are equal by construction)', () => {
+    // A percentile interval of Δ sits too low there: the champion's spread is |noise| > 0.
+    const v = judge({
+      gate: gate({ checks: [{ metric: 'equal_opportunity_difference', maxRiseVsChampion: 0.05 }] }),
+    });
+    const e = v.checks[0]!.evidence as {
+      ci: { upper: number };
+      percentileCi: { upper: number };
+      contrasts: number;
+    };
+    expect(e.contrasts).toBe(2);
+    expect(e.ci.upper).toBeGreaterThan(e.percentileCi.upper);
+    expect(v.checks[0]!.interval?.upper).toBe(e.ci.upper);
+  });
+
   it('skips a relative check without a champion, saying so, and fails it when the spec asks', () => {
     const v = judge({ noChampion: true });
     expect(v.status).toBe('passed');
