@@ -107,6 +107,8 @@ function checkRow(c: CheckResult): string {
   const cells = [
     ICON[c.status],
     c.name,
+    // What the check compares (its metric), e.g. the candidate's live scores against its own holdout.
+    c.metric,
     num(c.value),
     threshold,
     ci,
@@ -157,8 +159,8 @@ export function renderMarkdown(r: PromotionReport): string {
       : [
           g.summary,
           '',
-          '| | check | value | threshold | interval | n | message |',
-          '|---|---|---|---|---|---|---|',
+          '| | check | compares | value | threshold | interval | n | message |',
+          '|---|---|---|---|---|---|---|---|',
           ...g.checks.map(checkRow),
           ...renderFairnessGroups(g.groups ?? []),
         ]),

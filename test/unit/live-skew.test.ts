@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { sketchScores } from '../../src/evaluation/score-sketch';
 import { judgeShadow } from '../../src/live/shadow-judge';
 import { measureSkew, MIN_SKEW_SCORES, skewCheck } from '../../src/live/skew';
+import { combine } from '../../src/promotion/verdict';
+import { renderMarkdown, type PromotionReport } from '../../src/report/report';
 import type { HoldoutScores, ScoreSketch } from '../../src/promotion/contracts';
 import { seededRng } from '../../src/samples/rng';
 import { Shadow, SkewLimits } from '../../src/spec/schema';
@@ -218,5 +220,39 @@ describe('shadow judge with a holdout reference', () => {
     const psi = r.verdict.checks.find((c) => c.name === 'score psi');
     expect(psi?.metric).toMatch(/champion's live scores, candidate's live scores/);
     expect(psi?.status).toBe('failed');
+  });
+});
+
+describe('the report says what each shadow check compares', () => {
+  it('has a compares column with the check’s metric', () => {
+    const check = skewCheck({
+      reference: reference(),
+      candidate: scores(400, 11, 3, 2.5),
+      champion: scores(400, 12, -1, 1.2),
+      limits,
+      role: 'shadow',
+    });
+    const md = renderMarkdown({
+      kind: 'prograde/promotion-report',
+      schemaVersion: 1,
+      model: 'm',
+      candidateVersion: '2',
+      championVersion: '1',
+      outcome: 'rolled-back',
+      reason: 'shadow failed',
+      workflowId: 'w',
+      workflowRunId: 'r',
+      attempt: 1,
+      earlierAttempts: [],
+      spec: { file: 'promotion.yaml', sha256: 'x' },
+      requestedBy: 'vitest',
+      approval: { required: false },
+      gates: [combine('shadow', [check])],
+      audit: [],
+    } as unknown as PromotionReport);
+    expect(md).toContain('| | check | compares | value |');
+    expect(md).toContain(
+      '| ❌ | train/serve skew | PSI(candidate holdout scores, shadow live scores) − PSI(champion holdout scores, stable live scores) |',
+    );
   });
 });
