@@ -105,6 +105,10 @@ export class GatewayMetrics {
     'prograde_gateway_credential_reloads_total',
     'Changed credential files (inference keys, admin tokens) put in force or refused as invalid.',
   );
+  private readonly predictionsDropped = new Counter(
+    'prograde_gateway_prediction_log_dropped_total',
+    'Sampled prediction-log records dropped because the log file could not be written or kept up.',
+  );
   private readonly shadowDropped = new Counter(
     'prograde_gateway_shadow_dropped_total',
     'Shadow copies dropped because the shadow backlog was full.',
@@ -130,6 +134,10 @@ export class GatewayMetrics {
     this.credentialReloads.inc({ file, outcome });
   }
 
+  dropPrediction(): void {
+    this.predictionsDropped.inc({});
+  }
+
   dropShadow(model: string): void {
     this.shadowDropped.inc({ model });
   }
@@ -144,6 +152,7 @@ export class GatewayMetrics {
         this.refused,
         this.credentialReloads,
         this.shadowDropped,
+        this.predictionsDropped,
       ]
         .map((m) => m.render())
         .join('\n') + '\n'

@@ -153,6 +153,14 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       ? new PredictionLog({
           file: options.predictionLog.file ?? path.join(options.stateDir, 'predictions.jsonl'),
           sampleRate: options.predictionLog.sampleRate,
+          onDrop: () => metrics.dropPrediction(),
+          onTrouble: (event) =>
+            event.kind === 'failed'
+              ? logger.error(
+                  { err: event.error },
+                  'prediction log write failed: sampled records are dropped until the file can be written again',
+                )
+              : logger.warn({ dropped: event.dropped }, 'prediction log writes again'),
         })
       : undefined;
   const admission = new Admission(limits);
