@@ -35,8 +35,9 @@ import { differenceBounds, logDifferenceEValue, psiBounds, QuantileRatioTest } f
  * passed if all pass, inconclusive otherwise. Evidence holds counts and percentiles, never the raw
  * arrays, because verdicts are stored in workflow history.
  *
- * All of the above is the default, 'bonferroni' mode: fixed-sample tests, valid at one look, which is
- * why the workflow divides their alphas by every look the canary may take. `mode: 'sequential'` swaps
+ * All of the above is the 'bonferroni' mode: fixed-sample tests, valid at one look, which is why the
+ * workflow divides their alphas by every look the canary may take. The spec's default,
+ * `mode: 'sequential'` (a judge called without options still uses 'bonferroni'), swaps
  * each check for an anytime-valid one on the same tolerances (error rate: difference of proportions
  * with the margin; latency: the median ratio; prediction: PSI over fixed bins), built from the
  * e-processes of src/stats/sequential.ts, which explains the statistics. Their alphas are divided only
@@ -55,8 +56,9 @@ const HL_MAX_PER_SIDE = 1000;
 /**
  * How the checks turn a window into a verdict.
  *
- * - 'bonferroni' (the default): the fixed-sample tests above, each look at alphas the caller has already
- *   divided by every look the canary may take (`alphaSpent(analysis, plannedLooks(canary))`).
+ * - 'bonferroni' (when no mode is given; specs default to 'sequential'): the fixed-sample tests above,
+ *   each look at alphas the caller has already divided by every look the canary may take
+ *   (`alphaSpent(analysis, plannedLooks(canary))`).
  * - 'sequential': anytime-valid e-processes (canary-sequential.ts, src/stats/sequential.ts), valid at
  *   every look of a step's window at once, so the caller divides the alphas only by the number of
  *   windows (`plannedWindows(canary)`). A check fails when its confidence sequence lies beyond the
