@@ -150,17 +150,37 @@ export async function temporalConnectFailure(
   cause: unknown,
 ): Promise<ProgradeError> {
   const tls = settings.connection.tls;
-  if (tls && !certificateProblem(cause) && settings.connection.address) {
-    const handshake = await probeTls(settings.connection.address, tls === true ? {} : tls);
+  const address = settings.connection.address;
+  if (tls && !certificateProblem(cause) && address) {
+    const handshake = await probeTls(address, tls === true ? {} : tls);
     if (handshake) return temporalUnreachable(settings, handshake);
+  }
+  // Plain gRPC to a TLS port only times out; a handshake that completes (nothing is trusted or sent
+  // by it) shows that TLS is what is missing.
+  if (!tls && address && (await probeTls(address, {}, 5_000, false)) === undefined) {
+    return new ProgradeError(
+      'TEMPORAL_UNREACHABLE',
+      `cannot reach Temporal at ${address} (from ${settings.source}): the server speaks TLS but the client does not. Set TEMPORAL_TLS=true, and TEMPORAL_TLS_SERVER_CA_CERT_PATH if its certificate comes from a private CA`,
+      'retryable',
+      { address, source: settings.source },
+      { cause },
+    );
   }
   return temporalUnreachable(settings, cause);
 }
 
 type TlsOptions = Exclude<NonNullable<TemporalSettings['connection']['tls']>, boolean>;
 
-/** One TLS handshake as the gRPC client would make it; the handshake's error, or undefined when it succeeds. */
-function probeTls(address: string, tls: TlsOptions, timeoutMs = 5_000): Promise<Error | undefined> {
+/**
+ * One TLS handshake as the gRPC client would make it; the handshake's error, or undefined when it
+ * succeeds. With `verify` false it only detects whether the server speaks TLS at all.
+ */
+function probeTls(
+  address: string,
+  tls: TlsOptions,
+  timeoutMs = 5_000,
+  verify = true,
+): Promise<Error | undefined> {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[|\]$/g, '');
   // Node checks the certificate against `servername` when set, as gRPC does with the override.
@@ -170,6 +190,7 @@ function probeTls(address: string, tls: TlsOptions, timeoutMs = 5_000): Promise<
       host,
       port: Number(address.slice(i + 1)),
       ALPNProtocols: ['h2'],
+      rejectUnauthorized: verify,
       ...(servername ? { servername } : {}),
       ...(tls.serverRootCACertificate ? { ca: Buffer.from(tls.serverRootCACertificate) } : {}),
       ...(tls.clientCertPair
@@ -180,7 +201,8 @@ function probeTls(address: string, tls: TlsOptions, timeoutMs = 5_000): Promise<
       socket.destroy();
       resolve(e);
     };
-    socket.setTimeout(timeoutMs, () => done(undefined));
+    // A probe that proves nothing (no answer in time) must not read as success when detecting TLS.
+    socket.setTimeout(timeoutMs, () => done(verify ? undefined : new Error('no TLS handshake in time')));
     socket.once('secureConnect', () => done(undefined));
     socket.once('error', (e: Error) => done(e));
   });

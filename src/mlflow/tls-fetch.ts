@@ -109,18 +109,26 @@ const UNTRUSTED_CODES = new Set([
 
 // gRPC clients report the handshake only as text: grpc-js (OpenSSL's words) and Temporal's Rust
 // core (rustls' words) for the CLI client and the worker.
+// rustls names are matched case-sensitively as its error variants (`InvalidCertificate(Expired)`), so
+// that an unrelated message ("API key expired") is not read as a certificate problem.
 const TEXT_PATTERNS: readonly (readonly [RegExp, CertificateProblem])[] = [
   [
-    /UnknownIssuer|unable to verify|self[- ]signed certificate|unable to get (local )?issuer|certificate verify failed|BadSignature/i,
+    /UnknownIssuer|BadSignature|unable to verify the first certificate|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate verify failed/,
     'untrusted',
   ],
-  [/NotValidForName|Hostname\/IP does not match|altnames|CERT_ALTNAME/i, 'wrong-host'],
-  [/certificate has expired|certificate is not yet valid|\bExpired\b|NotValidYet/i, 'expired'],
   [
-    /CertificateRequired|certificate required|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA|alert bad certificate|alert unknown ca|ALERT_CERTIFICATE_REQUIRED/i,
+    /NotValidForName|Hostname\/IP does not match certificate's altnames|ERR_TLS_CERT_ALTNAME_INVALID/,
+    'wrong-host',
+  ],
+  [
+    /certificate has expired|certificate is not yet valid|InvalidCertificate\((Expired|NotValidYet)/,
+    'expired',
+  ],
+  [
+    /CertificateRequired|certificate required|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA|ALERT_CERTIFICATE_REQUIRED|alert bad certificate|alert unknown ca/,
     'client-refused',
   ],
-  [/WRONG_VERSION_NUMBER|wrong version number|InvalidContentType|CorruptMessage/i, 'not-tls'],
+  [/WRONG_VERSION_NUMBER|wrong version number|InvalidContentType|CorruptMessage/, 'not-tls'],
 ];
 
 function codeOf(e: Error): string | undefined {

@@ -139,6 +139,12 @@ describe('Temporal over TLS (envconfig TEMPORAL_TLS_* variables)', () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
+  it('a plain client pointed at the TLS port is told to turn TLS on', async () => {
+    const r = await prograde(['list'], cleanEnv({ TEMPORAL_ADDRESS: temporalProxy.address }));
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('the server speaks TLS but the client does not. Set TEMPORAL_TLS=true');
+  });
+
   it('the worker without the CA fails with TEMPORAL_TLS_FAILED, not a raw core error', async () => {
     const env = cleanEnv({
       TEMPORAL_ADDRESS: temporalProxy.address,

@@ -199,6 +199,11 @@ describe('naming a failed handshake', () => {
     expect(certificateProblem(new Error('invalid peer certificate: NotValidForName'))?.problem).toBe(
       'wrong-host',
     );
+    expect(
+      certificateProblem(new Error('invalid peer certificate: InvalidCertificate(Expired)'))?.problem,
+    ).toBe('expired');
+    // A message that merely mentions expiry is not a certificate problem.
+    expect(certificateProblem(new Error('16 UNAUTHENTICATED: API key expired'))).toBeUndefined();
   });
 
   it('says which variable fixes it, and which bundle did not cover the server', () => {
