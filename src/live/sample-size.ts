@@ -3,6 +3,9 @@ import { normalQuantile } from '../stats/quantile';
 import { logDifferenceEValue, psiBounds, QuantileRatioTest } from '../stats/sequential';
 import { analysisMode, plannedTests } from './alpha-spending';
 import { DEFAULT_SEQUENTIAL_TUNING, errorConcentration } from './canary-judge';
+import { stepWarnings } from './plan-warnings';
+
+export { humanMs } from './plan-warnings';
 
 /**
  * Sample-size planning for the sequential canary analysis: from the spec's margins and alphas, a power,
@@ -68,7 +71,7 @@ export interface StepPlan {
   readonly nonInferiorMs: number | null;
   /** What the step will likely take for a healthy candidate. */
   readonly likelyMs: number;
-  /** 'evidence': ends once non-inferior; 'maximum': runs to its maximum (fixed bake, bonferroni, or too little traffic). */
+  /** 'evidence': ends once non-inferior; 'maximum': runs to its end (fixed, bonferroni, too little traffic). */
   readonly endsBy: 'evidence' | 'maximum';
   /** Why this step cannot reach a decision within its maximum, if it cannot. */
   readonly warnings: readonly string[];
@@ -86,11 +89,10 @@ export interface CanaryPlan {
 
 const DEFAULTS = { power: 0.8, maxSamples: 20_000, horizonMs: 7 * 86_400_000 };
 
-/** Counts a step has seen after t ms at weight w %. */
+/** Counts a step has seen after t ms at weight w %, and the latencies / scores the gateway keeps of them. */
 interface Seen {
   readonly canary: number;
   readonly stable: number;
-  /** Latency / score samples kept (the gateway's prefix cut at one time for both). */
   readonly canarySamples: number;
   readonly stableSamples: number;
 }
@@ -260,14 +262,6 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** A duration for people: 45 s, 12 min, 3.5 h, 2.1 d. */
-export function humanMs(ms: number): string {
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
-  if (ms < 172_800_000) return `${round(ms / 3_600_000)} h`;
-  return `${round(ms / 86_400_000)} d`;
-}
-
 /** The plan of every bake and analysis step of `canary` for a model with `traffic`. */
 export function planCanary(canary: Canary, traffic: TrafficProfile, options: PlanOptions = {}): CanaryPlan {
   const o = { ...DEFAULTS, ...options };
@@ -325,35 +319,4 @@ export function planCanary(canary: Canary, traffic: TrafficProfile, options: Pla
     maxMs,
     warnings: steps.flatMap((s) => s.warnings),
   };
-}
-
-function stepWarnings(
-  index: number,
-  weight: number,
-  maxMs: number,
-  traffic: TrafficProfile,
-  checks: readonly CheckPlan[],
-): string[] {
-  const where = `step ${index + 1} (${weight} %, at most ${humanMs(maxMs)})`;
-  const tail =
-    'checks still undecided at the maximum are judged on their point estimates, then by onInconclusive';
-  if (traffic.requestsPerSecond <= 0)
-    return [`${where}: the model had no traffic, so no check can decide; ${tail}`];
-  if (weight <= 0) return [`${where}: the canary gets no traffic at 0 %, so no check can decide`];
-  const late = (ms: number | null): boolean => ms === null || ms > maxMs;
-  const needs = (ms: number | null): string => (ms === null ? 'never' : humanMs(ms));
-  const slow = checks.filter((c) => late(c.nonInferiorMs));
-  const missed = checks.filter((c) => c.regression !== null && late(c.regressionMs));
-  if (slow.length === 0 && missed.length === 0) return [];
-  const parts = [
-    ...(slow.length > 0
-      ? [
-          `showing a healthy candidate non-inferior needs ${slow.map((c) => `${needs(c.nonInferiorMs)} (${c.name})`).join(', ')}`,
-        ]
-      : []),
-    ...missed.map((c) => `${c.regression} would fail ${c.name} after ${needs(c.regressionMs)}`),
-  ];
-  return [
-    `${where}: ${round(traffic.requestsPerSecond)} requests/s are too few to decide within the maximum: ${parts.join('; ')}; ${tail}`,
-  ];
 }
