@@ -15,13 +15,14 @@ const FULL_FAULTS: FaultSettings = {
 
 type Sized = Omit<ChaosOptions, 'log' | 'seed'>;
 
-/** `npm run chaos`: ≥ 50 faults over 24 promotions in flight, bounded to about 20 minutes. */
+/** `npm run chaos`: ≥ 50 faults over 24 promotions in flight, bounded to about 20 minutes (9 + 6 + setup and checks). */
 export const FULL: Sized = {
   name: 'full',
   concurrency: 24,
   faults: 55,
-  faultWindowMs: 11 * 60_000,
-  drainMs: 5 * 60_000,
+  faultWindowMs: 9 * 60_000,
+  // Past the longest activity timeout without a heartbeat (applyRouting, 5 min): see findings F2.
+  drainMs: 6 * 60_000,
   workers: 2,
   gateways: 2,
   trafficRps: 12,
@@ -39,7 +40,7 @@ export const SHORT: Sized = {
   concurrency: 8,
   faults: 10,
   faultWindowMs: 100_000,
-  drainMs: 150_000,
+  drainMs: 6 * 60_000,
   workers: 2,
   gateways: 1,
   trafficRps: 12,

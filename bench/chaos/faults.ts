@@ -283,6 +283,7 @@ export class FaultInjector {
               ? 'not ready 90 s after restart'
               : `ready ${r.readyAfterMs} ms after restart`;
           },
+          background: true,
         };
       }
       case 'disk-full': {

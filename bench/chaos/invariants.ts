@@ -74,7 +74,10 @@ export async function checkInvariants(
   client: Client,
   mlflow: MlflowClient,
   promos: readonly Promo[],
+  log: (line: string) => void,
 ): Promise<InvariantReport> {
+  const t0 = Date.now();
+  const took = (): string => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
   const counts: InvariantCounts = {
     lost: 0,
     duplicated: 0,
@@ -115,6 +118,7 @@ export async function checkInvariants(
     }
   }
 
+  log(`invariants: registry read (${took()})`);
   // The gateway's write-ahead audit log against the routing it serves, per model.
   let auditRecords = 0;
   for (const g of stack.gateways) {
@@ -133,7 +137,7 @@ export async function checkInvariants(
     const admin = new GatewayAdminClient({ baseUrl: g.url, token: HARNESS_ADMIN_TOKEN, timeoutMs: 10_000 });
     for (const p of promos.filter((x) => x.gateway === g.index)) {
       const audited = newest.get(p.model);
-      const served = await retrying('read routing', () => admin.getRouting(p.model), 60_000).catch(
+      const served = await retrying('read routing', () => admin.getRouting(p.model), 20_000).catch(
         () => undefined,
       );
       if (!audited || !served) {
@@ -151,6 +155,7 @@ export async function checkInvariants(
     }
   }
 
+  log(`invariants: audit logs read (${took()})`);
   // Every workflow this run's server holds (promotions and rollout locks), replayed against today's code.
   const histories: { workflowId: string; history: temporal.api.history.v1.IHistory }[] = [];
   for await (const w of client.workflow.list({ query: `TaskQueue = '${stack.taskQueue}'` })) {
@@ -164,6 +169,7 @@ export async function checkInvariants(
         bad('duplicated', `${w.workflowId} run ${w.runId}: recordOutcome completed ${n} times`, n - 1);
     }
   }
+  log(`invariants: ${histories.length} histories fetched (${took()})`);
   const workflowBundle = await bundleWorkflowCode({
     workflowsPath: join(repoRoot, 'src', 'workflows', 'index.ts'),
     payloadConverterPath: PAYLOAD_CONVERTER_PATH,
@@ -179,5 +185,6 @@ export async function checkInvariants(
   for await (const r of Worker.runReplayHistories({ workflowBundle }, histories)) {
     if (r.error) bad('replayFailures', `${r.workflowId}: ${String(r.error)}`);
   }
+  log(`invariants: histories replayed (${took()})`);
   return { counts, details, replayed: histories.length, auditRecords };
 }

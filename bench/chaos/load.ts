@@ -66,7 +66,7 @@ const CANDIDATE: Record<PromoKind, ModelVariant> = {
 };
 
 /** Retries a harness-side call through an outage of the service it needs. */
-export async function retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 240_000): Promise<T> {
+export async function retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; ; i++) {
     try {
@@ -223,31 +223,32 @@ function startTraffic(
 }
 
 /**
- * Waits for the promotion's result through server restarts: a dropped long poll is retried, only a
- * failed or terminated workflow (no recorded outcome) or the deadline ends the wait without one.
+ * Waits for the promotion's result through server restarts. It polls `describe` rather than holding
+ * a long poll open, so nothing is left waiting on the connection when the run gives up and closes it.
+ * Only a failed or terminated workflow (no recorded outcome) or the deadline ends it without one.
  */
 export async function settle(p: Promo, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
     try {
-      const remaining = deadline - Date.now();
-      const result = await Promise.race([
-        p.handle.result(),
-        sleep(Math.max(remaining, 1)).then(() => undefined),
-      ]);
-      if (result === undefined) break;
-      p.final = result;
-      p.endedAt = Date.now();
-      const d = await retrying('describe', () => p.handle.describe(), 60_000);
-      p.runId = d.runId;
-      return;
+      const d = await p.handle.describe();
+      if (d.status.name !== 'RUNNING') {
+        p.endedAt = Date.now();
+        p.runId = d.runId;
+        if (d.status.name !== 'COMPLETED') {
+          p.lost = `workflow ${d.status.name.toLowerCase()}`;
+          return;
+        }
+        p.final = await p.handle.result();
+        return;
+      }
     } catch (e) {
       if (e instanceof WorkflowFailedError) {
         p.lost = `workflow failed: ${e.cause?.message ?? e.message}`;
-        p.endedAt = Date.now();
         return;
       }
-      await sleep(1000);
+      // Temporal is down for a fault: ask again.
     }
+    await sleep(2000);
   }
   p.lost ??= 'no outcome by the deadline';
 }

@@ -8,6 +8,7 @@ import { runRecord, saveResult, type BenchResult, type Table } from '../lib/repo
 import { FULL, SHORT } from './config';
 import type { InvariantCounts } from './invariants';
 import { runChaos, type ChaosResult } from './run';
+import { ChaosStack } from './stack';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -133,6 +134,12 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
+  const bail = (why: string, code: number): void => {
+    console.error(`chaos: ${why}; stopping the servers this run started`);
+    void Promise.all([...ChaosStack.open].map((s) => s.close())).finally(() => process.exit(code));
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => bail(signal, 130));
+  process.once('uncaughtException', (e) => bail(`uncaught ${String(e.stack ?? e)}`, 1));
   main().then(
     (code) => {
       process.exit(code);

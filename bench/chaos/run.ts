@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +98,17 @@ function plan(
   return out;
 }
 
+/** The replay workers' INFO lines would bury the run's own log. */
+function quietTemporalRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // Installed already in this process (a test file that ran before): keep it.
+  }
+}
+
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  quietTemporalRuntime();
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), `prograde-chaos-${o.name}-`));
   mkdirSync(join(dir, 'logs'));
@@ -196,7 +207,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(settles);
     const drainSec = (Date.now() - drainStart) / 1000;
 
-    const invariants = await checkInvariants(stack, client, mlflow, promos);
+    const invariants = await checkInvariants(stack, client, mlflow, promos, o.log);
     const durations = promos
       .filter((p) => p.endedAt !== undefined)
       .map((p) => ((p.endedAt ?? 0) - p.startedAt) / 1000)

@@ -51,6 +51,8 @@ export const HARNESS_ADMIN_TOKEN = `chaos-${randomBytes(16).toString('hex')}`;
 const HOST = '127.0.0.1';
 
 export class ChaosStack {
+  /** Stacks not closed yet, so an interrupted run still stops its servers and unmounts its tmpfs. */
+  static readonly open = new Set<ChaosStack>();
   temporal!: TemporalServer;
   mlflow!: MlflowServer;
   temporalPort = 0;
@@ -75,6 +77,7 @@ export class ChaosStack {
 
   static async start(opts: StackOptions): Promise<ChaosStack> {
     const s = new ChaosStack(opts);
+    ChaosStack.open.add(s);
     mkdirSync(join(opts.dir, 'temporal'), { recursive: true });
     mkdirSync(join(opts.dir, 'mlflow'), { recursive: true });
     writeFileSync(s.adminTokensFile, `worker ${WORKER_ADMIN_TOKEN}\nchaos ${HARNESS_ADMIN_TOKEN}\n`, {
@@ -344,7 +347,9 @@ export class ChaosStack {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    ChaosStack.open.delete(this);
     for (const w of this.workers) if (w.proc) await kill9(w.proc);
     for (const g of this.gateways) await kill9(g.proc);
     await Promise.all([
