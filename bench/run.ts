@@ -6,6 +6,7 @@ import { runAdmissionBench } from './admission';
 import { runCanaryBench } from './canary';
 import { runGatesBench, runGatesSpeedBench } from './gates';
 import { runGatewayBench } from './gateway';
+import { runScaleBench } from './scale';
 import { runSkewBench } from './skew';
 import { renderTextTable, saveResult, type BenchResult } from './lib/report';
 
@@ -18,6 +19,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   canary: runCanaryBench,
   admission: runAdmissionBench,
   skew: runSkewBench,
+  scale: runScaleBench,
 };
 
 async function main(): Promise<number> {

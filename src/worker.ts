@@ -17,6 +17,7 @@ import { ResultCache } from './evaluation/result-cache';
 import { createLogger } from './logging';
 import { ModelCache } from './mlflow/cache';
 import { mlflowClient } from './config/mlflow';
+import { workerTuning, type WorkerTuning } from './config/worker-tuning';
 import { type MlflowClient } from './mlflow/client';
 
 let runtimeInstalled = false;
@@ -55,6 +56,8 @@ export interface PromotionWorkerOptions {
   /** Pre-bundled workflow code (tests bundle once, with PAYLOAD_CONVERTER_PATH); default bundles src/workflows at start. */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
   readonly identity?: string;
+  /** Slots and sticky cache (src/config/worker-tuning.ts); default: the measured defaults there. */
+  readonly tuning?: WorkerTuning;
 }
 
 /**
@@ -95,6 +98,7 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
           dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
         }),
     ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.tuning ?? workerTuning({})),
     shutdownGraceTime: '10s',
   });
 }
@@ -112,6 +116,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
   const logger = createLogger('prograde-worker');
   installRuntime(logger);
   const settings = temporalSettings(env);
+  const tuning = workerTuning(env);
   const mlflow = mlflowClient(env);
   const connection = await connectWorker(settings);
   try {
@@ -122,8 +127,12 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
       mlflow,
       workDir: env.PROGRADE_WORK_DIR ?? join(dataDir(), 'worker'),
       logger,
+      tuning,
     });
-    logger.info({ address: settings.connection.address, taskQueue: settings.taskQueue }, 'worker started');
+    logger.info(
+      { address: settings.connection.address, taskQueue: settings.taskQueue, tuning },
+      'worker started',
+    );
     await worker.run();
     logger.info('worker stopped');
   } finally {

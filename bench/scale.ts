@@ -1,0 +1,241 @@
+/**
+ * Scale of the engine (issue 11, section 2), on its own Temporal dev server and MLflow server:
+ *
+ * - load: N promotions with offline gates (format, performance against the champion, fairness,
+ *   latency) on small holdout sets, all started at once, on one worker process and on three, at the
+ *   worker settings compared; per point the workers' peak RSS (VmHWM), promotions per minute, p50/p95
+ *   end to end, and Temporal's schedule-to-start latencies from every history;
+ * - overhead: zero-bake live promotions (canary weights without bakes) one at a time on a quiet
+ *   worker: the time between one activity's end and the next one's start, against the activities'
+ *   own time;
+ * - history growth: live promotions with bakes of different lengths and step counts, under traffic:
+ *   events per canary step and per analysis tick, extrapolated to a 24-hour canary at 1 s analysis.
+ *
+ * Knobs (environment): SCALE_PROMOTIONS (500), SCALE_POINTS (comma-separated point names; all),
+ * SCALE_LIVE (0 skips the live parts), SCALE_HOLDOUT_ROWS (400), SCALE_RESAMPLES (200).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WORKER_TUNING_DEFAULTS, WORKER_TUNING_ENV } from '../src/config/worker-tuning';
+import { machineInfo } from './lib/machine';
+import { runRecord, type BenchResult } from './lib/report';
+import { startFleet } from './lib/scale-fleet';
+import { runLivePromotion, SCALE_GATEWAY_TOKEN, startScaleGateway, type LiveRun } from './lib/scale-live';
+import { runLoadPoint, sampleLoad, type LoadPoint, type LoadResult } from './lib/scale-load';
+import { historyTables, loadTable, overheadTables } from './lib/scale-report';
+import {
+  pool,
+  registerVersion,
+  startScaleStack,
+  writeHoldouts,
+  writeWorkflowBundle,
+} from './lib/scale-setup';
+
+const env = process.env;
+const PROMOTIONS = Number(env.SCALE_PROMOTIONS ?? 500);
+const HOLDOUT_ROWS = Number(env.SCALE_HOLDOUT_ROWS ?? 400);
+const RESAMPLES = Number(env.SCALE_RESAMPLES ?? 200);
+const HOLDOUTS = 4;
+const ZERO_BAKE_RUNS = 5;
+const LIVE_RPS = 40;
+
+const A = WORKER_TUNING_ENV.maxConcurrentActivityTaskExecutions;
+const defaults = (): Record<string, string> => ({
+  [A]: String(WORKER_TUNING_DEFAULTS.maxConcurrentActivityTaskExecutions),
+  [WORKER_TUNING_ENV.maxConcurrentWorkflowTaskExecutions]: String(
+    WORKER_TUNING_DEFAULTS.maxConcurrentWorkflowTaskExecutions,
+  ),
+});
+
+/** The points compared, in this order; each promotes the same candidates from the same champions. */
+const POINTS: readonly LoadPoint[] = [
+  { name: '1w-activities-100', workers: 1, tuningEnv: { [A]: '100' } },
+  { name: '1w-activities-8', workers: 1, tuningEnv: { [A]: '8' } },
+  { name: '3w-default', workers: 3, tuningEnv: defaults() },
+];
+
+const GIB = 1024 ** 3;
+
+export async function runScaleBench(command: string, log: (line: string) => void): Promise<BenchResult> {
+  const started = new Date();
+  const machine = machineInfo();
+  const chosen = env.SCALE_POINTS ? new Set(env.SCALE_POINTS.split(',')) : undefined;
+  const points = POINTS.filter((p) => !chosen || chosen.has(p.name));
+  const dir = mkdtempSync(join(tmpdir(), 'prograde-scale-'));
+  log(`  scratch folder ${dir}; starting Temporal and MLflow…`);
+  const stack = await startScaleStack(join(dir, 'stack'));
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const client = new Client({ connection, namespace: 'default' });
+  // Forked workers inherit it: the worker reads the gateway's admin token from its environment.
+  process.env.PROGRADE_GATEWAY_TOKEN = SCALE_GATEWAY_TOKEN;
+  try {
+    const [bundlePath, holdouts] = await Promise.all([
+      writeWorkflowBundle(dir),
+      writeHoldouts(dir, HOLDOUTS, HOLDOUT_ROWS),
+    ]);
+    const live =
+      env.SCALE_LIVE === '0'
+        ? undefined
+        : await liveParts(dir, stack, client, bundlePath, holdouts[0] as string, log);
+
+    const loads: LoadResult[] = [];
+    if (points.length > 0) {
+      const models = Array.from({ length: PROMOTIONS }, (_, i) => `scale-${String(i).padStart(4, '0')}`);
+      log(`  registering ${PROMOTIONS} champions and ${PROMOTIONS} candidates…`);
+      const t0 = Date.now();
+      const champions = await pool(models, 6, (model, i) =>
+        registerVersion(stack.mlflow, model, 1 + i, 'champion'),
+      );
+      const candidates = await pool(models, 6, (model, i) =>
+        registerVersion(stack.mlflow, model, 100_000 + i),
+      );
+      log(`  registered in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      for (const point of points) {
+        const result = await runLoadPoint(
+          {
+            stack,
+            client,
+            bundlePath,
+            dir,
+            holdouts,
+            models,
+            champions,
+            candidates,
+            resamples: RESAMPLES,
+            log,
+          },
+          point,
+          60 * 60_000,
+        );
+        log(
+          `  [${point.name}] ${result.promotionsPerMinute.toFixed(0)}/min, e2e p50 ${(result.endToEndMs.p50 / 1000).toFixed(1)} s, peak RSS ${result.usage.map((u) => (u.peakRssBytes / GIB).toFixed(2)).join(' / ')} GiB, load ${result.loadAverage.mean}`,
+        );
+        loads.push(result);
+      }
+    }
+    return report(command, started, machine, loads, live);
+  } finally {
+    await connection.close().catch(() => undefined);
+    await stack.stop();
+    if (!env.PROGRADE_KEEP_BENCH_DATA) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface LiveResults {
+  readonly zeroBake: readonly LiveRun[];
+  readonly growth: readonly LiveRun[];
+  readonly loadAverage: ReturnType<ReturnType<typeof sampleLoad>['stop']>;
+}
+
+async function liveParts(
+  dir: string,
+  stack: Awaited<ReturnType<typeof startScaleStack>>,
+  client: Client,
+  bundlePath: string,
+  holdout: string,
+  log: (line: string) => void,
+): Promise<LiveResults> {
+  const gateway = await startScaleGateway(stack, join(dir, 'gateway'));
+  const taskQueue = 'scale-live';
+  const fleet = await startFleet({
+    count: 1,
+    dir: join(dir, 'live'),
+    base: {
+      temporalAddress: stack.temporalAddress,
+      taskQueue,
+      mlflowUrl: stack.mlflowUrl,
+      bundlePath,
+      tuningEnv: defaults(),
+    },
+  });
+  const load = sampleLoad();
+  try {
+    const ctx = { stack, client, gateway, taskQueue, holdout, dir };
+    const zeroBake: LiveRun[] = [];
+    for (let i = 0; i < ZERO_BAKE_RUNS; i++) {
+      const run = await runLivePromotion(ctx, `zero-${i}`, { weights: [20, 50, 80] }, 0, 5_000 + 10 * i);
+      log(
+        `  zero-bake ${i}: ${run.outcome}, ${run.analysis.gaps.length} step boundaries, ${run.analysis.events} events`,
+      );
+      zeroBake.push(run);
+    }
+    const growth: LiveRun[] = [];
+    const shapes = [
+      { label: '1x3s', weights: [50], bake: '3s' },
+      { label: '1x9s', weights: [50], bake: '9s' },
+      { label: '1x27s', weights: [50], bake: '27s' },
+      { label: '3x3s', weights: [20, 50, 80], bake: '3s' },
+    ];
+    for (const [i, s] of shapes.entries()) {
+      const run = await runLivePromotion(
+        ctx,
+        s.label,
+        { weights: s.weights, bake: s.bake },
+        LIVE_RPS,
+        7_000 + 10 * i,
+      );
+      log(
+        `  growth ${s.label}: ${run.outcome}, ${run.ticks} ticks, ${run.watches} watches, ${run.analysis.events} events`,
+      );
+      growth.push(run);
+    }
+    return { zeroBake, growth, loadAverage: load.stop() };
+  } finally {
+    load.stop();
+    await fleet.stop();
+    await gateway.close();
+  }
+}
+
+function report(
+  command: string,
+  started: Date,
+  machine: ReturnType<typeof machineInfo>,
+  loads: readonly LoadResult[],
+  live: LiveResults | undefined,
+): BenchResult {
+  const tables = [
+    ...(loads.length > 0 ? [loadTable(loads)] : []),
+    ...(live ? overheadTables(live.zeroBake) : []),
+    ...(live ? historyTables(live.growth).tables : []),
+  ];
+  const interpretation: string[] = [];
+  for (const l of loads) {
+    const peak = Math.max(...l.usage.map((u) => u.peakRssBytes));
+    interpretation.push(
+      `${l.name}: ${l.promotions} promotions on ${l.workers} worker process(es) in ${l.wallSec.toFixed(0)} s (${l.promotionsPerMinute.toFixed(0)}/min); end to end p50 ${(l.endToEndMs.p50 / 1000).toFixed(1)} s, p95 ${(l.endToEndMs.p95 / 1000).toFixed(1)} s; peak worker RSS ${(peak / GIB).toFixed(2)} GiB (goal ≤ 1 GiB: ${peak <= GIB ? 'met' : 'NOT met'}); activity schedule-to-start p95 ${(l.activityScheduleToStartMs.p95 / 1000).toFixed(1)} s; load average ${l.loadAverage.mean} (max ${l.loadAverage.max}).`,
+    );
+  }
+  if (live) {
+    const gaps = live.zeroBake.flatMap((r) => r.analysis.gaps.map((g) => g.totalMs)).sort((a, b) => a - b);
+    const median = gaps[Math.floor(gaps.length / 2)] ?? NaN;
+    interpretation.push(
+      `Engine overhead per step (zero-bake live promotions, one at a time): median ${median.toFixed(0)} ms between one activity's end and the next one's start over ${gaps.length} step boundaries (goal ≤ 20 ms: ${median <= 20 ? 'met' : 'NOT met'}); load average ${live.loadAverage.mean}.`,
+      ...historyTables(live.growth).interpretation,
+    );
+  }
+  return {
+    ...runRecord('scale', started, command, machine),
+    settings: {
+      promotions: PROMOTIONS,
+      holdoutRows: HOLDOUT_ROWS,
+      holdouts: HOLDOUTS,
+      bootstrapResamples: RESAMPLES,
+      offlineGates:
+        'format; performance: auc ≥ 0.7 and ≤ 0.05 below the champion; fairness: parity ratio ≥ 0.7; latency: 30 iterations',
+      points: POINTS.map((p) => ({ name: p.name, workers: p.workers, env: p.tuningEnv })),
+      productDefaults: WORKER_TUNING_DEFAULTS,
+      zeroBakeRuns: ZERO_BAKE_RUNS,
+      liveTrafficRps: LIVE_RPS,
+    },
+    tables,
+    interpretation,
+    notes: [
+      'Temporal dev server (SQLite) and MLflow (one gunicorn worker) run on the same 2 cores as the workers and the benchmark, so every figure includes their share of the CPU.',
+      'Schedule-to-start and gaps are read from event timestamps in each history: ActivityTaskScheduled → ActivityTaskStarted, WorkflowTaskScheduled → WorkflowTaskStarted; a gap is the time from the latest activity close to the next activity start (or the close), skipping boundaries where a timer, a signal, an update or a child workflow sits between them.',
+    ],
+    raw: { loads, live },
+  };
+}
