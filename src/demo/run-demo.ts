@@ -22,6 +22,7 @@ import { loadSpec, resolveDatasetLocation } from '../spec/load';
 import { runTraffic, type TrafficSummary } from '../traffic';
 import { createPromotionWorker, installRuntime } from '../worker';
 import type { PromotionState } from '../promotion/state';
+import { approveSigned, setUpDemoIdentity, type DemoIdentity } from './identity';
 
 const MODEL = 'fraud-detector';
 const TASK_QUEUE = 'prograde';
@@ -53,6 +54,13 @@ export async function runDemo(say: Say): Promise<DemoStory[]> {
 
   const demoDir = join(dataDir(), 'demo');
   const specFile = await writeDemoFiles(demoDir);
+  // Before the worker starts: it reads the trust file this points it at.
+  const identity = setUpDemoIdentity(demoDir, MODEL, specFile);
+  say(
+    identity
+      ? `▶ decisions are signed: ${identity.trustFile} trusts a throwaway key of 'demo-approver' (${identity.keyPath})`
+      : '▶ ssh-keygen not found: the demo spec names nobody, so no decision is asked for',
+  );
   const token = process.env.PROGRADE_GATEWAY_TOKEN ?? randomBytes(16).toString('hex');
   process.env.PROGRADE_GATEWAY_TOKEN = token;
 
@@ -93,7 +101,7 @@ export async function runDemo(say: Say): Promise<DemoStory[]> {
         tags: { 'demo.variant': variant },
       });
       say(`\n━━ ${title}: registered ${MODEL} v${registered.version} (@challenger)`);
-      const final = await promoteVersion(client, stack, specFile, registered.version, say);
+      const final = await promoteVersion(client, stack, specFile, registered.version, say, identity);
       stories.push({
         title,
         version: registered.version,
@@ -186,6 +194,7 @@ async function promoteVersion(
   specFile: string,
   version: string,
   say: Say,
+  identity: DemoIdentity | undefined,
 ): Promise<PromotionState> {
   const loaded = await loadSpec(specFile);
   const started = await startPromotion(
@@ -202,10 +211,15 @@ async function promoteVersion(
   );
   say(`   ${uiLink(stack.temporal.uiUrl, 'default', started.workflowId)}`);
   let lastAudit = 0;
+  let approving: Promise<void> | undefined;
   const final = await followPromotion(started.handle, (state) => {
     for (const a of state.audit.slice(lastAudit)) say(`   ${a.kind.padEnd(16)} ${a.message}`);
     lastAudit = state.audit.length;
+    if (identity && state.phase === 'approval' && !state.approval.decision && !approving) {
+      approving = approveSigned(started.handle, identity, say);
+    }
   });
+  await approving;
   say(`   ⇒ ${(final.outcome ?? 'failed').toUpperCase()}: ${final.reason ?? ''}`);
   return final;
 }
