@@ -192,5 +192,5 @@ describe('drift against the right reference – models trained with scikit-learn
     expect(routing?.spec.shadow).toBeUndefined();
     expect((await h.mlflow.getModelVersion(model, champion)).aliases).toContain('champion');
     expect((await h.mlflow.getModelVersion(model, candidate)).aliases).not.toContain('champion');
-  }, 300_000);
+  }, 420_000);
 });
