@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/require-await -- fakes stand in for clients, which return promises */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDecision } from '../../src/cli/commands/verify';
 import { signDecision } from '../../src/client/signing';
