@@ -10,17 +10,16 @@ const FULL_FAULTS: FaultSettings = {
   workerDownMs: 1_000,
   gatewayDownMs: 1_500,
   temporalDownMs: 3_000,
-  momentWaitMs: 30_000,
 };
 
 type Sized = Omit<ChaosOptions, 'log' | 'seed'>;
 
-/** `npm run chaos`: ≥ 50 faults over 24 promotions in flight, bounded to about 20 minutes (9 + 6 + setup and checks). */
+/** `npm run chaos`: ≥ 50 faults over 24 promotions in flight, bounded to about 20 minutes (8 + ≤ 6 + setup and checks). */
 export const FULL: Sized = {
   name: 'full',
   concurrency: 24,
   faults: 55,
-  faultWindowMs: 9 * 60_000,
+  faultWindowMs: 8 * 60_000,
   // Past the longest activity timeout without a heartbeat (applyRouting, 5 min): see findings F2.
   drainMs: 6 * 60_000,
   workers: 2,
@@ -50,7 +49,6 @@ export const SHORT: Sized = {
     mlflowOutageMs: 15_000,
     mlflowFreezeMs: 15_000,
     diskFullMs: 10_000,
-    momentWaitMs: 12_000,
   },
   eachKindAtLeast: 1,
 };

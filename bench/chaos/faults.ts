@@ -1,6 +1,5 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PhaseAttr } from '../../src/promotion/search-attributes';
 import type { Promo } from './load';
 import type { ChaosStack, WorkerProc } from './stack';
@@ -46,8 +45,6 @@ export interface FaultSettings {
   readonly workerDownMs: number;
   readonly gatewayDownMs: number;
   readonly temporalDownMs: number;
-  /** How long a chosen-moment fault waits for its moment before it is skipped. */
-  readonly momentWaitMs: number;
 }
 
 /** Mulberry32: small, seeded, good enough to pick faults reproducibly. */
@@ -103,8 +100,8 @@ export class PhaseWatch {
 
 export class FaultInjector {
   readonly records: FaultRecord[] = [];
-  /** Faults that found no moment in time and were not injected (not counted). */
-  readonly skipped: { kind: FaultKind; reason: string }[] = [];
+  /** Kinds whose moment has not come since they were last injected, with the reason. */
+  readonly notYet = new Map<FaultKind, string>();
   private readonly busy = new Set<string>();
   private readonly background: Promise<void>[] = [];
 
@@ -135,19 +132,12 @@ export class FaultInjector {
     );
   }
 
-  /** Polls until `find` returns something, up to the moment wait. */
-  private async moment<T>(
-    find: () => Promise<T | undefined> | T | undefined,
-    everyMs = 300,
-  ): Promise<T | undefined> {
-    const deadline = Date.now() + this.settings.momentWaitMs;
-    while (Date.now() < deadline) {
-      await this.watch.refresh();
-      const found = await find();
-      if (found !== undefined) return found;
-      await sleep(everyMs);
-    }
-    return undefined;
+  /**
+   * Whether the fault's moment is now. The scheduler asks every kind it still owes at every tick
+   * (after one refresh of the phases), so a short moment such as a rollback is caught when it comes.
+   */
+  private async moment<T>(find: () => Promise<T | undefined> | T | undefined): Promise<T | undefined> {
+    return find();
   }
 
   /** Injects one fault of `kind`; false when its moment or its component was not available. */
@@ -159,9 +149,10 @@ export class FaultInjector {
     try {
       const run = await this.prepare(kind);
       if (typeof run === 'string') {
-        this.skipped.push({ kind, reason: run });
+        this.notYet.set(kind, run);
         return false;
       }
+      this.notYet.delete(kind);
       const at = Date.now();
       const work = run.act().then(
         (note) =>
@@ -203,13 +194,13 @@ export class FaultInjector {
     const promos = this.promos();
     switch (kind) {
       case 'worker-kill-phase-boundary': {
-        // The phase of some promotion changed in the last half second: its workflow task just ran.
+        // The phase of some promotion changed since the last look (≤ 1.5 s): its workflow task just ran.
         const hit = await this.moment(() => {
           const recent = promos.filter(
-            (p) => p.final === undefined && Date.now() - (this.watch.changedAt.get(p.workflowId) ?? 0) < 500,
+            (p) => p.final === undefined && Date.now() - (this.watch.changedAt.get(p.workflowId) ?? 0) < 1500,
           );
           return this.pick(recent);
-        }, 150);
+        });
         if (!hit) return 'no phase boundary seen';
         const w = (await this.lastWorkflowTaskWorker(hit)) ?? this.pick(this.aliveWorkers());
         if (!w) return 'no worker alive';
@@ -222,12 +213,14 @@ export class FaultInjector {
             ? ['rolling-back']
             : ['fetching', 'format', 'performance', 'shadow', 'canary', 'recording'];
         const hit = await this.moment(async () => {
-          for (const p of this.watch.inPhase(promos, phases)) {
+          const candidates = this.watch.inPhase(promos, phases);
+          for (const p of [this.pick(candidates), this.pick(candidates)]) {
+            if (!p) continue;
             const running = await this.runningActivity(p);
             if (running) return { p, ...running };
           }
           return undefined;
-        }, 150);
+        });
         if (!hit) return `no running activity in ${phases.join('/')}`;
         return this.killWorker(hit.worker, `${hit.activity} of ${hit.p.model}`);
       }
@@ -266,9 +259,8 @@ export class FaultInjector {
               : kind === 'gateway-kill-mid-rollback'
                 ? ['rolling-back']
                 : ['shadow', 'canary'];
-        const hit = await this.moment(
-          () => this.pick(this.watch.inPhase(promos, phases).filter((p) => p.gateway !== undefined)),
-          kind === 'gateway-kill-mid-rollback' ? 100 : 300,
+        const hit = await this.moment(() =>
+          this.pick(this.watch.inPhase(promos, phases).filter((p) => p.gateway !== undefined)),
         );
         if (hit?.gateway === undefined) return `no promotion in ${phases.join('/')}`;
         const g = hit.gateway;

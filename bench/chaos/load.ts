@@ -66,7 +66,7 @@ const CANDIDATE: Record<PromoKind, ModelVariant> = {
 };
 
 /** Retries a harness-side call through an outage of the service it needs. */
-export async function retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
+export async function retrying<T>(what: string, fn: () => Promise<T>, timeoutMs = 240_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; ; i++) {
     try {

@@ -114,7 +114,7 @@ async function main(): Promise<number> {
     tables: tables(runs),
     interpretation: [
       `${runs.length - bad} of ${runs.length} runs in a row had every invariant count at 0.`,
-      `Faults per run: ${runs.map((r) => r.faults.length).join(', ')}; fault kinds skipped for want of their moment: ${runs.map((r) => r.skippedFaults.length).join(', ')} (retried later in the run, not counted).`,
+      `Faults per run: ${runs.map((r) => r.faults.length).join(', ')}; kinds still owed at the end for want of their moment: ${runs.map((r) => r.notInjected.map((n) => `${n.kind} (${n.reason})`).join(', ') || 'none').join('; ')}.`,
       runs[0]?.tmpfsUnavailable === undefined
         ? "Full disk: gateway 0's state dir is a real tmpfs, filled to its last byte by a file for the fault's length."
         : `Full disk not run: ${runs[0].tmpfsUnavailable}.`,

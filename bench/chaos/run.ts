@@ -58,12 +58,22 @@ export interface ChaosResult {
   readonly byKind: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly faults: readonly FaultRecord[];
   readonly faultsByKind: Readonly<Record<string, number>>;
-  readonly skippedFaults: readonly { kind: FaultKind; reason: string }[];
+  readonly notInjected: readonly { kind: FaultKind; reason: string }[];
   readonly tmpfsUnavailable: string | undefined;
   readonly invariants: InvariantReport;
   readonly traffic: { sent: number; ok: number; network: number; canaryErrors: number; otherErrors: number };
   readonly endToEndSec: { p50: number; max: number };
   readonly dataDir: string;
+  /** One line per promotion: how it ended and why, and what its callers saw. */
+  readonly promotionLog: readonly {
+    id: number;
+    kind: PromoKind;
+    model: string;
+    outcome: string;
+    reason: string;
+    seconds: number;
+    traffic?: Omit<NonNullable<Promo['traffic']>, 'samples'>;
+  }[];
 }
 
 const KINDS: readonly PromoKind[] = [
@@ -184,17 +194,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const watch = new PhaseWatch(client, stack.taskQueue);
     const injector = new FaultInjector(stack, watch, () => promos, o.faultSettings, random, t0, o.log);
     const todo = plan(injector.available(), o.faults + 10, o.eachKindAtLeast, random);
-    const gap = o.faultWindowMs / (o.faults + 2);
+    const gap = o.faultWindowMs / (o.faults + 5);
+    let lastFaultAt = 0;
+    // Each tick: one look at the phases, then the first owed kind whose moment is now. Kinds with a
+    // short moment (a rollback lasts seconds) skip the queue and the spacing.
     while (injector.records.length < o.faults && Date.now() - windowStart < o.faultWindowMs) {
-      const kind = todo.shift() ?? 'worker-kill-random';
-      const before = Date.now();
-      const injected = await injector.inject(kind);
-      if (!injected) {
-        todo.push(kind);
-        await sleep(500);
-        continue;
+      await watch.refresh();
+      const due = Date.now() - lastFaultAt >= gap;
+      let injected = false;
+      for (let i = 0; i < todo.length && !injected; i++) {
+        const kind = todo[i] ?? 'worker-kill-random';
+        if (!due && !kind.endsWith('mid-rollback')) continue;
+        if (await injector.inject(kind)) {
+          todo.splice(i, 1);
+          injected = true;
+          lastFaultAt = Date.now();
+        }
       }
-      await sleep(Math.max(0, gap - (Date.now() - before)));
+      if (todo.length === 0) todo.push(...plan(injector.available(), 12, 1, random));
+      // A listing of running workflows costs the dev server a second or more under this load.
+      if (!injected) await sleep(1000);
     }
     await injector.drain();
     const faultWindowSec = (Date.now() - windowStart) / 1000;
@@ -241,7 +260,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       byKind,
       faults: injector.records,
       faultsByKind: tally(injector.records.map((r) => r.kind)),
-      skippedFaults: injector.skipped,
+      notInjected: [...injector.notYet].map(([kind, reason]) => ({ kind, reason })),
       tmpfsUnavailable: stack.tmpfsUnavailable,
       invariants,
       traffic: t,
@@ -250,6 +269,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         max: durations.at(-1) ?? 0,
       },
       dataDir: dir,
+      promotionLog: promos.map((p) => {
+        const { samples: _samples, ...traffic } = p.traffic ?? { samples: [] };
+        return {
+          id: p.id,
+          kind: p.kind,
+          model: p.model,
+          outcome: p.final?.outcome ?? 'lost',
+          reason: (p.final?.reason ?? p.lost ?? '').slice(0, 300),
+          seconds: Math.round(((p.endedAt ?? Date.now()) - p.startedAt) / 1000),
+          ...(p.traffic ? { traffic: traffic as Omit<NonNullable<Promo['traffic']>, 'samples'> } : {}),
+        };
+      }),
     };
   } finally {
     for (const p of promos) await p.stopTraffic?.();

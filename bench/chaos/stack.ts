@@ -6,8 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { startMlflowServer, type MlflowServer } from '../../src/devstack/mlflow-server';
 import { freePort } from '../../src/devstack/ports';
-import { logTail } from '../../src/devstack/service';
-import { startTemporalServer, type TemporalServer } from '../../src/devstack/temporal-server';
+import { logTail, spawnService, waitUntilReady } from '../../src/devstack/service';
+import type { TemporalServer } from '../../src/devstack/temporal-server';
+import { toolPaths } from '../../src/devstack/tools';
+import { SEARCH_ATTRIBUTES } from '../../src/promotion/search-attributes';
+import { Connection } from '@temporalio/client';
 import { repoRoot } from '../../src/devstack/tools';
 import { freeze, kill9, spawnPrograde, untilPortFree, type NodeChild, type Victim } from './procs';
 
@@ -94,18 +97,53 @@ export class ChaosStack {
     return s;
   }
 
+  /**
+   * The dev server as src/devstack starts it (same flags, SQLite file, search attributes), but with
+   * a readiness probe that tolerates a busy harness: a slow answer must not orphan a server that did
+   * start, or the next restart fault would kill nothing.
+   */
   private async startTemporal(): Promise<TemporalServer> {
-    const t = await startTemporalServer({
-      dataDir: join(this.opts.dir, 'temporal'),
-      port: this.temporalPort,
-      headless: true,
-      timeoutMs: 170_000,
+    const dataDir = join(this.opts.dir, 'temporal');
+    const proc = spawnService({
+      name: 'Temporal dev server',
+      command: toolPaths().temporal,
+      args: [
+        'server',
+        'start-dev',
+        '--ip',
+        HOST,
+        '--port',
+        String(this.temporalPort),
+        '--http-port',
+        String(await freePort()),
+        '--metrics-port',
+        String(await freePort()),
+        '--db-filename',
+        join(dataDir, 'temporal.db'),
+        '--log-level',
+        'warn',
+        '--headless',
+        ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+      ],
+      logFile: join(dataDir, 'temporal.log'),
     });
-    if (t.address !== this.temporalAddress) {
-      await t.process.stop();
-      throw new Error(`Temporal came back on ${t.address}, not ${this.temporalAddress}`);
+    try {
+      await waitUntilReady(proc, () => this.temporalAnswers(), 300_000);
+    } catch (e) {
+      await proc.stop();
+      throw e;
     }
-    return t;
+    return { process: proc, address: this.temporalAddress, uiUrl: undefined };
+  }
+
+  private async temporalAnswers(): Promise<boolean> {
+    const connection = await Connection.connect({ address: this.temporalAddress, connectTimeout: 10_000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
   }
 
   private async startMlflow(): Promise<MlflowServer> {
