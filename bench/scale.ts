@@ -12,7 +12,8 @@
  *   events per canary step and per analysis tick, extrapolated to a 24-hour canary at 1 s analysis.
  *
  * Knobs (environment): SCALE_PROMOTIONS (500), SCALE_POINTS (comma-separated point names; all),
- * SCALE_LIVE (0 skips the live parts), SCALE_HOLDOUT_ROWS (400), SCALE_RESAMPLES (200).
+ * SCALE_LIVE (0 skips the live parts), SCALE_HOLDOUT_ROWS (400), SCALE_RESAMPLES (200), SCALE_CHECKPOINT
+ * (0: do not save the section after each part).
  */
 import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WORKER_TUNING_DEFAULTS, WORKER_TUNING_ENV } from '../src/config/worker-tuning';
 import { machineInfo } from './lib/machine';
-import { runRecord, type BenchResult } from './lib/report';
+import { runRecord, saveResult, type BenchResult } from './lib/report';
 import { startFleet } from './lib/scale-fleet';
 import { runLivePromotion, SCALE_GATEWAY_TOKEN, startScaleGateway, type LiveRun } from './lib/scale-live';
 import { runLoadPoint, sampleLoad, type LoadPoint, type LoadResult } from './lib/scale-load';
@@ -41,6 +42,7 @@ const HOLDOUTS = 4;
 const ZERO_BAKE_RUNS = 5;
 const LIVE_RPS = 40;
 
+const GIB = 1024 ** 3;
 const A = WORKER_TUNING_ENV.maxConcurrentActivityTaskExecutions;
 const defaults = (): Record<string, string> => ({
   [A]: String(WORKER_TUNING_DEFAULTS.maxConcurrentActivityTaskExecutions),
@@ -49,20 +51,38 @@ const defaults = (): Record<string, string> => ({
   ),
 });
 
-/** The points compared, in this order; each promotes the same candidates from the same champions. */
+/**
+ * The points, in this order; each promotes the same candidates from the same champions. `3w-best`
+ * runs three workers with the settings of the better one-worker point measured before it (see `better`).
+ */
 const POINTS: readonly LoadPoint[] = [
   { name: '1w-activities-100', workers: 1, tuningEnv: { [A]: '100' } },
+  { name: '1w-activities-20', workers: 1, tuningEnv: { [A]: '20' } },
+  { name: '3w-best', workers: 3, tuningEnv: {} },
   { name: '1w-activities-8', workers: 1, tuningEnv: { [A]: '8' } },
   { name: '3w-default', workers: 3, tuningEnv: defaults() },
 ];
+const DEFAULT_POINTS = ['1w-activities-100', '1w-activities-20', '3w-best'];
 
-const GIB = 1024 ** 3;
+/**
+ * Of two one-worker points, the one to recommend: within the memory goal, more promotions per minute;
+ * when those are within 10 % of each other, the one whose workflow tasks wait less (p95), since a
+ * workflow task that waits delays every step, status query and operator control of every promotion.
+ */
+export function better(a: LoadResult, b: LoadResult): LoadResult {
+  const fits = (l: LoadResult): boolean => Math.max(...l.usage.map((u) => u.peakRssBytes)) <= GIB;
+  if (fits(a) !== fits(b)) return fits(a) ? a : b;
+  const ratio = a.promotionsPerMinute / b.promotionsPerMinute;
+  if (ratio > 1.1) return a;
+  if (ratio < 1 / 1.1) return b;
+  return a.workflowTaskScheduleToStartMs.p95 <= b.workflowTaskScheduleToStartMs.p95 ? a : b;
+}
 
 export async function runScaleBench(command: string, log: (line: string) => void): Promise<BenchResult> {
   const started = new Date();
   const machine = machineInfo();
-  const chosen = env.SCALE_POINTS ? new Set(env.SCALE_POINTS.split(',')) : undefined;
-  const points = POINTS.filter((p) => !chosen || chosen.has(p.name));
+  const chosen = new Set(env.SCALE_POINTS ? env.SCALE_POINTS.split(',') : DEFAULT_POINTS);
+  const points = POINTS.filter((p) => chosen.has(p.name));
   const dir = mkdtempSync(join(tmpdir(), 'prograde-scale-'));
   log(`  scratch folder ${dir}; starting Temporal and MLflow…`);
   const stack = await startScaleStack(join(dir, 'stack'));
@@ -81,6 +101,21 @@ export async function runScaleBench(command: string, log: (line: string) => void
         : await liveParts(dir, stack, client, bundlePath, holdouts[0] as string, log);
 
     const loads: LoadResult[] = [];
+    // Saved after every part, so a run cut short (a deadline, a crash) still leaves what it measured.
+    const checkpoint = async (): Promise<void> => {
+      if (env.SCALE_CHECKPOINT === '0') return;
+      const partial = report(command, started, machine, points, loads, live);
+      const missing = points.slice(loads.length).map((p) => p.name);
+      await saveResult(
+        missing.length === 0
+          ? partial
+          : {
+              ...partial,
+              notes: [...partial.notes, `Partial run: not yet measured: ${missing.join(', ')}.`],
+            },
+      );
+    };
+    if (live) await checkpoint();
     if (points.length > 0) {
       const models = Array.from({ length: PROMOTIONS }, (_, i) => `scale-${String(i).padStart(4, '0')}`);
       log(`  registering ${PROMOTIONS} champions and ${PROMOTIONS} candidates…`);
@@ -92,7 +127,8 @@ export async function runScaleBench(command: string, log: (line: string) => void
         registerVersion(stack.mlflow, model, 100_000 + i),
       );
       log(`  registered in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-      for (const point of points) {
+      for (const planned of points) {
+        const point = planned.name === '3w-best' ? { ...planned, tuningEnv: bestSoFar(loads) } : planned;
         const result = await runLoadPoint(
           {
             stack,
@@ -113,14 +149,23 @@ export async function runScaleBench(command: string, log: (line: string) => void
           `  [${point.name}] ${result.promotionsPerMinute.toFixed(0)}/min, e2e p50 ${(result.endToEndMs.p50 / 1000).toFixed(1)} s, peak RSS ${result.usage.map((u) => (u.peakRssBytes / GIB).toFixed(2)).join(' / ')} GiB, load ${result.loadAverage.mean}`,
         );
         loads.push(result);
+        await checkpoint();
       }
     }
-    return report(command, started, machine, loads, live);
+    return report(command, started, machine, points, loads, live);
   } finally {
     await connection.close().catch(() => undefined);
     await stack.stop();
     if (!env.PROGRADE_KEEP_BENCH_DATA) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The PROGRADE_WORKER_* settings of the better one-worker point so far (the defaults when none ran). */
+function bestSoFar(loads: readonly LoadResult[]): Record<string, string> {
+  const single = loads.filter((l) => l.workers === 1);
+  if (single.length === 0) return defaults();
+  const best = single.reduce((a, b) => better(a, b));
+  return { ...best.tuningEnv };
 }
 
 interface LiveResults {
@@ -193,6 +238,7 @@ function report(
   command: string,
   started: Date,
   machine: ReturnType<typeof machineInfo>,
+  points: readonly LoadPoint[],
   loads: readonly LoadResult[],
   live: LiveResults | undefined,
 ): BenchResult {
@@ -225,7 +271,12 @@ function report(
       bootstrapResamples: RESAMPLES,
       offlineGates:
         'format; performance: auc ≥ 0.7 and ≤ 0.05 below the champion; fairness: parity ratio ≥ 0.7; latency: 30 iterations',
-      points: POINTS.map((p) => ({ name: p.name, workers: p.workers, env: p.tuningEnv })),
+      points: points.map((p) => {
+        const ran = loads.find((l) => l.name === p.name);
+        return { name: p.name, workers: p.workers, env: ran?.tuningEnv ?? p.tuningEnv };
+      }),
+      choice:
+        'the better one-worker point: within 1 GiB, more promotions per minute; within 10 % of each other, the lower workflow-task schedule-to-start p95. 3w-best runs its settings on three workers.',
       productDefaults: WORKER_TUNING_DEFAULTS,
       zeroBakeRuns: ZERO_BAKE_RUNS,
       liveTrafficRps: LIVE_RPS,

@@ -37,6 +37,8 @@ export interface LoadResult {
   readonly name: string;
   readonly workers: number;
   readonly promotions: number;
+  /** The PROGRADE_WORKER_* variables the workers got, and the tuning they resolved to. */
+  readonly tuningEnv: Readonly<Record<string, string>>;
   readonly tuning: Readonly<Record<string, unknown>>;
   readonly outcomes: Readonly<Record<string, number>>;
   /** Seconds spent moving @champion back before the point. */
@@ -190,6 +192,7 @@ export async function runLoadPoint(
     name: point.name,
     workers: point.workers,
     promotions: n,
+    tuningEnv: point.tuningEnv,
     tuning: fleet.tuning,
     outcomes,
     resetSec: registerSec,
