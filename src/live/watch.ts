@@ -142,10 +142,15 @@ export function watchCanary(deps: WatchDeps, params: CanaryWatchParams): Promise
     params,
     intervalMs: params.analysis.interval,
     judge: (stats, nowMs, final) => {
-      const verdict = judgeCanary(stats, perTest, { mode, lastLook: mode === 'sequential' && final });
+      const lastLook = mode === 'sequential' && final;
+      // The confidence sequences' ends are evidence, not decisions, and cost a bisection each: a tick
+      // that goes on needs none, and the look that ends the watch judges again with them.
+      const verdict = judgeCanary(stats, perTest, { mode, lastLook, sequential: { bounds: false } });
       const stop =
         params.stopWhenConclusive === true && verdict.status === 'passed' && nowMs >= earliestPassMs;
-      return { verdict, stop };
+      const ends = stop || final || verdict.status === 'failed';
+      if (!ends || mode !== 'sequential') return { verdict, stop };
+      return { verdict: judgeCanary(stats, perTest, { mode, lastLook }), stop };
     },
   });
 }

@@ -118,6 +118,9 @@ describe('canary watch loop', () => {
     expect(r.verdict.status).toBe('passed');
     expect(r.verdict.checks.map((c) => c.status)).toEqual(['passed', 'passed', 'passed']);
     expect(r).toMatchObject({ ticks: 4, endedEarly: true, elapsedMs: 15_000 });
+    // Ticks that go on skip the confidence sequences' ends; the verdict returned carries them.
+    for (const c of r.verdict.checks)
+      expect(c.interval?.confidence).toBeCloseTo(1 - (c.evidence?.['alpha'] as number), 12);
     for (const c of r.verdict.checks)
       expect(c.evidence?.['compares']).toMatch(/^canary v2 \(candidate\) vs stable v1 \(champion\)/);
     const failing = harness((t) => (t < 1 ? healthy(20) : nan(400)));
