@@ -31,6 +31,8 @@ export const LAYERS = [
   { name: 'workflows', members: ['workflows'] },
   // Starting, following and steering promotions from outside.
   { name: 'client', members: ['client'] },
+  // Starting promotions from MLflow registry webhooks: a client of Temporal, like the CLI.
+  { name: 'webhook', members: ['webhook'] },
   { name: 'worker', members: ['worker'] },
   { name: 'demo', members: ['demo'] },
   { name: 'cli', members: ['cli'] },

@@ -11,6 +11,7 @@ import { register as status } from './status';
 import { register as traffic } from './traffic';
 import { register as validate } from './validate';
 import { register as verify } from './verify';
+import { register as webhook } from './webhook';
 import { register as worker } from './worker';
 
 /** Each command module exports `register(program)`; listing them here is the one place to wire one in. */
@@ -28,4 +29,5 @@ export const commands: ReadonlyArray<(program: Command) => void> = [
   worker,
   gateway,
   traffic,
+  webhook,
 ];
