@@ -22,6 +22,11 @@ import { withFailureTranslation } from './failures';
 import { applyRouting, readRouting, watchCanary, watchShadow } from './live';
 import { awaitWorkflowClosed, requestRolloutLock } from './lock';
 import { recordOutcome, resolveVersions } from '../records/outcome';
+import {
+  recordEvidenceRun,
+  type RecordEvidenceInput,
+  type RecordEvidenceOutput,
+} from '../records/run-evidence';
 import { resolveTrust } from './trust';
 
 export interface ActivityDeps {
@@ -58,6 +63,8 @@ export function createActivities(deps: ActivityDeps) {
       heartbeating(evaluator.latencyGate(input)),
     recordOutcome: (input: RecordOutcomeInput): Promise<RecordOutcomeOutput> =>
       recordOutcome(deps.mlflow, input),
+    recordEvidenceRun: (input: RecordEvidenceInput): Promise<RecordEvidenceOutput> =>
+      recordEvidenceRun(deps.mlflow, input),
     resolveTrust: (input: ResolveTrustInput): Promise<ResolveTrustOutput> => resolveTrust(input),
     readRouting,
     applyRouting,

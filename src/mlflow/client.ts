@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { finished } from 'node:stream/promises';
+import { z } from 'zod';
 import { ProgradeError } from '../errors';
 import { joinArtifactPath, normaliseRelative } from './artifact-path';
 import { mlflowConfigFromEnv, type MlflowConfig } from './config';
@@ -16,17 +17,21 @@ import {
   Empty,
   ExperimentResponse,
   LoggedModelResponse,
+  MetricHistory,
   ModelVersionResponse,
   ModelVersionsPage,
   RegisteredModelResponse,
   RegisteredModelsPage,
   RunResponse,
+  RunsPage,
   type ArtifactEntry,
   type Experiment,
   type LoggedModel,
   type ModelVersion,
   type RegisteredModel,
+  type MetricPoint,
   type Run,
+  type RunStatus,
 } from './schemas';
 
 const API = '/api/2.0/mlflow';
@@ -291,6 +296,71 @@ export class MlflowClient {
   async getRun(runId: string): Promise<Run> {
     const r = await this.http.json('GET', `${API}/runs/get`, RunResponse, { query: { run_id: runId } });
     return r.run;
+  }
+
+  async createRun(
+    experimentId: string,
+    options: { name?: string; startTime?: number; tags?: Tags } = {},
+  ): Promise<Run> {
+    const body = {
+      experiment_id: experimentId,
+      run_name: options.name,
+      start_time: options.startTime,
+      tags: tagList(options.tags),
+    };
+    const r = await this.http.json('POST', `${API}/runs/create`, RunResponse, { body });
+    return r.run;
+  }
+
+  /** Ends (or renames) a run; the server answers with its new info, which is not needed here. */
+  async updateRun(
+    runId: string,
+    update: { status?: RunStatus; endTime?: number; name?: string },
+  ): Promise<void> {
+    const body = { run_id: runId, status: update.status, end_time: update.endTime, run_name: update.name };
+    await this.http.json('POST', `${API}/runs/update`, z.unknown(), { body });
+  }
+
+  /** Runs of some experiments matching an MLflow filter (e.g. `tags.\`k\` = 'v'`), one page. */
+  async searchRuns(experimentIds: readonly string[], options: SearchOptions = {}): Promise<Page<Run>> {
+    const body = { experiment_ids: experimentIds, ...searchQuery(options) };
+    const r = await this.http.json('POST', `${API}/runs/search`, RunsPage, { body });
+    return page(r.runs, r.next_page_token);
+  }
+
+  /**
+   * Params, metrics and tags in one call. The server takes at most 1000 metrics, 100 params and 100
+   * tags a call (and 1000 items in all); callers split larger sets (see `logBatches`).
+   */
+  async logBatch(
+    runId: string,
+    batch: { metrics?: readonly MetricPoint[]; params?: Tags; tags?: Tags },
+  ): Promise<void> {
+    const body = {
+      run_id: runId,
+      metrics: batch.metrics ?? [],
+      params: tagList(batch.params),
+      tags: tagList(batch.tags),
+    };
+    await this.http.json('POST', `${API}/runs/log-batch`, Empty, { body });
+  }
+
+  async setRunTag(runId: string, key: string, value: string): Promise<void> {
+    await this.http.json('POST', `${API}/runs/set-tag`, Empty, { body: { run_id: runId, key, value } });
+  }
+
+  /** Every logged point of one metric, oldest step first. */
+  async getMetricHistory(runId: string, key: string): Promise<MetricPoint[]> {
+    const out: MetricPoint[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.http.json('GET', `${API}/metrics/get-history`, MetricHistory, {
+        query: { run_id: runId, metric_key: key, max_results: 25_000, page_token: token },
+      });
+      out.push(...r.metrics);
+      token = r.next_page_token || undefined;
+    } while (token);
+    return out;
   }
 
   // ---- logged models (MLflow 3) ----

@@ -124,14 +124,59 @@ export const ArtifactEntry = z
   .transform((f) => ({ path: f.path, isDir: f.is_dir, size: f.file_size }));
 export type ArtifactEntry = z.output<typeof ArtifactEntry>;
 
+export const RunStatus = z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+const Metric = z.object({
+  key: z.string(),
+  value: z.union([z.number(), z.string()]).transform(Number),
+  timestamp: Int64.default(0),
+  step: Int64.default(0),
+});
+
 export const Run = z
-  .object({ info: z.object({ run_id: z.string(), experiment_id: z.string(), artifact_uri: z.string() }) })
-  .transform(({ info }) => ({
+  .object({
+    info: z.object({
+      run_id: z.string(),
+      experiment_id: z.string(),
+      artifact_uri: z.string(),
+      run_name: z.string().default(''),
+      status: RunStatus.default('RUNNING'),
+      start_time: Int64.optional(),
+      end_time: Int64.optional(),
+    }),
+    data: z
+      .object({
+        metrics: z.array(Metric).default([]),
+        params: KeyValues,
+        tags: KeyValues,
+      })
+      .prefault({}),
+  })
+  .transform(({ info, data }) => ({
     runId: info.run_id,
     experimentId: info.experiment_id,
     artifactUri: info.artifact_uri,
+    name: info.run_name,
+    status: info.status,
+    startTime: info.start_time,
+    endTime: info.end_time,
+    /** Each metric's latest value, by key. */
+    metrics: Object.fromEntries(data.metrics.map((m) => [m.key, m.value])),
+    params: data.params,
+    tags: data.tags,
   }));
 export type Run = z.output<typeof Run>;
+
+export type MetricPoint = z.output<typeof Metric>;
+export const MetricHistory = z.object({
+  metrics: z.array(Metric).default([]),
+  next_page_token: z.string().optional(),
+});
+export const RunsPage = z.object({
+  runs: z.array(Run).default([]),
+  next_page_token: z.string().optional(),
+});
 
 // Response envelopes, one per endpoint shape.
 export const RegisteredModelResponse = z.object({ registered_model: RegisteredModel });

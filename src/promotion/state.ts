@@ -149,6 +149,8 @@ export interface PromotionState {
   readonly waitingFor?: string;
   readonly audit: readonly AuditEntry[];
   readonly reportUri?: string;
+  /** The attempt's MLflow run (metrics, charts, report.html), once recorded (src/records/run-evidence.ts). */
+  readonly evidenceRun?: { readonly runId: string; readonly url: string };
   readonly live?: LiveState;
   /**
    * Who may pause, resume, abort or force promotion: the spec's `operators` (none: nobody). In

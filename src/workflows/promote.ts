@@ -5,6 +5,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   sleep,
   upsertSearchAttributes,
@@ -19,7 +20,7 @@ import { OutcomeAttr } from '../promotion/search-attributes';
 import type { PromotionInput, PromotionState } from '../promotion/state';
 import { LiveTurn } from './turn';
 
-const { resolveVersions, recordOutcome, readRouting, resolveTrust } =
+const { resolveVersions, recordOutcome, readRouting, resolveTrust, recordEvidenceRun } =
   proxyActivities<Activities>(serviceOptions);
 const { fetchModel, formatGate, performanceGate, fairnessGate, latencyGate } =
   proxyActivities<Activities>(evaluationOptions);
@@ -336,6 +337,44 @@ async function writeOutcome(run: PromotionRun): Promise<void> {
   );
   run.update({ reportUri: recorded.reportUri });
   run.audit('recorded', `outcome ${outcome} written to MLflow (${recorded.reportUri})`);
+  if (patched(EVIDENCE_RUN_PATCH)) await recordEvidence(run, recorded.attempt);
+}
+
+/** The attempt's MLflow run (metrics, charts, report.html); added after recordOutcome, hence the patch. */
+const EVIDENCE_RUN_PATCH = 'mlflow-evidence-run';
+
+/**
+ * Evidence for people, not a decision: if MLflow cannot take it after the retries, the outcome already
+ * written stands and the audit says the run is missing.
+ */
+async function recordEvidence(run: PromotionRun, attempt: number | undefined): Promise<void> {
+  const { evaluation } = run.spec;
+  try {
+    const evidence = await recordEvidenceRun.executeWithOptions(
+      {
+        startToCloseTimeout: '2 minutes',
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 },
+        summary: 'log the attempt as an MLflow run (metrics, report.html)',
+      },
+      [
+        {
+          state: run.state,
+          workflowRunId: workflowInfo().runId,
+          spec: {
+            seed: evaluation.seed,
+            bootstrapResamples: evaluation.bootstrapResamples,
+            decisionThreshold: evaluation.threshold,
+          },
+          ...(attempt === undefined ? {} : { attempt }),
+        },
+      ],
+    );
+    run.update({ evidenceRun: { runId: evidence.runId, url: evidence.url } });
+    run.audit('evidence-run', `MLflow run ${evidence.runId}: ${evidence.url}`);
+  } catch (e) {
+    if (isCancellation(e)) throw e;
+    run.audit('evidence-run-missing', `the attempt's MLflow run was not written: ${failureMessage(e)}`);
+  }
 }
 
 /**

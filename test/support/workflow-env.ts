@@ -159,6 +159,7 @@ export function stubWorld(
       if (i.state.outcome === 'promoted') world.champion = i.state.candidate.version;
       return { reportUri: `mlflow://report/${i.state.candidate.version}`, writes: 1, attempt: 1 };
     },
+    recordEvidenceRun: async () => ({ runId: 'mlflow-run', experimentId: '1', url: 'http://mlflow/#/run' }),
     readRouting: async (): Promise<ReadRoutingOutput> => ({
       generation: world.routingGeneration,
       routing: null,

@@ -102,6 +102,7 @@ describe('offline gates', () => {
       'fairnessGate',
       'latencyGate',
       'recordOutcome',
+      'recordEvidenceRun',
     ]);
     expect(state.gates.map((g) => g.gate)).toEqual(['format', 'performance', 'fairness', 'latency']);
     expect(state.phase).toBe('done');
@@ -111,6 +112,26 @@ describe('offline gates', () => {
       champion: { version: '1', sha256: 'sha-1' },
     });
     expect(state.reportUri).toBe('mlflow://report/2');
+    // The attempt's MLflow run comes after the outcome, with the attempt number recordOutcome gave.
+    expect(world.callsOf('recordEvidenceRun')[0]?.input).toMatchObject({
+      attempt: 1,
+      state: { outcome: 'promoted' },
+    });
+    expect(state.evidenceRun?.runId).toBe('mlflow-run');
+  });
+
+  it('an MLflow run that cannot be written leaves the outcome as recorded, and the audit says so', async () => {
+    const world = stubWorld({
+      overrides: {
+        recordEvidenceRun: async () => {
+          throw ApplicationFailure.nonRetryable('MLflow refused the run', 'MLFLOW_SERVER_ERROR');
+        },
+      },
+    });
+    const state = await promote(world, sampleSpec('evidence-missing'));
+    expect(state.outcome).toBe('promoted');
+    expect(state.evidenceRun).toBeUndefined();
+    expect(auditKinds(state)).toContain('evidence-run-missing');
   });
 
   it('a failed gate rejects at once: no later gate runs, and the rejection is recorded', async () => {
@@ -122,7 +143,7 @@ describe('offline gates', () => {
     expect(state.reason).toBe('auc 0.61 < 0.75');
     expect(names(world)).not.toContain('fairnessGate');
     expect(names(world)).not.toContain('latencyGate');
-    expect(names(world).at(-1)).toBe('recordOutcome');
+    expect(names(world).slice(-2)).toEqual(['recordOutcome', 'recordEvidenceRun']);
     const recorded = world.callsOf('recordOutcome')[0]?.input as RecordOutcomeInput;
     expect(recorded.state.outcome).toBe('rejected');
     expect(world.champion).toBe('1');
@@ -187,7 +208,7 @@ describe('approval', () => {
     const decidedAt = Date.parse(state.approval.decision?.at ?? '');
     expect(decidedAt - deadline).toBeGreaterThanOrEqual(0);
     expect(decidedAt - deadline).toBeLessThan(60_000);
-    expect(names(world).at(-1)).toBe('recordOutcome');
+    expect(names(world).slice(-2)).toEqual(['recordOutcome', 'recordEvidenceRun']);
   });
 
   it('nobody decides and the spec says approve: approved by the timeout and promoted', async () => {
@@ -291,7 +312,7 @@ describe('live phases', () => {
       { generation: 4, desired: { stable: { version: '1' } } },
     ]);
     // The third weight is never set; the saga runs before the outcome is recorded.
-    expect(names(world).slice(-2)).toEqual(['applyRouting', 'recordOutcome']);
+    expect(names(world).slice(-3)).toEqual(['applyRouting', 'recordOutcome', 'recordEvidenceRun']);
     expect(auditKinds(state)).toContain('rolled-back');
     expect(world.champion).toBe('1');
   });
@@ -328,7 +349,7 @@ describe('live phases', () => {
     const last = world.callsOf('applyRouting').at(-1)?.input as ApplyRoutingInput;
     expect(last.desired).toEqual({ stable: { version: '1' } });
     expect(last.generation).toBe(2);
-    expect(names(world).at(-1)).toBe('recordOutcome');
+    expect(names(world).slice(-2)).toEqual(['recordOutcome', 'recordEvidenceRun']);
   });
 
   it('with automatic rollback off, a failed canary holds for a person instead of rolling back', async () => {

@@ -20,6 +20,7 @@ import { ExitCode } from '../exit-codes';
 import { renderState } from '../render';
 import { CliExit } from '../run';
 import { canaryPlanFor } from '../canary-plan';
+import { writeCiOutputs } from '../ci-outputs';
 import { temporalUiBase } from '../ui-base';
 import { describeResult, sendAction } from './control';
 
@@ -33,6 +34,7 @@ const Flags = z.object({
   json: z.boolean().default(false),
   as: z.string().min(1).optional(),
   key: z.string().optional(),
+  junit: z.string().min(1, '--junit needs a file name').optional(),
 });
 
 /** promoted → 0; rejected / rolled back / aborted → 1; failed → 3. */
@@ -150,6 +152,7 @@ export function register(program: Command): void {
     .option('--reason <text>', 'with --full: why')
     .option('-w, --wait', 'follow the promotion to its end; exit code tells the outcome')
     .option('--json', 'print one JSON document (the final state with --wait)')
+    .option('--junit <file>', 'with --wait: write each gate and check as a JUnit test case to <file>')
     .option(
       '--as <who>',
       'who requests the promotion (default: CI actor or user name); with --full, a typed name (identity: unverified only)',
@@ -264,6 +267,12 @@ export function register(program: Command): void {
               console.error(`[${state.phase}] ${a.kind}: ${a.message}`);
             printed = state.audit.length;
           }
+        });
+        // CI-native output: JUnit for any CI, the job summary on GitHub Actions (GITHUB_STEP_SUMMARY).
+        writeCiOutputs(final, {
+          ...(flags.junit ? { junit: flags.junit } : {}),
+          ...(process.env.GITHUB_STEP_SUMMARY ? { stepSummary: process.env.GITHUB_STEP_SUMMARY } : {}),
+          temporalLink: link,
         });
         const note = retainingNote(loaded.spec, final);
         if (flags.json) console.log(JSON.stringify({ ...final, link, ...(note ? { note } : {}) }, null, 2));
