@@ -38,7 +38,7 @@ export const SHORT: Sized = {
   name: 'short',
   concurrency: 8,
   faults: 10,
-  faultWindowMs: 100_000,
+  faultWindowMs: 150_000,
   drainMs: 6 * 60_000,
   workers: 2,
   gateways: 1,

@@ -64,6 +64,8 @@ export interface ChaosResult {
   readonly traffic: { sent: number; ok: number; network: number; canaryErrors: number; otherErrors: number };
   readonly endToEndSec: { p50: number; max: number };
   readonly dataDir: string;
+  /** Workers that exited 3 at start because a fault had Temporal down (restarted, as a supervisor would). */
+  readonly workerRefusedStarts: number;
   /** One line per promotion: how it ended and why, and what its callers saw. */
   readonly promotionLog: readonly {
     id: number;
@@ -91,20 +93,26 @@ function tally<T extends string>(xs: readonly T[]): Record<string, number> {
   return out;
 }
 
-/** The fault plan: every kind the machine can run `atLeast` times, the rest drawn at random, shuffled. */
+/**
+ * The fault plan: every kind the machine can run, `atLeast` rounds of each shuffled on its own (so
+ * the first round names every kind once before any repeats), then random picks.
+ */
 function plan(
   kinds: readonly FaultKind[],
   total: number,
   atLeast: number,
   random: () => number,
 ): FaultKind[] {
+  const shuffled = (xs: FaultKind[]): FaultKind[] => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [xs[i], xs[j]] = [xs[j] as FaultKind, xs[i] as FaultKind];
+    }
+    return xs;
+  };
   const out: FaultKind[] = [];
-  for (let i = 0; i < atLeast; i++) out.push(...kinds);
+  for (let i = 0; i < atLeast; i++) out.push(...shuffled([...kinds]));
   while (out.length < total) out.push(kinds[Math.floor(random() * kinds.length)] ?? 'worker-kill-random');
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j] as FaultKind, out[i] as FaultKind];
-  }
   return out;
 }
 
@@ -269,6 +277,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         max: durations.at(-1) ?? 0,
       },
       dataDir: dir,
+      workerRefusedStarts: stack.refusedStarts.length,
       promotionLog: promos.map((p) => {
         const { samples: _samples, ...traffic } = p.traffic ?? { samples: [] };
         return {

@@ -65,6 +65,8 @@ export class ChaosStack {
   readonly taskQueue = `chaos-${randomBytes(4).toString('hex')}`;
   /** Gateways and workers that exited without being killed by the run (restarted, as a supervisor would). */
   readonly crashes: { name: string; atMs: number; exit: string; log: string }[] = [];
+  /** Workers that exited 3 at start because Temporal was down for a fault (restarted; not crashes). */
+  readonly refusedStarts: { name: string; atMs: number; exit: string; log: string }[] = [];
   /** Why the full-disk fault cannot run here; undefined when gateway 0 has its tmpfs. */
   tmpfsUnavailable: string | undefined;
   private readonly adminTokensFile: string;
@@ -359,8 +361,16 @@ export class ChaosStack {
     void proc.ended.then(async (exit) => {
       if (proc.expectedExit || this.closed) return;
       const log = join(this.opts.dir, 'logs', `worker-${index}.log`);
-      this.crashes.push({ name: `worker-${index}`, atMs: Date.now(), exit, log: logTail(log, 12) });
-      this.opts.log(`CRASH: worker-${index} exited (${exit}) without being killed; restarting it`);
+      const tail = logTail(log, 12);
+      // `prograde worker` started while the dev server is down for a fault says so and exits 3
+      // (infrastructure): documented behaviour a supervisor handles, not a crash. Counted apart.
+      if (exit === '3' && /TEMPORAL_UNREACHABLE/.test(tail)) {
+        this.refusedStarts.push({ name: `worker-${index}`, atMs: Date.now(), exit, log: tail });
+        this.opts.log(`worker-${index} could not reach Temporal at start (exit 3); restarting it`);
+      } else {
+        this.crashes.push({ name: `worker-${index}`, atMs: Date.now(), exit, log: tail });
+        this.opts.log(`CRASH: worker-${index} exited (${exit}) without being killed; restarting it`);
+      }
       await sleep(1000);
       if (!this.closed && w.proc === proc) this.startWorker(index);
     });
