@@ -69,7 +69,7 @@ describe('spec loading – valid specs', () => {
         { metric: 'equalized_odds_difference', max: 0.15 },
       ],
     });
-    expect(spec.gates.latency).toMatchObject({ p99: 50, maxRatioVsChampion: 3 });
+    expect(spec.gates.latency).toMatchObject({ p99: 50, maxRatioVsChampion: 10 });
     expect(spec.shadow).toMatchObject({
       sampleRate: 100,
       minRequests: 100,

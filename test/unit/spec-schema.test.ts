@@ -76,7 +76,7 @@ describe('promotion spec schema – defaults', () => {
       maxErrorRateIncrease: 0.01,
       errorRateAlpha: 0.05,
       latency: { alpha: 0.02, maxIncreaseRatio: 1.2 },
-      prediction: { maxPsi: 0.2, ksAlpha: 0.01 },
+      prediction: { maxPsi: 3, ksAlpha: 0.01 },
       onInconclusive: { extendBy: 30_000, maxExtensions: 3, then: 'fail' },
     });
   });
