@@ -69,6 +69,25 @@ function completedRecordings(events: readonly HistoryEvent[]): number {
   return n;
 }
 
+/** Evidence runs in experiment prograde/<model> per attempt key (none when the experiment does not exist). */
+async function evidenceRunsPerAttempt(mlflow: MlflowClient, model: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  let experimentId: string;
+  try {
+    experimentId = (await mlflow.getExperimentByName(`prograde/${model}`)).experimentId;
+  } catch {
+    return counts;
+  }
+  const runs = await retrying('search evidence runs', () =>
+    mlflow.searchRuns([experimentId], { maxResults: 1000 }),
+  );
+  for (const run of runs.items) {
+    const key = run.tags['prograde.attempt_key'] ?? run.tags['prograde.workflow_run_id'];
+    if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
 export async function checkInvariants(
   stack: ChaosStack,
   client: Client,
@@ -104,6 +123,10 @@ export async function checkInvariants(
     for (const a of attemptsOf(version.tags)) byRun.set(a.runId, (byRun.get(a.runId) ?? 0) + 1);
     for (const [run, n] of byRun)
       if (n > 1) bad('duplicated', `${p.model} v${p.candidate}: ${n} attempt tags for run ${run}`, n - 1);
+
+    // Evidence runs (issue 12): one MLflow run per attempt, found by its attempt key before one is made.
+    for (const [key, n] of await evidenceRunsPerAttempt(mlflow, p.model))
+      if (n > 1) bad('duplicated', `${p.model}: ${n} evidence runs for attempt ${key}`, n - 1);
 
     if (p.final?.outcome !== undefined) {
       const expected = p.final.outcome === 'promoted' ? p.candidate : p.champion;

@@ -22,7 +22,7 @@ export function violations(r: ChaosResult): number {
 
 const COUNT_NAMES: Record<keyof InvariantCounts, string> = {
   lost: 'lost (no terminal outcome)',
-  duplicated: 'duplicated (attempt tag, recorded outcome or audited generation twice)',
+  duplicated: 'duplicated (attempt tag, recorded outcome, evidence run or audited generation twice)',
   auditRoutingDisagree: 'audit log and routing state disagree',
   callerFailures: 'caller requests failed by the stable variant',
   championWrong: '@champion not the expected version',
@@ -121,7 +121,7 @@ async function main(): Promise<number> {
     ],
     notes: [
       'Caller failures count only errors answered by the stable variant. Requests that got no answer while a gateway was killed or frozen are counted apart ("no answer"); a bad candidate\'s own errors in its canary are expected and counted apart too.',
-      "Duplicates: a `prograde.attempt.<n>` tag twice for one workflow run, `recordOutcome` completed twice in one run's history, a (model, generation) twice in a gateway's audit.jsonl.",
+      "Duplicates: a `prograde.attempt.<n>` tag twice for one workflow run, `recordOutcome` completed twice in one run's history, two evidence runs (experiment prograde/<model>) with one attempt key (runs that started after this check was added), a (model, generation) twice in a gateway's audit.jsonl.",
       '@champion expected: the candidate after `promoted`, the version that was champion before the run otherwise.',
     ],
     raw: runs,
