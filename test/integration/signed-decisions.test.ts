@@ -192,7 +192,8 @@ describe('signed decisions', () => {
       2,
     );
     expect((await cli(['verify', `${model}@999`])).status).toBe(2);
-  });
+    // Seven CLI processes, each starting tsx: a budget for a loaded 2-core machine, not a speed claim.
+  }, 300_000);
 
   it('refuses each bad decision with its reason, and records nothing for it', async () => {
     const { handle, model, version, runId } = await awaitingApproval();
@@ -304,7 +305,7 @@ describe('signed decisions', () => {
     await decide(open, 'reject', { approver: 'alice', reason: 'done' });
     expect((await open.result()).outcome).toBe('rejected');
     expect((await handle.result()).outcome).toBe('rejected');
-  });
+  }, 180_000);
 
   it('a spec naming someone the trust file does not trust is refused before any gate runs', async () => {
     const model = uniqueModel('signed');
