@@ -76,7 +76,13 @@ async function ensureNodeModules() {
   const marker = join(repo, 'node_modules', '.package-lock.json');
   if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
   say('installing npm dependencies from package-lock.json (npm ci)…');
-  const r = await run('npm', ['ci', '--no-audit', '--no-fund'], { label: 'npm' });
+  // onnxruntime-node's postinstall fetches CUDA binaries from api.nuget.org on linux/x64; prograde runs
+  // on the CPU build its package ships. An environment variable, not an .npmrc key: npm warns about
+  // unknown .npmrc keys on every call (`npx prograde` included).
+  const r = await run('npm', ['ci', '--no-audit', '--no-fund'], {
+    label: 'npm',
+    env: { ONNXRUNTIME_NODE_INSTALL: process.env.ONNXRUNTIME_NODE_INSTALL ?? 'skip' },
+  });
   if (!r.ok) fail(`npm ci failed: the npm registry may be unreachable.${registryHint(r.tail)}\n${r.tail}`);
 }
 

@@ -6,7 +6,7 @@ import {
   type LogLevel,
   type LogMetadata,
 } from '@temporalio/worker';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createActivities } from './activities';
@@ -75,6 +75,16 @@ function sourcePath(relative: string): string {
   }
 }
 
+/**
+ * The workflow bundle `npm pack` builds (infra/build-release.mjs) beside the compiled worker: an
+ * installed worker loads it and starts in about a second instead of running webpack for several.
+ * A source checkout has none and bundles at start, so an edit to a workflow is always what runs.
+ */
+function prebuiltBundle(): { codePath: string } | undefined {
+  const codePath = join(__dirname, 'workflow-bundle.js');
+  return existsSync(codePath) ? { codePath } : undefined;
+}
+
 /** Builds a worker with real clients; the one place activities are constructed. */
 export async function createPromotionWorker(opts: PromotionWorkerOptions): Promise<Worker> {
   mkdirSync(opts.workDir, { recursive: true });
@@ -85,14 +95,15 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
     downloadsDir: join(opts.workDir, 'downloads'),
   });
   const activities = createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger });
+  const bundle = opts.workflowBundle ?? prebuiltBundle();
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities,
     // A bundle built ahead of time carries its converter; a worker that bundles passes it on.
-    ...(opts.workflowBundle
-      ? { workflowBundle: opts.workflowBundle }
+    ...(bundle
+      ? { workflowBundle: bundle }
       : {
           workflowsPath: require.resolve('./workflows'),
           dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
