@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for the Temporal Web UI end-to-end tests (test/e2e), which drive it
-# through playwright-core. We never let Playwright download its own browser build: the distro
-# package is reproducible from the apt mirror and needs no network access to a CDN.
-# Idempotent: does nothing when the browser is already there. Needs root (or passwordless sudo).
+# Installs the system packages the tests drive: Debian's chromium for the browser tests (test/e2e),
+# through playwright-core, and openssh-client and openssl, whose ssh-keygen signs decisions and whose
+# openssl makes test CAs. We never let Playwright download its own browser build: the distro package
+# is reproducible from the apt mirror and needs no network access to a CDN.
+# Idempotent: does nothing when everything is already there. Needs root (or passwordless sudo).
 set -euo pipefail
 
 CHROMIUM=/usr/bin/chromium
+PACKAGES=()
+[[ -x "$CHROMIUM" ]] || PACKAGES+=(chromium fonts-liberation)
+command -v ssh-keygen >/dev/null 2>&1 || PACKAGES+=(openssh-client)
+command -v openssl >/dev/null 2>&1 || PACKAGES+=(openssl)
 
-if [[ -x "$CHROMIUM" ]]; then
+if [[ ${#PACKAGES[@]} -eq 0 ]]; then
   echo "chromium already installed: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
   exit 0
 fi
@@ -17,12 +22,12 @@ if [[ "$(id -u)" -eq 0 ]]; then
 elif command -v sudo >/dev/null 2>&1; then
   SUDO=(sudo -n)
 else
-  echo "install-browser: need root to install chromium with apt-get (run as root or install sudo)" >&2
+  echo "install-browser: need root to install ${PACKAGES[*]} with apt-get (run as root or install sudo)" >&2
   exit 1
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-browser: apt-get not found; install Debian's 'chromium' package by hand so that $CHROMIUM exists" >&2
+  echo "install-browser: apt-get not found; install ${PACKAGES[*]} by hand" >&2
   exit 1
 fi
 
@@ -31,8 +36,8 @@ if ! "${SUDO[@]}" apt-get update; then
   echo "install-browser: 'apt-get update' failed; check network access to the Debian mirror" >&2
   exit 1
 fi
-if ! "${SUDO[@]}" apt-get install -y --no-install-recommends chromium fonts-liberation; then
-  echo "install-browser: 'apt-get install chromium fonts-liberation' failed (see apt output above)" >&2
+if ! "${SUDO[@]}" apt-get install -y --no-install-recommends "${PACKAGES[@]}"; then
+  echo "install-browser: 'apt-get install ${PACKAGES[*]}' failed (see apt output above)" >&2
   exit 1
 fi
 
