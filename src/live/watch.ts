@@ -7,6 +7,7 @@ import { type CanaryAnalysis, type Shadow } from '../spec/schema';
 import { alphaSpent, analysisMode } from './alpha-spending';
 import { judgeCanary } from './canary-judge';
 import { judgeShadow } from './shadow-judge';
+import { appendTick, resumedTicks, tickOf } from './timeline';
 
 /**
  * The watch loops behind the shadow and canary activities: fetch the window of one routing generation,
@@ -37,6 +38,8 @@ export const WatchHeartbeat = z.object({
   lastVerdict: z
     .object({ status: z.enum(['passed', 'failed', 'inconclusive']), summary: z.string() })
     .optional(),
+  /** The judgements so far (timeline.ts), so a resumed watch keeps the ones before the crash. */
+  ticks: z.array(z.unknown()).optional(),
 });
 export type WatchHeartbeat = z.infer<typeof WatchHeartbeat>;
 
@@ -170,6 +173,7 @@ async function watch(deps: WatchDeps, spec: LoopSpec): Promise<CanaryWatchResult
   const deadlineMs = resumed?.deadlineMs ?? deps.now() + params.durationMs;
   let ticks = resumed?.tick ?? 0;
   let last: { status: VerdictStatus; summary: string } | undefined = resumed?.lastVerdict;
+  let timeline = resumedTicks(resumed?.ticks);
   const beat = (): void =>
     deps.heartbeat({
       kind,
@@ -178,6 +182,7 @@ async function watch(deps: WatchDeps, spec: LoopSpec): Promise<CanaryWatchResult
       tick: ticks,
       deadlineMs,
       ...(last !== undefined ? { lastVerdict: last } : {}),
+      ...(timeline.length > 0 ? { ticks: timeline } : {}),
     });
   const cancelled = (): WatchCancelledError => new WatchCancelledError(kind, model, generation, ticks);
 
@@ -190,8 +195,11 @@ async function watch(deps: WatchDeps, spec: LoopSpec): Promise<CanaryWatchResult
       cancelled,
     );
     const nowMs = deps.now();
-    const { verdict, stop } = spec.judge(stats, nowMs, nowMs >= deadlineMs);
+    const judged = spec.judge(stats, nowMs, nowMs >= deadlineMs);
+    const { stop } = judged;
     ticks += 1;
+    timeline = appendTick(timeline, tickOf(stats, judged.verdict, nowMs, ticks));
+    const verdict = { ...judged.verdict, ticks: timeline };
     last = { status: verdict.status, summary: verdict.summary };
     beat();
     const result = { verdict, ticks, elapsedMs: nowMs - params.startedAtMs };

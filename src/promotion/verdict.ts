@@ -40,6 +40,30 @@ export interface GateVerdict {
   readonly summary: string;
   /** The fairness gate's per-group sizes, base rates and rates, one table per sensitive column. */
   readonly groups?: readonly FairnessGroupTable[];
+  /** Live gates: what each judgement of the watch saw, thinned to a bounded number (src/live/timeline.ts). */
+  readonly ticks?: readonly LiveTick[];
+}
+
+/** Per-variant numbers of one live judgement, over the window judged so far. */
+export interface LiveVariantTick {
+  readonly n: number;
+  readonly errorRate: number;
+  readonly p50?: number;
+  readonly p99?: number;
+}
+
+/** One judgement of a shadow or canary watch: when, what it said, and what it measured. */
+export interface LiveTick {
+  /** Epoch milliseconds of the judgement. */
+  readonly at: number;
+  /** Judgement number within the watch, from 1. */
+  readonly tick: number;
+  readonly status: VerdictStatus;
+  readonly variants: Readonly<Partial<Record<'stable' | 'canary' | 'shadow', LiveVariantTick>>>;
+  /** Shadow: share of compared pairs that agree. */
+  readonly agreement?: number;
+  /** Each check's measured value at this judgement (error rate increase, PSI, skew…), by check name. */
+  readonly checks: Readonly<Record<string, number>>;
 }
 
 /**

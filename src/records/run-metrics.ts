@@ -1,6 +1,7 @@
 import type { MetricPoint } from '../mlflow/schemas';
 import type { PromotionState } from '../promotion/state';
 import type { CheckResult, GateVerdict } from '../promotion/verdict';
+import { weightOf } from '../report/rollout-timeline';
 
 /**
  * What an attempt's MLflow run logs, computed from the final promotion state alone: params (the
@@ -121,6 +122,41 @@ function thresholdParams(gates: readonly GateVerdict[]): Record<string, string> 
   return out;
 }
 
+/**
+ * The live timeline as step metrics: every recorded judgement of every shadow and canary watch, in
+ * order, one step each, at the judgement's own time. Per variant: error rate, p50 and p99 latency,
+ * requests; the agreement of shadow pairs; each check's value (drift, skew, error rate increase…);
+ * and the candidate's traffic weight at that moment, read from the routing entries.
+ */
+function tickMetrics(state: PromotionState): MetricPoint[] {
+  const routing = state.audit
+    .filter((a) => a.kind === 'routing')
+    .map((a) => ({ at: Date.parse(a.at), weight: weightOf(a.message, state.candidate.version) }))
+    .filter((r): r is { at: number; weight: number } => Number.isFinite(r.at) && r.weight !== undefined);
+  const weightAt = (at: number): number | undefined => routing.filter((r) => r.at <= at).at(-1)?.weight;
+  const out: MetricPoint[] = [];
+  let step = 0;
+  for (const g of state.gates) {
+    for (const t of g.ticks ?? []) {
+      const add = (key: string, value: number | undefined): void => {
+        if (value !== undefined && Number.isFinite(value)) out.push({ key, value, timestamp: t.at, step });
+      };
+      for (const [variant, v] of Object.entries(t.variants)) {
+        add(metricKey('live', variant, 'error_rate'), v.errorRate);
+        add(metricKey('live', variant, 'latency_p50_ms'), v.p50);
+        add(metricKey('live', variant, 'latency_p99_ms'), v.p99);
+        add(metricKey('live', variant, 'requests'), v.n);
+      }
+      add('live/agreement', t.agreement);
+      add('live/candidate_weight', weightAt(t.at));
+      add(metricKey('live', g.gate, 'passed'), t.status === 'passed' ? 1 : 0);
+      for (const [name, value] of Object.entries(t.checks)) add(metricKey('live', g.gate, name), value);
+      step++;
+    }
+  }
+  return out;
+}
+
 export function runLog(state: PromotionState, spec: SpecParams, now: number): RunLog {
   const { end } = attemptTimes(state, now);
   const times = verdictTimes(state, end);
@@ -133,6 +169,7 @@ export function runLog(state: PromotionState, spec: SpecParams, now: number): Ru
     const points = [...g.checks.flatMap((c) => checkMetrics(g.gate, c)), ...groupMetrics(g)];
     for (const [key, value] of points) metrics.push({ key, value, timestamp, step });
   });
+  metrics.push(...tickMetrics(state));
   // One value per key, step and timestamp: two checks whose names sanitise alike keep the first.
   const unique = new Map<string, MetricPoint>();
   for (const m of metrics) {

@@ -167,3 +167,57 @@ export function timelineChart(t: RolloutTimeline): string {
 function svg(cls: string, width: number, height: number, body: string, label: string): string {
   return `<svg class="${esc(cls)}" role="img" aria-label="${esc(label)}" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif">${body}</svg>`;
 }
+
+export interface Series {
+  readonly name: string;
+  readonly colour: string;
+  readonly points: readonly { readonly at: number; readonly value: number }[];
+}
+
+/**
+ * A small line chart of live numbers over time (error rate or latency per variant, tick by tick),
+ * with the rollout's rollbacks as red dashed lines.
+ */
+export function lineChart(
+  title: string,
+  series: readonly Series[],
+  rollbacks: readonly number[] = [],
+): string {
+  const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.value));
+  if (all.length === 0) return '';
+  const W = 760;
+  const H = 190;
+  const left = 56;
+  const top = 22;
+  const plotH = 130;
+  const t0 = Math.min(...all.map((p) => p.at));
+  const t1 = Math.max(...all.map((p) => p.at), t0 + 1000);
+  const vmax = Math.max(...all.map((p) => p.value), 0) || 1;
+  const x = (at: number): number => left + ((at - t0) / (t1 - t0)) * (W - left - 120);
+  const y = (v: number): number => top + plotH - (v / vmax) * plotH;
+  const lines = series
+    .filter((s) => s.points.length > 0)
+    .map((s, i) => {
+      const d = s.points
+        .filter((p) => Number.isFinite(p.value))
+        .map((p, k) => `${k === 0 ? 'M' : 'L'}${coord(x(p.at))},${coord(y(p.value))}`)
+        .join(' ');
+      return `<path class="series" d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"/><text x="${W - 110}" y="${top + 12 + i * 14}" font-size="11" fill="${s.colour}">${esc(s.name)}</text>`;
+    })
+    .join('');
+  const marks = rollbacks
+    .filter((at) => at >= t0 && at <= t1)
+    .map(
+      (at) =>
+        `<line class="marker rollback" x1="${coord(x(at))}" x2="${coord(x(at))}" y1="${top}" y2="${top + plotH}" stroke="#cf222e" stroke-dasharray="4 3"/>`,
+    )
+    .join('');
+  const axis = `<text x="${left - 6}" y="${top + 4}" font-size="10" text-anchor="end">${esc(fmt(vmax))}</text><text x="${left - 6}" y="${top + plotH}" font-size="10" text-anchor="end">0</text><text x="${left}" y="${top + plotH + 16}" font-size="10">0 s</text><text x="${coord(x(t1))}" y="${top + plotH + 16}" font-size="10" text-anchor="end">${Math.round((t1 - t0) / 1000)} s</text><text x="${left}" y="12" font-size="12" font-weight="600">${esc(title)}</text>`;
+  return svg(
+    'tick-chart',
+    W,
+    H,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" stroke="#d0d7de"/>${lines}${marks}${axis}`,
+    title,
+  );
+}

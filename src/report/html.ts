@@ -1,5 +1,12 @@
-import type { CheckResult, GateVerdict } from '../promotion/verdict';
-import { fairnessChart, gateChart, STATUS_COLOUR, timelineChart } from './html-charts';
+import type { CheckResult, GateVerdict, LiveVariantTick } from '../promotion/verdict';
+import {
+  fairnessChart,
+  gateChart,
+  lineChart,
+  STATUS_COLOUR,
+  timelineChart,
+  type Series,
+} from './html-charts';
 import { esc, fmt } from './html-escape';
 import { NO_CHECKS, type PromotionReport } from './report';
 import { rolloutTimeline } from './rollout-timeline';
@@ -147,6 +154,10 @@ export function renderHtml(r: PromotionReport, links: HtmlLinks = {}): string {
           .map((e) => row([esc(new Date(e.at).toISOString()), esc(e.text)]))
           .join('')}</table>`
       : '',
+    tickCharts(
+      r,
+      timeline.markers.filter((m) => m.kind === 'rollback').map((m) => m.at),
+    ),
     '<h2 id="approvals">Approvals</h2>',
     approvals(r),
     '<h2 id="audit">Audit trail</h2>',
@@ -159,6 +170,37 @@ export function renderHtml(r: PromotionReport, links: HtmlLinks = {}): string {
 ${body}
 </body></html>
 `;
+}
+
+const VARIANT_COLOUR = { stable: '#8c959f', canary: '#0969da', shadow: '#8250df' } as const;
+
+/** Every judgement of the live watches, tick by tick: error rate and p99 latency per variant. */
+function tickCharts(r: PromotionReport, rollbacks: readonly number[]): string {
+  const ticks = r.gates.flatMap((g) => g.ticks ?? []);
+  if (ticks.length === 0) return '';
+  const series = (pick: (v: LiveVariantTick) => number | undefined): Series[] =>
+    (['stable', 'canary', 'shadow'] as const).map((name) => ({
+      name,
+      colour: VARIANT_COLOUR[name],
+      points: ticks.flatMap((t) => {
+        const v = t.variants[name];
+        const value = v ? pick(v) : undefined;
+        return value === undefined ? [] : [{ at: t.at, value }];
+      }),
+    }));
+  return [
+    `<h3 id="ticks">Each judgement (${ticks.length} ticks)</h3>`,
+    lineChart(
+      'error rate per variant',
+      series((v) => v.errorRate),
+      rollbacks,
+    ),
+    lineChart(
+      'p99 latency per variant (ms)',
+      series((v) => v.p99),
+      rollbacks,
+    ),
+  ].join('');
 }
 
 /** Only http(s) links are made clickable; anything else (javascript:, data:) becomes inert. */

@@ -1,5 +1,5 @@
 import type { PromotionState } from '../../src/promotion/state';
-import type { GateVerdict } from '../../src/promotion/verdict';
+import type { GateVerdict, LiveTick } from '../../src/promotion/verdict';
 
 /** Text a hostile spec, approver or dataset could put in a report: it must come out inert. */
 export const HOSTILE = `<script>alert("x")</script><img src=x onerror=alert(1)> & ]]> "q" 'a' \u0000\u0007`;
@@ -90,6 +90,7 @@ export function evidenceState(
       status: 'passed',
       summary: 'step 2, 5 ticks: passed',
       checks: [liveCheck(0.002, 'passed')],
+      ticks: [1, 2, 3].map((k) => tick(22 + k * 2, k, 0.01, 0.01 + k * 0.001)),
     },
     {
       gate: 'canary',
@@ -137,6 +138,19 @@ export function evidenceState(
     specFile: '/repo/promotion.yaml',
     specSha256: 'f'.repeat(64),
     requestedBy: `ci ${HOSTILE}`,
+  };
+}
+
+function tick(second: number, k: number, stable: number, canary: number): LiveTick {
+  return {
+    at: Date.parse(at(second)),
+    tick: k,
+    status: 'passed',
+    variants: {
+      stable: { n: 100 * k, errorRate: stable, p50: 4, p99: 9 },
+      canary: { n: 20 * k, errorRate: canary, p50: 5, p99: 11 },
+    },
+    checks: { 'error rate increase': canary - stable },
   };
 }
 

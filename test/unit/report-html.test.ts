@@ -41,6 +41,9 @@ describe('HTML report – self-contained and inert', () => {
     expect(html).toContain('class="marker rollback"');
     expect(html).toContain('class="approvals"');
     expect(html).toContain('risk-officer &lt;script&gt;');
+    // Tick by tick: error rate and p99 per variant.
+    expect(html.match(/<svg class="tick-chart"/g)).toHaveLength(2);
+    expect(html).toContain('3 ticks');
   });
 });
 
@@ -97,6 +100,21 @@ describe('run log – params and metrics of an attempt', () => {
       [1, 0.09],
     ]);
     expect(runLog(evidenceState('m', '2'), SPEC, 123).metrics).toEqual(log.metrics);
+  });
+
+  it('logs the live timeline as step metrics: per variant and tick, at the tick’s time, with the weight', () => {
+    const canary = log.metrics.filter((m) => m.key === 'live/canary/error_rate');
+    expect(canary.map((m) => [m.step, Number(m.value.toFixed(6))])).toEqual([
+      [0, 0.011],
+      [1, 0.012],
+      [2, 0.013],
+    ]);
+    expect(new Set(canary.map((m) => m.timestamp)).size).toBe(3);
+    expect(keys).toContain('live/stable/latency_p99_ms');
+    expect(keys).toContain('live/canary/error rate increase');
+    expect(log.metrics.filter((m) => m.key === 'live/candidate_weight').map((m) => m.value)).toEqual([
+      20, 20, 20,
+    ]);
   });
 
   it('keeps every key within what MLflow accepts', () => {
