@@ -51,6 +51,9 @@ export interface LoadResult {
   readonly workflowTaskScheduleToStartMs: Quantiles;
   readonly workflowTaskRunMs: Quantiles;
   readonly eventsPerPromotion: Quantiles;
+  /** Workflow tasks that timed out or failed (each one retried by the server), over every history. */
+  readonly workflowTaskTimeouts: number;
+  readonly workflowTaskFailures: number;
   readonly usage: readonly WorkerUsage[];
   /** CPU the servers used during the point (their whole process trees), seconds. */
   readonly serverCpuSec: { readonly temporal: number; readonly mlflow: number };
@@ -203,6 +206,8 @@ export async function runLoadPoint(
     workflowTaskScheduleToStartMs: quantiles(analyses.flatMap((a) => a.workflowTaskScheduleToStartMs)),
     workflowTaskRunMs: quantiles(analyses.flatMap((a) => a.workflowTaskRunMs)),
     eventsPerPromotion: quantiles(analyses.map((a) => a.events)),
+    workflowTaskTimeouts: analyses.reduce((n, a) => n + (a.eventsByType['WORKFLOW_TASK_TIMED_OUT'] ?? 0), 0),
+    workflowTaskFailures: analyses.reduce((n, a) => n + (a.eventsByType['WORKFLOW_TASK_FAILED'] ?? 0), 0),
     usage,
     serverCpuSec,
     loadAverage: loadAverage ?? load.stop(),
