@@ -53,6 +53,10 @@ async function startOnce(opts: StartMlflowOptions): Promise<MlflowServer> {
       // registry, logged models, proxied artifacts and webhooks run in the server process itself
       // (webhooks are delivered from a thread pool there), so the runner stays off.
       MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+      // The local stack's webhook receiver (`prograde webhook`) listens on loopback over http; MLflow
+      // refuses both by default. The stack itself listens on loopback only, so nothing outside reaches it.
+      MLFLOW_WEBHOOK_ALLOWED_SCHEMES: 'http,https',
+      MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS: 'true',
     },
     cwd: opts.dataDir,
     ...(opts.detached === undefined ? {} : { detached: opts.detached }),
