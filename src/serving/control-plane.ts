@@ -125,8 +125,11 @@ export class ControlPlane {
       } catch (e) {
         await this.unloadUnreferenced(model, current?.spec);
         if (e instanceof HttpError) throw e;
+        // The environment failing (registry down, disk full) is not a verdict on the version: 503, so
+        // the worker retries; a 422 would end the promotion, or a rollback, for good (chaos F3/F4).
+        const transient = isTransientLoadFailure(e);
         throw new HttpError(
-          422,
+          transient ? 503 : 422,
           isProgradeError(e) ? e.code : 'SERVING_MODEL_LOAD_FAILED',
           `routing generation ${put.generation} of '${model}' not applied: ${publicMessageOf(e)}`,
           { model, generation: put.generation },
@@ -201,4 +204,19 @@ export class ControlPlane {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.locks.values()]);
   }
+}
+
+/** errno codes of a machine in trouble (disk full, out of files, I/O error), not of a bad version. */
+const TRANSIENT_ERRNO = /\b(ENOSPC|EDQUOT|EIO|EMFILE|ENFILE|EAGAIN|ENOMEM)\b/;
+
+/** A load that failed because a service or the disk did, anywhere along the error's cause chain. */
+export function isTransientLoadFailure(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur !== undefined && cur !== null && depth < 8; depth++) {
+    if (isProgradeError(cur) && cur.retry === 'retryable') return true;
+    const errno = (cur as { code?: unknown }).code;
+    if (typeof errno === 'string' && TRANSIENT_ERRNO.test(errno)) return true;
+    if (cur instanceof Error && TRANSIENT_ERRNO.test(cur.message)) return true;
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return false;
 }
