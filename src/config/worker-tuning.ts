@@ -2,8 +2,10 @@ import { InvalidInputError } from '../errors';
 
 /**
  * The worker settings that decide how many promotions one worker process carries at once, read from
- * the environment. Each default is the one `npm run bench -- scale` measured as the better choice on a
- * 2-core machine (bench/RESULTS.md, section scale); the reasons are given beside each.
+ * the environment. Activity slots are the one that matters (bench/RESULTS.md, section scale): at 8 or 20
+ * instead of 100, one worker finished about half as many promotions a minute and saved only ~0.1 GiB,
+ * because the activities mostly wait on MLflow. Workflow task slots and the sticky cache keep
+ * Temporal's defaults, which the benchmark did not vary.
  */
 export interface WorkerTuning {
   /** Activities (gates, fetches, registry writes, watches) running at once in this process. */
