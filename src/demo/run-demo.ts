@@ -221,6 +221,7 @@ async function promoteVersion(
   });
   await approving;
   say(`   ⇒ ${(final.outcome ?? 'failed').toUpperCase()}: ${final.reason ?? ''}`);
+  if (final.evidenceRun) say(`   evidence: ${final.evidenceRun.url} (metrics, canary charts, report.html)`);
   return final;
 }
 

@@ -1,3 +1,4 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -49,6 +50,43 @@ describe('prograde promote from CI', () => {
     expect(r.stderr).toMatch(/\] gate:fairness: .*demographic_parity_ratio\[gender\]/);
     expect(r.stdout).toMatch(/outcome: REJECTED/);
     expect(r.stderr.split('\n').length).toBeGreaterThan(3);
+  });
+
+  it('--junit and the GitHub job summary show each gate the way CI shows tests', async () => {
+    const model = uniqueModel('cli-junit');
+    await h.register(model, 'good', 'champion');
+    const v = await h.register(model, 'biased');
+    const out = mkdtempSync(join(h.dir, 'ci-'));
+    const junit = join(out, 'gates.xml');
+    const summary = join(out, 'summary.md');
+    writeFileSync(summary, '# earlier step\n');
+    const r = await prograde(
+      h,
+      ['promote', '--spec', specFile(model), '--version', v, '--wait', '--junit', junit],
+      { GITHUB_STEP_SUMMARY: summary },
+    );
+    expect(r.status, r.stderr).toBe(1);
+
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>/);
+    const cases = [...xml.matchAll(/<testcase [^>]*name="([^"]*)"/g)].map((m) => m[1]);
+    expect(cases.some((n) => n?.includes('demographic_parity_ratio'))).toBe(true);
+    expect(cases.some((n) => n?.includes('auc') || n?.includes('performance'))).toBe(true);
+    // The rejecting check is a failure carrying its message; the passing ones are not.
+    expect(xml).toMatch(/<testcase [^>]*demographic_parity_ratio[^>]*>\s*<failure message="[^"]+"/);
+    const failures = Number(/<testsuites [^>]*failures="(\d+)"/.exec(xml)?.[1] ?? 'NaN');
+    expect(failures).toBeGreaterThanOrEqual(1);
+    expect(failures).toBeLessThan(cases.length);
+
+    // Appended, not overwritten: GitHub gives every step the same file.
+    // Text from the model and spec is entity-escaped against Markdown injection; read it decoded.
+    const md = readFileSync(summary, 'utf8').replace(/&#(\d+);/g, (_, n: string) =>
+      String.fromCharCode(Number(n)),
+    );
+    expect(md.startsWith('# earlier step\n')).toBe(true);
+    expect(md).toMatch(/REJECTED|rejected/);
+    expect(md).toContain(`${model}`);
+    expect(md).toMatch(/\|.*demographic_parity_ratio.*\|/);
   });
 
   it('exits 2 with file:line:column when the spec is invalid, starting nothing', async () => {

@@ -15,9 +15,14 @@ export interface CliResult {
 }
 
 /** Runs `prograde …` as CI would: its own process, environment only. Asynchronous, so the in-process worker keeps serving. */
-export function prograde(h: Harness, args: readonly string[]): Promise<CliResult> {
+export function prograde(
+  h: Harness,
+  args: readonly string[],
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<CliResult> {
   const env = {
     ...process.env,
+    ...extraEnv,
     CI: 'true',
     TEMPORAL_ADDRESS: stack.temporalAddress(),
     MLFLOW_TRACKING_URI: stack.mlflowUri(),
