@@ -25,17 +25,30 @@ export async function readRouting(input: ReadRoutingInput): Promise<ReadRoutingO
   return { generation: view.generation, routing: view.spec };
 }
 
+/** How often a routing PUT in flight tells Temporal its worker is alive (the heartbeat timeout is 30 s). */
+const ROUTING_HEARTBEAT_MS = 5_000;
+
 /**
  * Desired-state PUT. The workflow picked the generation, so a retry after a lost response repeats the
  * same (generation, body) and the gateway answers `applied: false` instead of changing anything.
+ *
+ * It heartbeats while the gateway loads and warms up the versions (which may take minutes for a big
+ * model): without it, a worker killed mid-PUT left the activity waiting out its 5-minute timeout
+ * before the retry, holding a canary's share of traffic (or a rollback) all that time (chaos F2).
  */
 export async function applyRouting(input: ApplyRoutingInput): Promise<ApplyRoutingOutput> {
-  const view = await gatewayFor(input.target).putRouting(
-    input.model,
-    { ...input.desired, generation: input.generation },
-    input.actor,
-  );
-  return { applied: view.applied ?? true, generation: view.generation };
+  const ctx = Context.current();
+  const beat = setInterval(() => ctx.heartbeat(), ROUTING_HEARTBEAT_MS);
+  try {
+    const view = await gatewayFor(input.target).putRouting(
+      input.model,
+      { ...input.desired, generation: input.generation },
+      input.actor,
+    );
+    return { applied: view.applied ?? true, generation: view.generation };
+  } finally {
+    clearInterval(beat);
+  }
 }
 
 function watchDeps(target: TargetRef): WatchDeps {

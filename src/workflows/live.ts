@@ -83,6 +83,9 @@ export class GatewayDriver {
 // Loading a version on the gateway (download, warm-up) can take a while; the PUT returns when done.
 const ROUTING_OPTIONS = {
   startToCloseTimeout: '5 minutes',
+  // The activity heartbeats while the PUT is in flight: a dead worker's attempt is retried within
+  // 30 s instead of at the 5-minute timeout (chaos F2). Options are not part of replayed commands.
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 30 },
 } as const;
 
