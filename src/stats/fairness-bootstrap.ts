@@ -2,7 +2,7 @@ import { assertSameLength, StatsInputError, type NumericArray } from './errors';
 import { fairnessFromGroups, groupRates, type GroupRates } from './fairness';
 import { type FairnessMetric, isFairerWhenHigher } from './metric-names';
 import { quantileSorted } from './quantile';
-import { LANES, poissonWeights } from './resample';
+import { addLaneSums, LANES, poissonWeights } from './resample';
 import {
   contrastDeltas,
   contrastsOf,
@@ -73,42 +73,6 @@ export interface FairnessBootstrap {
   readonly outcomes: ReadonlyMap<FairnessMetric, FairnessDistributionOutcome>;
 }
 
-/** 12 (the largest Poisson count) × 4096 < 2¹⁶: a 16-bit half of a packed sum cannot overflow. */
-const SWAR_ROWS = 4096;
-
-/** Adds the lane sums of the rows index[from…to) to acc[at…at+8). */
-function addCellSums(
-  packed: Uint32Array,
-  index: Uint32Array,
-  from: number,
-  to: number,
-  acc: Float64Array,
-  at: number,
-): void {
-  for (let start = from; start < to; start += SWAR_ROWS) {
-    const end = Math.min(to, start + SWAR_ROWS);
-    let a = 0;
-    let b = 0;
-    let c = 0;
-    let d = 0;
-    for (let k = start; k < end; k++) {
-      const x = packed[index[k] as number] as number;
-      a += x & 0x000f000f;
-      b += (x >>> 4) & 0x000f000f;
-      c += (x >>> 8) & 0x000f000f;
-      d += (x >>> 12) & 0x000f000f;
-    }
-    acc[at] = (acc[at] as number) + (a & 0xffff);
-    acc[at + 1] = (acc[at + 1] as number) + (b & 0xffff);
-    acc[at + 2] = (acc[at + 2] as number) + (c & 0xffff);
-    acc[at + 3] = (acc[at + 3] as number) + (d & 0xffff);
-    acc[at + 4] = (acc[at + 4] as number) + (a >>> 16);
-    acc[at + 5] = (acc[at + 5] as number) + (b >>> 16);
-    acc[at + 6] = (acc[at + 6] as number) + (c >>> 16);
-    acc[at + 7] = (acc[at + 7] as number) + (d >>> 16);
-  }
-}
-
 /** Cell of a row: judged group j, label y, candidate decision c, champion decision h → 8j + 4y + 2c + h. */
 function cellsOf(input: FairnessBootstrapInput, judged: ReadonlyMap<string, number>) {
   const { candidate, champion, labels, threshold, groupOf } = input;
@@ -163,7 +127,7 @@ function eachResample(
     weights.next(packed);
     sums.fill(0);
     for (let cell = 0; cell < cells; cell++)
-      addCellSums(packed, rows, starts[cell] as number, starts[cell + 1] as number, sums, cell * LANES);
+      addLaneSums(packed, rows, starts[cell] as number, starts[cell + 1] as number, sums, cell * LANES);
     const lanes = Math.min(LANES, input.resamples - block);
     for (let l = 0; l < lanes; l++) {
       let empty = false;

@@ -126,13 +126,18 @@ export type LaneKernel = (packed: Uint32Array, out: Float64Array) => void;
  */
 const SWAR_ROWS = 2048;
 
-/** Adds to acc[0…7] the lane sums of packed[index[k]], k in [from, to). */
-function addLaneSums(
+/**
+ * Adds to acc[at…at+7] the lane sums of packed[index[k]], k in [from, to): eight resamples' weights
+ * summed at once, four bits a lane in two 16-bit halves, flushed every SWAR_ROWS rows before a half
+ * can overflow (15 × 2048 < 2¹⁶).
+ */
+export function addLaneSums(
   packed: Uint32Array,
   index: Uint32Array,
   from: number,
   to: number,
   acc: Float64Array,
+  at = 0,
 ): void {
   for (let start = from; start < to; start += SWAR_ROWS) {
     const end = Math.min(to, start + SWAR_ROWS);
@@ -147,14 +152,14 @@ function addLaneSums(
       c += (x >>> 8) & 0x000f000f;
       d += (x >>> 12) & 0x000f000f;
     }
-    acc[0] = (acc[0] as number) + (a & 0xffff);
-    acc[1] = (acc[1] as number) + (b & 0xffff);
-    acc[2] = (acc[2] as number) + (c & 0xffff);
-    acc[3] = (acc[3] as number) + (d & 0xffff);
-    acc[4] = (acc[4] as number) + (a >>> 16);
-    acc[5] = (acc[5] as number) + (b >>> 16);
-    acc[6] = (acc[6] as number) + (c >>> 16);
-    acc[7] = (acc[7] as number) + (d >>> 16);
+    acc[at] = (acc[at] as number) + (a & 0xffff);
+    acc[at + 1] = (acc[at + 1] as number) + (b & 0xffff);
+    acc[at + 2] = (acc[at + 2] as number) + (c & 0xffff);
+    acc[at + 3] = (acc[at + 3] as number) + (d & 0xffff);
+    acc[at + 4] = (acc[at + 4] as number) + (a >>> 16);
+    acc[at + 5] = (acc[at + 5] as number) + (b >>> 16);
+    acc[at + 6] = (acc[at + 6] as number) + (c >>> 16);
+    acc[at + 7] = (acc[at + 7] as number) + (d >>> 16);
   }
 }
 
