@@ -1,5 +1,5 @@
 import { type FairnessCheck, type FairnessGate } from '../spec/gates-schema';
-import { assertFinite, NonFiniteInputError, type NumericArray } from '../stats/errors';
+import { nonFiniteReason, type NumericArray } from '../stats/errors';
 import { fairnessFromGroups, groupRates, type GroupRates } from '../stats/fairness';
 import { fairnessBootstrap, type FairnessBootstrap } from '../stats/fairness-bootstrap';
 import { formatStat as fmt } from '../stats/format';
@@ -93,16 +93,6 @@ function judgeColumn(
   };
 }
 
-function brokenReason(what: string, scores: NumericArray): string | undefined {
-  try {
-    assertFinite(what, scores);
-    return undefined;
-  } catch (e) {
-    if (e instanceof NonFiniteInputError) return e.message;
-    throw e;
-  }
-}
-
 interface Column {
   readonly name: string;
   readonly candidate: readonly GroupRates[];
@@ -136,7 +126,7 @@ export function judgeFairness(input: FairnessInput): GateVerdict {
       },
     ]);
   }
-  const candidateBroken = brokenReason('candidate scores', scores);
+  const candidateBroken = nonFiniteReason('candidate scores', scores);
   if (candidateBroken !== undefined) {
     return combine(
       'fairness',
@@ -151,7 +141,7 @@ export function judgeFairness(input: FairnessInput): GateVerdict {
     );
   }
   const relativeMetrics = gate.checks.flatMap((c) => relativeOf(c)?.metric ?? []);
-  const championBroken = champion ? brokenReason('champion scores', champion) : undefined;
+  const championBroken = champion ? nonFiniteReason('champion scores', champion) : undefined;
   const compared = relativeMetrics.length > 0 && champion !== undefined && championBroken === undefined;
   const judged: Column[] = columns.map((name) => {
     const groupOf = sensitive[name] ?? [];

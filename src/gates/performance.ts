@@ -5,12 +5,7 @@ import {
   pairedBootstrapDistributions,
   percentileInterval,
 } from '../stats/bootstrap';
-import {
-  assertFinite,
-  NonFiniteInputError,
-  StatisticUndefinedError,
-  type NumericArray,
-} from '../stats/errors';
+import { nonFiniteReason, StatisticUndefinedError, type NumericArray } from '../stats/errors';
 import { isHigherBetter, ModelMetrics, type MetricOutcome } from '../stats/metrics';
 import { formatStat as fmt } from '../stats/format';
 import { type CheckResult, combine, type GateVerdict } from '../promotion/verdict';
@@ -58,19 +53,9 @@ interface Context {
 
 const pct = (c: number): string => `${Math.round(c * 1000) / 10}%`;
 
-function brokenReason(what: string, scores: NumericArray): string | undefined {
-  try {
-    assertFinite(what, scores);
-    return undefined;
-  } catch (e) {
-    if (e instanceof NonFiniteInputError) return e.message;
-    throw e;
-  }
-}
-
 export function judgePerformance(input: PerformanceInput): GateVerdict {
-  const candidateBroken = brokenReason('candidate scores', input.candidate);
-  const championBroken = input.champion ? brokenReason('champion scores', input.champion) : undefined;
+  const candidateBroken = nonFiniteReason('candidate scores', input.candidate);
+  const championBroken = input.champion ? nonFiniteReason('champion scores', input.champion) : undefined;
   const candidate = new ModelMetrics(input.candidate, input.labels, input.threshold);
   const champion = input.champion
     ? new ModelMetrics(input.champion, input.labels, input.threshold)

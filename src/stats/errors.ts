@@ -49,6 +49,17 @@ export function assertFinite(what: string, values: NumericArray): void {
   if (count > 0) throw new NonFiniteInputError(what, count, first);
 }
 
+/** What `assertFinite` would throw, as a message, or undefined when every value is finite. */
+export function nonFiniteReason(what: string, values: NumericArray): string | undefined {
+  try {
+    assertFinite(what, values);
+    return undefined;
+  } catch (e) {
+    if (e instanceof NonFiniteInputError) return e.message;
+    throw e;
+  }
+}
+
 export function assertSameLength(a: string, av: { length: number }, b: string, bv: { length: number }): void {
   if (av.length !== bv.length) {
     throw new StatsInputError(
