@@ -144,6 +144,7 @@ describe('promotion workflow – durability', () => {
         fairnessGate: 1,
         latencyGate: 1,
         recordOutcome: 1,
+        recordEvidenceRun: 1,
       });
       const latencyStarted = events.find(
         (e) =>
