@@ -58,7 +58,14 @@ describe('the packed tarball', () => {
   }, 1_200_000);
 
   afterAll(() => {
-    worker?.kill('SIGKILL');
+    // npx runs the worker through a shell: kill the whole group, or the worker outlives the test.
+    if (worker?.pid !== undefined) {
+      try {
+        process.kill(-worker.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -97,6 +104,7 @@ describe('the packed tarball', () => {
     const started = Date.now();
     worker = spawn('npx', ['--no-install', 'prograde', 'worker'], {
       cwd: app,
+      detached: true,
       env: {
         ...process.env,
         TEMPORAL_ADDRESS: stack.temporalAddress(),
