@@ -15,6 +15,7 @@ import { sampleDataset, writeDatasetCsv } from '../../src/samples/datasets';
 import { sampleModel } from '../../src/samples/models';
 import type { PromotionInput } from '../../src/promotion/state';
 import { PromotionSpec, type PromotionSpecInput } from '../../src/spec/schema';
+import { sampleSpec } from '../../test/support/specs';
 import { PAYLOAD_CONVERTER_PATH } from '../../src/worker';
 
 export interface ScaleStack {
@@ -119,36 +120,25 @@ export async function registerVersion(
   return registered.version;
 }
 
-/** Offline gates only (no target): format, performance against the champion, fairness, latency. */
+/**
+ * Offline gates only (no target): the tests' sample spec with looser gates, because the benchmark
+ * measures the engine, not whether these models or a loaded machine meet their goals.
+ */
 export function offlineSpec(model: string, resamples: number): PromotionSpecInput {
-  return {
-    apiVersion: 'prograde/v1',
-    model,
-    contract: {
-      inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 12] }],
-      outputs: [{ name: 'probability', dtype: 'float32', shape: [-1, 1] }],
-      maxModelSize: '10MB',
-    },
-    evaluation: {
-      dataset: 'holdout.csv',
-      label: 'is_fraud',
-      features: { prefix: 'f', from: 0, to: 11 },
-      sensitive: ['gender'],
-      bootstrapResamples: resamples,
-    },
+  const base = sampleSpec(model);
+  return sampleSpec(model, {
+    evaluation: { ...base.evaluation, bootstrapResamples: resamples },
     gates: {
       performance: [
         { metric: 'auc', min: 0.7 },
         { metric: 'auc', maxDropVsChampion: 0.05 },
       ],
       fairness: { minGroupSize: 30, checks: [{ metric: 'demographic_parity_ratio', min: 0.7 }] },
-      // Loose: the benchmark measures the engine, not whether a loaded machine meets a latency goal.
       latency: { batchSize: 1, warmup: 5, iterations: 30, p99: '10s', maxRatioVsChampion: 1000 },
     },
-    identity: 'unverified',
     operators: ['bench'],
     approval: { required: false, approvers: ['bench'] },
-  };
+  });
 }
 
 export interface LiveSpecOptions {

@@ -116,17 +116,7 @@ export function judgeShadow(
       });
     }
     if (!enoughRequests && elapsedMs >= maxDuration) {
-      checks.push({
-        name: 'shadow sample size',
-        metric: 'mirrored requests',
-        status: 'failed',
-        value: cand.requests,
-        threshold: minRequests,
-        comparator: '>=',
-        sampleSize: cand.requests,
-        message: `only ${cand.requests}/${minRequests} mirrored requests after ${seconds(elapsedMs)} (maxDuration ${seconds(maxDuration)})`,
-        evidence: progress,
-      });
+      checks.push(tooFewRequests(cand.requests, minRequests, elapsedMs, maxDuration, progress));
     }
     if (checks.length === 0) {
       const missing = [
@@ -545,17 +535,7 @@ function judgeShadowSequential(
   };
   const pending: CheckResult[] = [];
   if (cand.requests < minRequests && elapsedMs >= maxDuration) {
-    pending.push({
-      name: 'shadow sample size',
-      metric: 'mirrored requests',
-      status: 'failed',
-      value: cand.requests,
-      threshold: minRequests,
-      comparator: '>=',
-      sampleSize: cand.requests,
-      message: `only ${cand.requests}/${minRequests} mirrored requests after ${seconds(elapsedMs)} (maxDuration ${seconds(maxDuration)})`,
-      evidence: progress,
-    });
+    pending.push(tooFewRequests(cand.requests, minRequests, elapsedMs, maxDuration, progress));
   } else if (broken.length === 0) {
     pending.push({
       name: 'shadow sample size',
@@ -570,4 +550,25 @@ function judgeShadowSequential(
     });
   }
   return { ready: false, verdict: combine('shadow', [...broken, ...pending]) };
+}
+
+/** The shadow's maxDuration passed before it saw minRequests: a candidate that cannot be judged in time fails. */
+function tooFewRequests(
+  requests: number,
+  minRequests: number,
+  elapsedMs: number,
+  maxDuration: number,
+  progress: Record<string, unknown>,
+): CheckResult {
+  return {
+    name: 'shadow sample size',
+    metric: 'mirrored requests',
+    status: 'failed',
+    value: requests,
+    threshold: minRequests,
+    comparator: '>=',
+    sampleSize: requests,
+    message: `only ${requests}/${minRequests} mirrored requests after ${seconds(elapsedMs)} (maxDuration ${seconds(maxDuration)})`,
+    evidence: progress,
+  };
 }
