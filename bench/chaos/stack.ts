@@ -88,15 +88,25 @@ export class ChaosStack {
     writeFileSync(s.adminTokensFile, `worker ${WORKER_ADMIN_TOKEN}\nchaos ${HARNESS_ADMIN_TOKEN}\n`, {
       mode: 0o600,
     });
-    s.temporalPort = await freePort();
-    s.mlflowPort = await freePort();
-    [s.temporal, s.mlflow] = await Promise.all([s.startTemporal(), s.startMlflow()]);
+    [s.temporal, s.mlflow] = await Promise.all([s.startFirstTemporal(), s.startMlflow()]);
     for (let i = 0; i < opts.gateways; i++) await s.addGateway(i);
     for (let i = 0; i < opts.workers; i++) {
       s.workers.push({ index: i, proc: undefined, identity: undefined });
       s.startWorker(i);
     }
     return s;
+  }
+
+  /** A port picked up front can be taken by a parallel test before the server binds it: try a few. */
+  private async startFirstTemporal(): Promise<TemporalServer> {
+    for (let attempt = 1; ; attempt++) {
+      this.temporalPort = await freePort();
+      try {
+        return await this.startTemporal();
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+    }
   }
 
   /**
@@ -148,12 +158,18 @@ export class ChaosStack {
     }
   }
 
+  /**
+   * The first start takes whatever port MLflow gets (a port picked up front can be taken by a
+   * parallel test before MLflow binds it: seen in CI); every restart must come back on that port.
+   */
   private async startMlflow(): Promise<MlflowServer> {
+    const first = this.mlflowPort === 0;
     const m = await startMlflowServer({
       dataDir: join(this.opts.dir, 'mlflow'),
-      port: this.mlflowPort,
+      ...(first ? {} : { port: this.mlflowPort }),
       timeoutMs: 170_000,
     });
+    if (first) this.mlflowPort = Number(new URL(m.url).port);
     if (m.url !== this.mlflowUrl) {
       await m.process.stop();
       throw new Error(`MLflow came back on ${m.url}, not ${this.mlflowUrl}`);
