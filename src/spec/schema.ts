@@ -452,7 +452,15 @@ export const CanaryAnalysis = z.strictObject({
   onInconclusive: z
     .strictObject({
       extendBy: Duration.prefault('30s').meta({ description: 'Extra time to gather samples' }),
-      maxExtensions: z.number().int().min(0).default(3).meta({ description: 'How many times to extend' }),
+      maxExtensions: z
+        .number()
+        .int()
+        .min(0)
+        // Each extension is one more watch activity (~10 history events) per bake step; with the
+        // step cap below a canary's history stays near 11,000 events (bench/RESULTS.md "scale").
+        .max(10, 'at most 10 extensions per step')
+        .default(3)
+        .meta({ description: 'How many times to extend' }),
       then: z
         .enum(['fail', 'pause'])
         .default('fail')
@@ -466,6 +474,8 @@ export const Canary = z.strictObject({
   steps: z
     .array(CanaryStepInput)
     .min(1, 'give at least one step')
+    // ~11 history events per step: 100 steps keeps a whole canary far below Temporal's 51,200.
+    .max(100, 'at most 100 steps')
     .superRefine((steps, ctx) => {
       let previous: { weight: number; index: number } | undefined;
       steps.forEach((step, index) => {

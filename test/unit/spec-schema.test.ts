@@ -174,6 +174,15 @@ describe('promotion spec schema – rules across fields', () => {
     ]);
   });
 
+  it('caps the steps and extensions that would grow a canary history without bound', () => {
+    const steps = Array.from({ length: 101 }, (_, i) => ({ setWeight: Math.min(100, i) }));
+    expect(messages({ ...minimal, canary: { steps } })).toEqual(['canary.steps: at most 100 steps']);
+    const analysis = { onInconclusive: { maxExtensions: 11 } };
+    expect(messages({ ...minimal, canary: { steps: [{ setWeight: 10 }], analysis } })).toEqual([
+      'canary.analysis.onInconclusive.maxExtensions: at most 10 extensions per step',
+    ]);
+  });
+
   it('requires at least one setWeight in a canary', () => {
     expect(messages({ ...minimal, canary: { steps: [{ bake: '10s' }] } })).toEqual([
       'canary.steps: a canary needs at least one setWeight step',
