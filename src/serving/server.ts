@@ -252,9 +252,21 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     return requestId;
   };
 
+  // While close() drains, answers say `Connection: close`: a keep-alive client (or a load balancer)
+  // then opens its next connection to another replica instead of reusing one that is going away, and
+  // the socket closes right after the answer instead of idling until the keep-alive timeout.
+  let draining = false;
+  const unanswered = new Set<ServerResponse>();
+  const closeAfterAnswer = (res: ServerResponse): void => {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const requestId = stampRequestId(req, res);
+    if (draining) closeAfterAnswer(res);
+    unanswered.add(res);
+    res.once('close', () => unanswered.delete(res));
     const ticket = admission.ticket();
     res.once('close', () => ticket.release());
     res.on('finish', () => {
@@ -312,6 +324,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     whenReady: () => restored,
     close: () => {
       closing ??= (async () => {
+        draining = true;
+        for (const res of unanswered) closeAfterAnswer(res);
         await new Promise<void>((resolve) => {
           // Requests in flight finish; keep-alive sockets that stay open past the grace period are cut.
           const force = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
