@@ -163,6 +163,14 @@ export const ERROR_CODES = {
   SERVICE_NOT_READY: infra('a local service did not become ready'),
   PROMOTION_FAILED: infra('a promotion ended without a result'),
   LIVE_WATCH_CANCELLED: infra('a shadow or canary watch was cancelled'),
+  PROMETHEUS_UNREACHABLE: infra(
+    'the Prometheus server of a canary analysis could not be reached, timed out or answered 5xx',
+  ),
+  PROMETHEUS_QUERY_FAILED: infra('Prometheus refused a canary analysis query (bad PromQL, 4xx)'),
+  PROMETHEUS_BAD_RESPONSE: infra(
+    'Prometheus answered something that is not its query API, or series without the labels the analysis needs',
+  ),
+  PROMETHEUS_TOKEN_MISSING: infra('the worker has no token for the Prometheus server of a canary analysis'),
 
   // --- the gateway's admin API, as seen by its clients -----------------------------------------
   GATEWAY_TOKEN_MISSING: infra('the worker has no gateway admin token'),

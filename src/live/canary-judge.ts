@@ -6,7 +6,12 @@ import { binShares, driftReport, PSI_EPSILON, psiFromShares, quantileEdges } fro
 import { median, normalSf } from '../stats/quantile';
 import { StatisticUndefinedError, StatsInputError } from '../stats/errors';
 import { mannWhitneyU, twoProportionZTest } from '../stats/tests';
-import { type StatsSnapshot } from '../promotion/stats-snapshot';
+import {
+  type Histogram,
+  latencySamples,
+  scoreSamples,
+  type StatsSnapshot,
+} from '../promotion/stats-snapshot';
 import { evenSubsample, finite, pct, psiBins, round, summarize, waitingMessage } from './evidence';
 import { differenceBounds, logDifferenceEValue, psiBounds, QuantileRatioTest } from '../stats/sequential';
 
@@ -227,8 +232,8 @@ function latencyCheck(stable: Window, canary: Window, analysis: CanaryAnalysis):
   const metric = 'canary/stable median latency ratio (Hodges–Lehmann)';
   const { alpha, maxIncreaseRatio } = analysis.latency;
   const base = { name, metric, threshold: maxIncreaseRatio, comparator: '<=' as const };
-  const c = finite(canary.latencyMs);
-  const s = finite(stable.latencyMs);
+  const c = finite(latencySamples(canary));
+  const s = finite(latencySamples(stable));
   const waiting = waitingForSamples(base, c.length, s.length, analysis.minSamples);
   if (waiting) return waiting;
   const mw = mannWhitneyU(c, s, 'greater');
@@ -284,8 +289,8 @@ function predictionCheck(stable: Window, canary: Window, analysis: CanaryAnalysi
   const metric = 'PSI(stable scores, canary scores)';
   const { maxPsi, ksAlpha } = analysis.prediction;
   const base = { name, metric, threshold: maxPsi, comparator: '<=' as const };
-  const c = finite(canary.scores);
-  const s = finite(stable.scores);
+  const c = finite(scoreSamples(canary));
+  const s = finite(scoreSamples(stable));
   const waiting = waitingForSamples(base, c.length, s.length, analysis.minSamples);
   if (waiting) return waiting;
   const bins = psiBins(s.length, c.length);
@@ -550,8 +555,8 @@ function sequentialLatencyCheck(
   const name = 'latency increase';
   const { alpha, maxIncreaseRatio } = analysis.latency;
   const base = sequentialBase(name, 'canary/stable median latency ratio', maxIncreaseRatio);
-  const c = Float64Array.from(finite(canary.latencyMs)).sort();
-  const s = Float64Array.from(finite(stable.latencyMs)).sort();
+  const c = Float64Array.from(finite(latencySamples(canary))).sort();
+  const s = Float64Array.from(finite(latencySamples(stable))).sort();
   const waiting = waitingForSamples(base, c.length, s.length, analysis.minSamples);
   if (waiting) return waiting;
   const test = new QuantileRatioTest(c, s, {
@@ -621,8 +626,10 @@ function sequentialPredictionCheck(
   tuning: SequentialTuning,
 ): CheckResult {
   const name = 'prediction drift';
-  const { maxPsi, ksAlpha: alpha } = analysis.prediction;
+  const { maxPsi } = analysis.prediction;
   const base = sequentialBase(name, 'PSI(stable scores, canary scores)', maxPsi);
+  const binned = histogramBins(stable, canary);
+  if (binned) return sequentialPsi(base, binned, analysis, tuning);
   const c = finite(canary.scores);
   const sAll = finite(stable.scores);
   const need = Math.max(analysis.minSamples, tuning.edgeSamples + 1);
@@ -644,8 +651,85 @@ function sequentialPredictionCheck(
   const s = sAll.slice(tuning.edgeSamples);
   const count = (xs: readonly number[]): number[] =>
     binShares(xs, edges, 'scores').map((share) => Math.round(share * xs.length));
-  const sc = count(s);
-  const cc = count(c);
+  return sequentialPsi(
+    base,
+    {
+      edges,
+      stable: count(s),
+      canary: count(c),
+      summaries: { canary: summarize(c), stable: summarize(s) },
+      edgeSamples: tuning.edgeSamples,
+    },
+    analysis,
+    tuning,
+  );
+}
+
+interface ScoreBins {
+  readonly edges: readonly number[];
+  readonly stable: readonly number[];
+  readonly canary: readonly number[];
+  readonly summaries: { canary: ReturnType<typeof summarize>; stable: ReturnType<typeof summarize> };
+  /** Stable scores spent on choosing the edges (0 when the bins are a histogram's fixed buckets). */
+  readonly edgeSamples: number;
+}
+
+/**
+ * The bins of a provider's score histograms (Prometheus): its fixed buckets, chosen before any data,
+ * so every stable score counts (none is spent on edges). Buckets empty on both sides are dropped. Only
+ * when both variants come as histograms with the same bounds; otherwise undefined (raw samples).
+ */
+function histogramBins(stable: Window, canary: Window): ScoreBins | undefined {
+  const hs = stable.scoreHistogram;
+  const hc = canary.scoreHistogram;
+  if (!hs || !hc || stable.scores.length > 0 || canary.scores.length > 0) return undefined;
+  if (hs.bounds.length !== hc.bounds.length || hs.bounds.some((b, i) => b !== hc.bounds[i])) return undefined;
+  return {
+    ...mergeEmpty(hs, hc),
+    summaries: { canary: summarize(scoreSamples(canary)), stable: summarize(scoreSamples(stable)) },
+    edgeSamples: 0,
+  };
+}
+
+function mergeEmpty(hs: Histogram, hc: Histogram): { edges: number[]; stable: number[]; canary: number[] } {
+  const edges: number[] = [];
+  const stable: number[] = [];
+  const canary: number[] = [];
+  hs.counts.forEach((n, i) => {
+    const m = hc.counts[i] ?? 0;
+    if (n === 0 && m === 0) return;
+    // A kept bucket's upper bound is the edge between it and the next kept one.
+    if (stable.length > 0) edges.push(hs.bounds[i - 1] as number);
+    stable.push(n);
+    canary.push(m);
+  });
+  return { edges, stable, canary };
+}
+
+function sequentialPsi(
+  base: ReturnType<typeof sequentialBase>,
+  bins: ScoreBins,
+  analysis: CanaryAnalysis,
+  tuning: SequentialTuning,
+): CheckResult {
+  const name = 'prediction drift';
+  const { maxPsi, ksAlpha: alpha } = analysis.prediction;
+  const sc = [...bins.stable];
+  const cc = [...bins.canary];
+  const sn = sc.reduce((a, x) => a + x, 0);
+  const cn = cc.reduce((a, x) => a + x, 0);
+  const edges = bins.edges;
+  if (bins.edgeSamples === 0 && (cn < analysis.minSamples || sn < analysis.minSamples)) {
+    return {
+      ...base,
+      status: 'inconclusive',
+      sampleSize: cn,
+      message: waitingMessage(name, { canary: cn, stable: sn }, analysis.minSamples),
+      evidence: { canary: { n: cn }, stable: { n: sn }, minSamples: analysis.minSamples, histogram: true },
+    };
+  }
+  const s = { length: sn };
+  const c = { length: cn };
   const bounds = psiBounds(sc, cc, alpha, tuning.predictionConcentration, PSI_EPSILON);
   const point = psiFromShares(
     sc.map((x) => x / s.length),
@@ -655,10 +739,11 @@ function sequentialPredictionCheck(
     psi: round(point),
     psiBounds: { lower: round(bounds.lower), upper: round(bounds.upper) },
     alpha,
-    canary: summarize(c),
-    stable: summarize(s),
+    canary: bins.summaries.canary,
+    stable: bins.summaries.stable,
     bins: { count: edges.length + 1, edges: edges.map((e) => round(e)), stable: sc, canary: cc },
-    edgeSamples: tuning.edgeSamples,
+    edgeSamples: bins.edgeSamples,
+    ...(bins.edgeSamples === 0 ? { binsFrom: 'the score histogram buckets' } : {}),
     concentration: tuning.predictionConcentration,
     test: 'anytime-valid confidence sequences for every bin share (union bound), PSI bounded over them',
   };

@@ -5,7 +5,7 @@ import { type Shadow } from '../spec/schema';
 import { binShares, ks2Sample, psi, PSI_EPSILON, psiFromShares, quantileEdges } from '../stats/drift';
 import { quantile } from '../stats/quantile';
 import { logOneSidedMixtures, psiBounds, QuantileRatioTest } from '../stats/sequential';
-import { type StatsSnapshot } from '../promotion/stats-snapshot';
+import { latencySamples, scoreSamples, type StatsSnapshot } from '../promotion/stats-snapshot';
 import type { HoldoutScores } from '../promotion/contracts';
 import { finite, pct, psiBins, round, summarize } from './evidence';
 import { skewCheck } from './skew';
@@ -160,7 +160,15 @@ function skewChecks(
   // A spec parsed before `skew` existed (replayed from workflow history) has none.
   const limits = shadow.checks.skew as Shadow['checks']['skew'] | undefined;
   if (limits === undefined || reference === undefined) return [];
-  return [skewCheck({ reference, candidate: cand.scores, champion: stable.scores, limits, role: 'shadow' })];
+  return [
+    skewCheck({
+      reference,
+      candidate: scoreSamples(cand),
+      champion: scoreSamples(stable),
+      limits,
+      role: 'shadow',
+    }),
+  ];
 }
 
 function agreementCheck(stats: StatsSnapshot, shadow: Shadow): CheckResult {
@@ -195,8 +203,8 @@ function agreementCheck(stats: StatsSnapshot, shadow: Shadow): CheckResult {
 function distributionChecks(stable: Window, cand: Window, shadow: Shadow): CheckResult[] {
   const { maxPsi, maxKsStatistic } = shadow.checks;
   if (maxPsi === undefined && maxKsStatistic === undefined) return [];
-  const s = finite(stable.scores);
-  const c = finite(cand.scores);
+  const s = finite(scoreSamples(stable));
+  const c = finite(scoreSamples(cand));
   const sizes = { stable: summarize(s), shadow: summarize(c) };
   if (s.length === 0 || c.length === 0) {
     const message = `score distribution: no finite scores to compare (stable ${s.length}, shadow ${c.length})`;
@@ -268,8 +276,8 @@ function errorRateCheck(cand: Window, shadow: Shadow): CheckResult {
 }
 
 function latencyCheck(stable: Window, cand: Window, maxRatio: number): CheckResult {
-  const s = finite(stable.latencyMs);
-  const c = finite(cand.latencyMs);
+  const s = finite(latencySamples(stable));
+  const c = finite(latencySamples(cand));
   const base = {
     name: 'shadow latency ratio',
     metric: 'p95 latency shadow / stable',
@@ -416,8 +424,8 @@ function sequentialPsi(stable: Window, cand: Window, maxPsi: number, alpha: numb
     threshold: maxPsi,
     comparator: '<=' as const,
   };
-  const c = finite(cand.scores);
-  const sAll = finite(stable.scores);
+  const c = finite(scoreSamples(cand));
+  const sAll = finite(scoreSamples(stable));
   if (c.length === 0 || sAll.length <= SEQ_EDGE_SAMPLES) {
     return {
       ...base,
@@ -464,8 +472,8 @@ function sequentialLatency(stable: Window, cand: Window, maxRatio: number, alpha
     threshold: maxRatio,
     comparator: '<=' as const,
   };
-  const s = Float64Array.from(finite(stable.latencyMs)).sort();
-  const c = Float64Array.from(finite(cand.latencyMs)).sort();
+  const s = Float64Array.from(finite(latencySamples(stable))).sort();
+  const c = Float64Array.from(finite(latencySamples(cand))).sort();
   const evidence = { stable: summarize(Array.from(s)), shadow: summarize(Array.from(c)) };
   if (c.length === 0 || s.length === 0 || !((s[0] as number) > 0)) {
     return {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StatsSnapshot } from '../promotion/stats-snapshot';
+import { latencySamples, type StatsSnapshot } from '../promotion/stats-snapshot';
 import type { GateVerdict, LiveTick, LiveVariantTick } from '../promotion/verdict';
 import { evenSubsample, round, summarize } from './evidence';
 
@@ -33,7 +33,7 @@ export const LiveTickSchema = z.object({
 });
 
 function variantTick(w: NonNullable<StatsSnapshot['variants']['stable']>): LiveVariantTick {
-  const s = summarize(evenSubsample(w.latencyMs, LATENCY_SAMPLE));
+  const s = summarize(evenSubsample(latencySamples(w), LATENCY_SAMPLE));
   return {
     n: w.requests,
     errorRate: w.requests === 0 ? 0 : round(w.errors / w.requests, 6),

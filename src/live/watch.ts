@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ProgradeError } from '../errors';
 import { type GateVerdict, type VerdictStatus } from '../promotion/verdict';
 import { type StatsSnapshot } from '../promotion/stats-snapshot';
+import { type MetricsProvider } from './providers/types';
 import type { HoldoutScores } from '../promotion/contracts';
 import { type CanaryAnalysis, type Shadow } from '../spec/schema';
 import { alphaSpent, analysisMode } from './alpha-spending';
@@ -23,10 +24,13 @@ import { appendTick, resumedTicks, tickOf } from './timeline';
  *   retry resumes from the last heartbeat, deadline included).
  */
 
-/** The part of `GatewayAdminClient` the loops use. */
-export interface StatsSource {
-  stats(model: string, query: { sinceMs?: number; generation?: number }): Promise<StatsSnapshot>;
-}
+/**
+ * Where the loops read their windows: a metrics provider (src/live/providers/types.ts documents the
+ * contract). The gateway's own statistics (`GatewayAdminClient`) are the default; Prometheus is the
+ * other (`providerFor` picks one from `canary.analysis.provider`). The shadow watch always reads the
+ * gateway: its checks compare the two answers row by row, which no aggregate metric holds.
+ */
+export type StatsSource = MetricsProvider;
 
 export const WatchHeartbeat = z.object({
   kind: z.enum(['shadow', 'canary']),
@@ -44,6 +48,7 @@ export const WatchHeartbeat = z.object({
 export type WatchHeartbeat = z.infer<typeof WatchHeartbeat>;
 
 export interface WatchDeps {
+  /** The metrics provider (named `admin` since the gateway's admin client was the only one). */
   readonly admin: StatsSource;
   heartbeat(details: WatchHeartbeat): void;
   /** Resolves after `ms`; may reject or resolve early when `signal` aborts. */
@@ -199,7 +204,14 @@ async function watch(deps: WatchDeps, spec: LoopSpec): Promise<CanaryWatchResult
     const { stop } = judged;
     ticks += 1;
     timeline = appendTick(timeline, tickOf(stats, judged.verdict, nowMs, ticks));
-    const verdict = { ...judged.verdict, ticks: timeline };
+    const source = deps.admin.kind;
+    const verdict = {
+      ...judged.verdict,
+      ...(source !== undefined && source !== 'gateway'
+        ? { summary: `${judged.verdict.summary} (metrics from ${source})` }
+        : {}),
+      ticks: timeline,
+    };
     last = { status: verdict.status, summary: verdict.summary };
     beat();
     const result = { verdict, ticks, elapsedMs: nowMs - params.startedAtMs };

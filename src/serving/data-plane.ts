@@ -150,7 +150,7 @@ export class DataPlane {
     const ready = this.readyVersion(model, version);
     const checked = call.parse(ready.signature);
     const stats = this.stats.of(model, applied.generation);
-    const labels = { model, variant, version };
+    const labels = { model, variant, version, generation: applied.generation };
     const started = performance.now();
     let outputs: readonly Tensor[];
     try {
@@ -181,8 +181,8 @@ export class DataPlane {
     const scores = scoresOf(outputs, spec.scoreOutput);
     const nonFinite = hasNonFinite(outputs);
     stats.record(variant, version, { latencyMs, error: nonFinite, scores });
-    this.deps.metrics.observe(labels, latencyMs, nonFinite);
-    this.mirror(model, spec, checked, scores, stats);
+    this.deps.metrics.observe(labels, latencyMs, nonFinite, scores);
+    this.mirror(model, spec, checked, scores, stats, applied.generation);
     this.deps.predictionLog?.maybeLog(() => ({
       at: new Date().toISOString(),
       ...(call.requestId !== undefined ? { requestId: call.requestId } : {}),
@@ -214,6 +214,7 @@ export class DataPlane {
     checked: CheckedRequest,
     primaryScores: readonly number[],
     stats: WindowStats,
+    generation: number,
   ): void {
     const shadow = spec.shadow;
     if (!shadow || !shouldShadow(spec, this.random())) return;
@@ -224,7 +225,7 @@ export class DataPlane {
       return;
     }
     this.shadowBacklog += 1;
-    const labels = { model, variant: 'shadow', version: shadow.version };
+    const labels = { model, variant: 'shadow', version: shadow.version, generation };
     const started = performance.now();
     target
       .infer(checked.inputs, checked.rows)
@@ -234,7 +235,7 @@ export class DataPlane {
         const nonFinite = hasNonFinite(outputs);
         stats.record('shadow', shadow.version, { latencyMs, error: nonFinite, scores });
         stats.recordPairs(primaryScores, scores);
-        this.deps.metrics.observe(labels, latencyMs, nonFinite);
+        this.deps.metrics.observe(labels, latencyMs, nonFinite, scores);
       })
       .catch((e: unknown) => {
         const latencyMs = performance.now() - started;

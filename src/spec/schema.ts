@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { TensorSpec } from '../onnx/tensor-spec';
 import { RoutingPercent } from '../routing/schema';
+import { MetricsProviderSpec } from './metrics-provider';
 import { Gates, HigherIsBetterMetric, LowerIsBetterMetric } from './gates-schema';
 import { quote } from './spec-error';
 import { Duration, Size } from './units';
@@ -401,6 +402,10 @@ const CanaryStepInput = z.preprocess(
 );
 
 export const CanaryAnalysis = z.strictObject({
+  provider: MetricsProviderSpec.optional().meta({
+    description:
+      'Where the numbers come from: the gateway’s own statistics (default), or { type: prometheus, url, labels?, queries? } (docs/metrics-providers.md)',
+  }),
   mode: z.enum(['sequential', 'bonferroni']).default('sequential').meta({
     description:
       'sequential: anytime-valid tests judged every tick, each alpha divided by the bake and analysis steps only, a step may end early once non-inferior; bonferroni: fixed-sample tests at each alpha divided by every planned look, bakes run their full time',

@@ -244,10 +244,10 @@ describe('gateway – refusals', () => {
   it('exposes Prometheus counters per model, variant and version', async () => {
     const text = await (await fetch(`${gw.url}/metrics`)).text();
     expect(text).toMatch(
-      /prograde_gateway_requests_total\{model="credit",variant="stable",version="1"\} \d+/,
+      /prograde_gateway_requests_total\{model="credit",variant="stable",version="1",generation="\d+"\} \d+/,
     );
     expect(text).toMatch(
-      /prograde_gateway_request_duration_ms_bucket\{model="credit",variant="stable",version="1",le="\+Inf"\} \d+/,
+      /prograde_gateway_request_duration_ms_bucket\{model="credit",variant="stable",version="1",generation="\d+",le="\+Inf"\} \d+/,
     );
     expect(text).toMatch(/prograde_gateway_rejected_total\{model="limited",status="429"\} 2/);
   });
