@@ -11,8 +11,9 @@ export const LAYERS = [
   // errors, codes, logging and input-file reading: everything may use them (and they use each other).
   { name: 'foundation', members: ['errors', 'error-codes', 'logging', 'input-file'], siblings: true },
   // Pure leaves that know nothing of promotions: statistics (and metric names), ONNX, the routing
-  // shape the spec and the gateway share, dataset files, signed-decision checks (identity, sandbox-safe).
-  { name: 'leaves', members: ['stats', 'onnx', 'routing', 'dataset', 'identity'] },
+  // shape the spec and the gateway share, dataset files, signed-decision checks (identity, sandbox-safe),
+  // OpenTelemetry tracing (telemetry: the gateway, the client, the worker and the CLI use it).
+  { name: 'leaves', members: ['stats', 'onnx', 'routing', 'dataset', 'identity', 'telemetry'] },
   // The MLflow client and the promotion.yaml schema.
   { name: 'sources', members: ['mlflow', 'spec'] },
   // The neutral, sandbox-safe vocabulary: state, activity contracts, verdicts, search attributes.

@@ -11,6 +11,7 @@ const SLOW_TIER = [
   'test/unit/hostile-spec.test.ts',
   'test/unit/spec-cli.test.ts',
   'test/unit/lint-layers.test.ts',
+  'test/unit/helm-chart.test.ts',
 ];
 /** Replays recorded promotion histories against today's workflow code: a workflow test without a server. */
 const REPLAY = ['test/unit/workflow-replay.test.ts'];

@@ -2,6 +2,8 @@
 // `npm pack`'s prepack step after `tsc -p tsconfig.build.json`: bundles the compiled workflow code
 // once, so an installed worker loads dist/workflow-bundle.js instead of running webpack at every start
 // (src/worker.ts picks it up). The payload converter is bundled in, as the worker requires.
+// A second bundle, dist/workflow-bundle-traced.js, also holds the OpenTelemetry workflow interceptors
+// (src/telemetry/workflow-interceptors.ts): a worker with OTEL_EXPORTER_OTLP_ENDPOINT set loads that one.
 import { createRequire } from 'node:module';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -14,27 +16,35 @@ const { bundleWorkflowCode } = require('@temporalio/worker');
 
 const workflowsPath = join(dist, 'workflows', 'index.js');
 const payloadConverterPath = join(dist, 'workflows', 'payload-converter.js');
-for (const f of [workflowsPath, payloadConverterPath]) {
+const tracingModule = join(dist, 'telemetry', 'workflow-interceptors.js');
+for (const f of [workflowsPath, payloadConverterPath, tracingModule]) {
   if (!existsSync(f)) {
     process.stderr.write(`build-release: ${f} is missing; run tsc -p tsconfig.build.json first\n`);
     process.exit(1);
   }
 }
-const started = Date.now();
 const quiet = () => undefined;
-const { code } = await bundleWorkflowCode({
-  workflowsPath,
-  payloadConverterPath,
-  logger: {
-    log: quiet,
-    trace: quiet,
-    debug: quiet,
-    info: quiet,
-    warn: quiet,
-    error: (m) => console.error(m),
-  },
-});
-writeFileSync(join(dist, 'workflow-bundle.js'), code);
-process.stderr.write(
-  `build-release: dist/workflow-bundle.js (${(code.length / 1024).toFixed(0)} KiB) in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
-);
+const logger = {
+  log: quiet,
+  trace: quiet,
+  debug: quiet,
+  info: quiet,
+  warn: quiet,
+  error: (m) => console.error(m),
+};
+for (const [file, workflowInterceptorModules] of [
+  ['workflow-bundle.js', []],
+  ['workflow-bundle-traced.js', [tracingModule]],
+]) {
+  const started = Date.now();
+  const { code } = await bundleWorkflowCode({
+    workflowsPath,
+    payloadConverterPath,
+    workflowInterceptorModules,
+    logger,
+  });
+  writeFileSync(join(dist, file), code);
+  process.stderr.write(
+    `build-release: dist/${file} (${(code.length / 1024).toFixed(0)} KiB) in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
+  );
+}

@@ -71,6 +71,9 @@ export const ERROR_CODES = {
   INPUT_FILE_INVALID: input('a file named on the command line is missing or not a regular file'),
   DATASET_INVALID: input('a dataset CSV is malformed or does not fit the model'),
   MLFLOW_CONFIG_INVALID: input('the MLflow settings in the environment are wrong'),
+  TELEMETRY_CONFIG_INVALID: input(
+    'the OpenTelemetry settings in the environment (OTEL_EXPORTER_OTLP_*) are wrong',
+  ),
   TLS_CONFIG_INVALID: input(
     'a CA bundle, client certificate or key named in the environment is missing or not PEM',
   ),

@@ -19,6 +19,7 @@ import { ModelCache } from './mlflow/cache';
 import { mlflowClient } from './config/mlflow';
 import { workerTuning, type WorkerTuning } from './config/worker-tuning';
 import { type MlflowClient } from './mlflow/client';
+import { startTelemetry, type Telemetry } from './telemetry';
 
 let runtimeInstalled = false;
 
@@ -58,6 +59,11 @@ export interface PromotionWorkerOptions {
   readonly identity?: string;
   /** Slots and sticky cache (src/config/worker-tuning.ts); default: the measured defaults there. */
   readonly tuning?: WorkerTuning;
+  /**
+   * OpenTelemetry (src/telemetry): activity and workflow interceptors, and the sink workflow spans
+   * leave by. A `workflowBundle` given with it must have been built with TRACING_WORKFLOW_MODULE.
+   */
+  readonly tracing?: Telemetry;
 }
 
 /**
@@ -80,8 +86,9 @@ function sourcePath(relative: string): string {
  * installed worker loads it and starts in about a second instead of running webpack for several.
  * A source checkout has none and bundles at start, so an edit to a workflow is always what runs.
  */
-function prebuiltBundle(): { codePath: string } | undefined {
-  const codePath = join(__dirname, 'workflow-bundle.js');
+function prebuiltBundle(traced: boolean): { codePath: string } | undefined {
+  // The traced bundle also holds the OpenTelemetry workflow interceptors (src/telemetry).
+  const codePath = join(__dirname, traced ? 'workflow-bundle-traced.js' : 'workflow-bundle.js');
   return existsSync(codePath) ? { codePath } : undefined;
 }
 
@@ -95,7 +102,10 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
     downloadsDir: join(opts.workDir, 'downloads'),
   });
   const activities = createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger });
-  const bundle = opts.workflowBundle ?? prebuiltBundle();
+  const bundle = opts.workflowBundle ?? prebuiltBundle(opts.tracing !== undefined);
+  const traced = opts.tracing
+    ? await (await import('./telemetry/temporal.js')).workerTracing(opts.tracing)
+    : undefined;
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
@@ -110,6 +120,13 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
         }),
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...(opts.tuning ?? workerTuning({})),
+    // A bundle carries its workflow interceptors; a worker that bundles adds the module itself.
+    ...(traced
+      ? {
+          interceptors: bundle ? { activity: traced.interceptors.activity ?? [] } : traced.interceptors,
+          sinks: traced.sinks,
+        }
+      : {}),
     shutdownGraceTime: '10s',
   });
 }
@@ -129,6 +146,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
   const settings = temporalSettings(env);
   const tuning = workerTuning(env);
   const mlflow = mlflowClient(env);
+  const tracing = await startTelemetry('prograde-worker', env);
   const connection = await connectWorker(settings);
   try {
     const worker = await createPromotionWorker({
@@ -139,6 +157,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
       workDir: env.PROGRADE_WORK_DIR ?? join(dataDir(), 'worker'),
       logger,
       tuning,
+      ...(tracing ? { tracing } : {}),
     });
     logger.info(
       { address: settings.connection.address, taskQueue: settings.taskQueue, tuning },
@@ -148,5 +167,6 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
     logger.info('worker stopped');
   } finally {
     await connection.close();
+    await tracing?.shutdown();
   }
 }

@@ -1,5 +1,6 @@
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { temporalConnectFailure, temporalSettings, type TemporalSettings } from '../config/temporal';
+import { telemetryOf } from '../telemetry';
 
 export interface ConnectedClient {
   readonly client: Client;
@@ -22,8 +23,17 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
     await connection?.close().catch(() => undefined);
     throw await temporalConnectFailure(settings, e);
   }
+  // A traced CLI command (src/telemetry): the workflow calls carry its span's context in their headers.
+  const tracing = telemetryOf('prograde-cli');
+  const interceptors = tracing
+    ? await (await import('../telemetry/temporal.js')).tracingClientInterceptors(tracing)
+    : undefined;
   return {
-    client: new Client({ connection, namespace: settings.namespace }),
+    client: new Client({
+      connection,
+      namespace: settings.namespace,
+      ...(interceptors ? { interceptors } : {}),
+    }),
     settings,
     close: () => connection.close(),
   };

@@ -9,6 +9,7 @@ import {
 import { RoutingSpec, type RoutingPut } from '../routing/schema';
 import { AppliedRouting } from './desired-state';
 import { StatsSnapshot } from '../promotion/stats-snapshot';
+import { outgoingSpan } from '../telemetry';
 
 /**
  * Typed client of the gateway's admin API, for the promotion activities. Every answer is parsed
@@ -74,7 +75,9 @@ export class GatewayAdminClient {
     init: { body?: unknown; actor?: string | undefined } = {},
   ): Promise<T> {
     const url = `${this.baseUrl}${path}`;
-    let res: Response;
+    // With tracing on (src/telemetry): a client span, and its traceparent for the gateway's span.
+    const span = outgoingSpan(method, url);
+    let res: Response | undefined;
     let text: string;
     try {
       const request = {
@@ -83,6 +86,7 @@ export class GatewayAdminClient {
           authorization: `Bearer ${this.options.token}`,
           'content-type': 'application/json',
           ...(init.actor !== undefined ? { 'x-prograde-actor': init.actor } : {}),
+          ...span?.headers,
         },
         ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 120_000),
@@ -90,7 +94,9 @@ export class GatewayAdminClient {
       res = await (this.transport ? this.transport.fetch(url, request) : fetch(url, request));
       // Read inside the try: a connection cut mid-body is as unreachable as one refused.
       text = await res.text();
+      span?.end(res.status);
     } catch (e) {
+      span?.end(res?.status, e);
       const tls = certificateProblem(e);
       if (tls) {
         const why = describeCertificateProblem(tls.problem, tls.detail, new URL(url).host, {

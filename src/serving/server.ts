@@ -63,6 +63,7 @@ import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
 import { dispatch } from './route-table';
 import { openSecurity, type RequestSeen } from './security';
 import { StateStore } from './state-store';
+import { gatewayRequestHook } from '../telemetry';
 import type { TlsFiles } from './tls';
 import { VersionHost } from './version-host';
 import { DEFAULT_WINDOW_STATS, type WindowStatsOptions } from './window-stats';
@@ -127,6 +128,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const logger = options.logger ?? pino({ name: 'prograde-gateway' });
   const limits = resolveLimits(options.limits, options.maxBodyBytes);
   const metrics = new GatewayMetrics();
+  // OpenTelemetry server spans (src/telemetry) when OTEL_EXPORTER_OTLP_ENDPOINT is set; else undefined.
+  const traceRequest = await gatewayRequestHook();
   // Credentials and certificates first: a bad file stops the start before any thread is spawned.
   const security = await openSecurity(
     { ...options, token: options.token ?? process.env.PROGRADE_GATEWAY_TOKEN },
@@ -264,6 +267,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const requestId = stampRequestId(req, res);
+    traceRequest?.(req, res, requestId);
     if (draining) closeAfterAnswer(res);
     unanswered.add(res);
     res.once('close', () => unanswered.delete(res));
