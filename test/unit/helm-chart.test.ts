@@ -30,7 +30,7 @@ let scratch: string;
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
 }
 interface Mount {
   name: string;
@@ -126,7 +126,11 @@ function envOf(c: Container): Map<string, string> {
   const env = new Map<string, string>();
   for (const e of c.env ?? []) {
     const ref = e.valueFrom?.secretKeyRef;
-    env.set(e.name, ref ? `secret:${ref.name}/${ref.key}` : String(e.value));
+    const field = e.valueFrom?.fieldRef;
+    env.set(
+      e.name,
+      ref ? `secret:${ref.name}/${ref.key}` : field ? `field:${field.fieldPath}` : String(e.value),
+    );
   }
   return env;
 }
@@ -246,6 +250,8 @@ describe('deploy/helm/prograde', () => {
     expect(env.get('TEMPORAL_NAMESPACE')).toBe(values.temporal.namespace);
     expect(env.get('PROGRADE_TASK_QUEUE')).toBe(values.temporal.taskQueue);
     expect(envOf(gw).get('MLFLOW_TRACKING_URI')).toBe(values.mlflow.trackingUri);
+    // Each replica names itself by its pod name in the audit and prediction logs.
+    expect(envOf(gw).get('PROGRADE_GATEWAY_REPLICA_ID')).toBe('field:metadata.name');
 
     // Services: one for traffic, a headless one listing every replica (not-ready ones too).
     const headless = one(manifests, 'Service', 'rel-prograde-gateway-headless');
