@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 
 /**
  * CPU time of a process and all its descendants (utime + stime, plus what their exited children used),
@@ -37,4 +38,47 @@ export function treeCpuMs(root: number): number {
     stack.push(...(children.get(pid) ?? []));
   }
   return (total * 1000) / ticks;
+}
+
+/** `root` and every process under it, from /proc. */
+export function treePids(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const ppid = Number(statFields(Number(name))?.[1]);
+    if (Number.isFinite(ppid)) children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const all: number[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    all.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return all;
+}
+
+/**
+ * Sets the nice value of every thread of the trees under `roots` (Linux keeps one per thread; threads
+ * started later inherit their creator's). Returns how many threads took it; 0 when not permitted.
+ */
+export function setTreePriority(roots: readonly number[], nice: number): number {
+  let set = 0;
+  for (const pid of roots.flatMap(treePids)) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        os.setPriority(Number(tid), nice);
+        set++;
+      } catch {
+        // Gone, or not permitted (raising priority needs CAP_SYS_NICE): that thread keeps its own.
+      }
+    }
+  }
+  return set;
 }

@@ -1,6 +1,6 @@
 /** Tables and derived figures of the scale benchmark, from the measured runs only. */
 import type { Table } from './report';
-import { percentile } from './scale-history';
+import { percentile, type HistoryAnalysis } from './scale-history';
 import type { LiveRun } from './scale-live';
 import type { LoadResult, Quantiles } from './scale-load';
 
@@ -125,6 +125,52 @@ export function overheadTables(runs: readonly LiveRun[]): Table[] {
       ],
     },
   ];
+}
+
+/** Runs of one workflow on one server, for the overhead comparison. */
+export interface OverheadSample {
+  readonly server: string;
+  readonly workflow: string;
+  readonly analyses: readonly HistoryAnalysis[];
+}
+
+/**
+ * The time between activities of prograde's zero-bake promotions beside a no-op workflow's on the same
+ * server, on each server setting measured: what Temporal itself costs per step and what prograde adds.
+ */
+export function overheadComparisonTable(samples: readonly OverheadSample[]): Table {
+  const p50 = (v: readonly number[]): string => ms0(percentile(v.filter(Number.isFinite), 0.5));
+  const p95 = (v: readonly number[]): string => ms0(percentile(v.filter(Number.isFinite), 0.95));
+  return {
+    title: 'Time between activities: prograde against a no-op workflow on the same dev server, ms',
+    columns: [
+      'Temporal dev server SQLite',
+      'workflow',
+      'runs',
+      'step boundaries',
+      'gap p50',
+      'gap p95',
+      'workflow task queued p50',
+      'workflow task ran p50',
+      'per run: between activities / in activities, p50',
+    ],
+    rows: samples.map((x) => {
+      const gaps = x.analyses.flatMap((a) => a.gaps);
+      const between = x.analyses.map((a) => a.gaps.reduce((sum, g) => sum + g.totalMs, 0));
+      const inside = x.analyses.map((a) => a.activityRunMs.reduce((sum, r) => sum + r.ms, 0));
+      return [
+        x.server,
+        x.workflow,
+        String(x.analyses.length),
+        String(gaps.length),
+        p50(gaps.map((g) => g.totalMs)),
+        p95(gaps.map((g) => g.totalMs)),
+        p50(gaps.map((g) => g.queueMs)),
+        p50(gaps.map((g) => g.runMs)),
+        `${p50(between)} / ${p50(inside)}`,
+      ];
+    }),
+  };
 }
 
 /** Least-squares slope of y on x; NaN when x does not vary. */

@@ -27,7 +27,21 @@ export interface ScaleStack {
   stop(): Promise<void>;
 }
 
-export async function startScaleStack(dir: string): Promise<ScaleStack> {
+/**
+ * The dev server's SQLite settings the benchmark runs with: write-ahead log, synced at checkpoints
+ * rather than on every commit (a process killed keeps every commit; a power cut may lose the last
+ * ones). SQLite's default syncs on every commit, three per workflow step: `SCALE_TEMPORAL_SQLITE=default`.
+ */
+export const FAST_SQLITE = ['journal_mode=wal', 'synchronous=normal'] as const;
+
+export function scaleSqlitePragmas(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+  return env.SCALE_TEMPORAL_SQLITE === 'default' ? [] : FAST_SQLITE;
+}
+
+export async function startScaleStack(
+  dir: string,
+  sqlitePragmas: readonly string[] = scaleSqlitePragmas(),
+): Promise<ScaleStack> {
   mkdirSync(join(dir, 'temporal'), { recursive: true });
   mkdirSync(join(dir, 'mlflow'), { recursive: true });
   // Loaded 2-core machines start both in up to half a minute; the defaults are for a quiet one.
@@ -36,7 +50,7 @@ export async function startScaleStack(dir: string): Promise<ScaleStack> {
   let mlflowServer: MlflowServer | undefined;
   try {
     [temporal, mlflowServer] = await Promise.all([
-      startTemporalServer({ dataDir: join(dir, 'temporal'), headless: true, timeoutMs }),
+      startTemporalServer({ dataDir: join(dir, 'temporal'), headless: true, timeoutMs, sqlitePragmas }),
       startMlflowServer({ dataDir: join(dir, 'mlflow'), timeoutMs }),
     ]);
   } catch (e) {

@@ -21,6 +21,12 @@ export interface StartTemporalOptions {
   readonly headless?: boolean;
   readonly detached?: boolean;
   readonly timeoutMs?: number;
+  /**
+   * SQLite pragmas (`NAME=VALUE`) for the server's database, e.g. `journal_mode=wal` and
+   * `synchronous=normal`: SQLite's default syncs the disk on every commit, and a workflow step takes
+   * three commits, which is most of the time between activities on the dev server (bench/RESULTS.md, scale).
+   */
+  readonly sqlitePragmas?: readonly string[];
 }
 
 const SEARCH_ATTRIBUTE_FLAGS = SEARCH_ATTRIBUTES.flatMap((key) => [
@@ -50,6 +56,7 @@ async function startOnce(opts: StartTemporalOptions): Promise<TemporalServer> {
     String(await freePort(host)),
     '--db-filename',
     join(opts.dataDir, 'temporal.db'),
+    ...(opts.sqlitePragmas ?? []).flatMap((pragma) => ['--sqlite-pragma', pragma]),
     '--log-level',
     'warn',
     ...SEARCH_ATTRIBUTE_FLAGS,
