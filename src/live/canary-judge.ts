@@ -96,23 +96,26 @@ export function judgeCanary(
   const stable = stats.variants.stable ?? EMPTY;
   const canary = stats.variants.canary ?? EMPTY;
   const tuning = { ...DEFAULT_SEQUENTIAL_TUNING, ...options.sequential };
-  const fixed = [errorRateCheck, latencyCheck, predictionCheck];
+  type Fixed = typeof errorRateCheck;
+  type Sequential = typeof sequentialErrorRateCheck;
+  // A provider may not measure latency or scores at all (`unmeasured`, e.g. a model server that exports
+  // no score histogram): that check is left out of the verdict, never waited for.
+  const measured = (what: 'latency' | 'scores'): boolean =>
+    !(stable.unmeasured?.includes(what) === true && canary.unmeasured?.includes(what) === true);
+  const pairs: [Fixed, Sequential][] = [
+    [errorRateCheck, sequentialErrorRateCheck],
+    ...(measured('latency') ? [[latencyCheck, sequentialLatencyCheck] as [Fixed, Sequential]] : []),
+    ...(measured('scores') ? [[predictionCheck, sequentialPredictionCheck] as [Fixed, Sequential]] : []),
+  ];
   const checks =
     options.mode === 'sequential'
-      ? [
-          sequentialErrorRateCheck(stable, canary, analysis, tuning),
-          sequentialLatencyCheck(stable, canary, analysis, tuning),
-          sequentialPredictionCheck(stable, canary, analysis, tuning),
-        ].map((c, i) =>
-          options.lastLook === true && c.status === 'inconclusive'
-            ? onPointEstimate(c, (fixed[i] as typeof errorRateCheck)(stable, canary, analysis))
-            : c,
-        )
-      : [
-          errorRateCheck(stable, canary, analysis),
-          latencyCheck(stable, canary, analysis),
-          predictionCheck(stable, canary, analysis),
-        ];
+      ? pairs.map(([fixed, sequential]) => {
+          const c = sequential(stable, canary, analysis, tuning);
+          return options.lastLook === true && c.status === 'inconclusive'
+            ? onPointEstimate(c, fixed(stable, canary, analysis))
+            : c;
+        })
+      : pairs.map(([fixed]) => fixed(stable, canary, analysis));
   // What every check compares, in the report too: the two versions serving side by side in one step.
   const compares = `canary v${canary.version || '?'} (candidate) vs stable v${stable.version || '?'} (champion): requests of the same step, routed at random, since the step began`;
   const verdict = combine(
@@ -628,7 +631,7 @@ function sequentialPredictionCheck(
   const name = 'prediction drift';
   const { maxPsi } = analysis.prediction;
   const base = sequentialBase(name, 'PSI(stable scores, canary scores)', maxPsi);
-  const binned = histogramBins(stable, canary);
+  const binned = histogramBins(stable, canary, tuning);
   if (binned) return sequentialPsi(base, binned, analysis, tuning);
   const c = finite(canary.scores);
   const sAll = finite(stable.scores);
@@ -679,16 +682,44 @@ interface ScoreBins {
  * so every stable score counts (none is spent on edges). Buckets empty on both sides are dropped. Only
  * when both variants come as histograms with the same bounds; otherwise undefined (raw samples).
  */
-function histogramBins(stable: Window, canary: Window): ScoreBins | undefined {
+function histogramBins(stable: Window, canary: Window, tuning: SequentialTuning): ScoreBins | undefined {
   const hs = stable.scoreHistogram;
   const hc = canary.scoreHistogram;
   if (!hs || !hc || stable.scores.length > 0 || canary.scores.length > 0) return undefined;
   if (hs.bounds.length !== hc.bounds.length || hs.bounds.some((b, i) => b !== hc.bounds[i])) return undefined;
+  const bounds = groupBounds(hs.bounds, tuning.bins);
   return {
-    ...mergeEmpty(hs, hc),
+    ...mergeEmpty(regroup(hs, bounds), regroup(hc, bounds)),
     summaries: { canary: summarize(scoreSamples(canary)), stable: summarize(scoreSamples(stable)) },
     edgeSamples: 0,
   };
+}
+
+/**
+ * At most `bins` bins from a histogram's bounds, chosen by position alone (every k-th bound), never by
+ * the counts: data-independent, so the e-process stays valid. For the gateway's score buckets
+ * (twentieths of [0, 1]) and 5 bins: fifths, 0.2 … 0.8. More bins than the tuning's would widen the
+ * union bound over bin shares and need several times the samples to pass (measured: some 4,000 a side
+ * with 22 buckets against 500 with 5, at maxPsi 1).
+ */
+function groupBounds(bounds: readonly number[], bins: number): number[] {
+  if (bounds.length + 1 <= bins) return [...bounds];
+  const last = bounds.length - 1;
+  const picked = new Set<number>();
+  for (let i = 1; i < bins; i++) picked.add(Math.round((i * last) / bins));
+  return [...picked].sort((a, b) => a - b).map((i) => bounds[i] as number);
+}
+
+/** `h`'s counts summed into the buckets of `bounds`, a subset of its own bounds. */
+function regroup(h: Histogram, bounds: readonly number[]): Histogram {
+  const counts = new Array<number>(bounds.length + 1).fill(0);
+  let j = 0;
+  h.counts.forEach((n, i) => {
+    const upper = i < h.bounds.length ? (h.bounds[i] as number) : Infinity;
+    while (j < bounds.length && upper > (bounds[j] as number)) j++;
+    counts[j] = (counts[j] as number) + n;
+  });
+  return { bounds: [...bounds], counts };
 }
 
 function mergeEmpty(hs: Histogram, hc: Histogram): { edges: number[]; stable: number[]; canary: number[] } {

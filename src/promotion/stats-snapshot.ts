@@ -42,6 +42,11 @@ const VariantWindow = z.object({
   scores: z.array(z.number()),
   latencyHistogram: Histogram.optional(),
   scoreHistogram: Histogram.optional(),
+  /**
+   * What the provider does not measure at all for this variant (a model server that exports no score
+   * histogram, say): the canary judge leaves that check out instead of waiting for samples.
+   */
+  unmeasured: z.array(z.enum(['latency', 'scores'])).optional(),
 });
 export type VariantWindow = z.infer<typeof VariantWindow>;
 
@@ -88,26 +93,35 @@ export function scoreSamples(w: Pick<VariantWindow, 'scores' | 'scoreHistogram'>
  * the share of samples at or below any bound is the histogram's — and interpolated between them, so a
  * statistic of the rebuilt samples is known to the bucket's resolution only (a median to within its
  * bucket, a latency ratio to about the ratio of adjacent bounds). The first bucket starts at `floor`
- * (0 for latencies) or, without one, all its samples sit at its upper bound; samples above the last
- * bound sit at the last bound (a heavy tail beyond it is invisible). Above MAX_REBUILT_SAMPLES the
+ * (0 for latencies) or, without one, all its samples sit half a bucket below its bound; samples above
+ * the last bound sit half a bucket above it (a heavy tail beyond it is invisible). Above MAX_REBUILT_SAMPLES the
  * counts are scaled down in proportion (largest remainders), a thinning like the gateway's reservoir.
  */
 export function fromHistogram(h: Histogram, floor?: number): number[] {
   const total = h.counts.reduce((a, c) => a + c, 0);
   const counts = total > MAX_REBUILT_SAMPLES ? scaleCounts(h.counts, MAX_REBUILT_SAMPLES) : h.counts;
   const out: number[] = [];
-  const last = h.bounds.length;
+  const b = h.bounds;
+  const last = b.length;
+  if (last === 0) return out;
+  // Outside the bounds: half a neighbouring bucket's width beyond them, so the share at or below every
+  // bound stays exact.
+  const firstWidth = last > 1 ? (b[1] as number) - (b[0] as number) : 1;
+  const lastWidth = last > 1 ? (b[last - 1] as number) - (b[last - 2] as number) : 1;
   counts.forEach((n, i) => {
     if (n <= 0) return;
-    const hi = i < last ? (h.bounds[i] as number) : (h.bounds[last - 1] as number);
-    const lo =
-      i === 0
-        ? floor !== undefined && floor < hi
-          ? floor
-          : hi
-        : i < last
-          ? (h.bounds[i - 1] as number)
-          : hi;
+    let lo: number;
+    let hi: number;
+    if (i === last) {
+      lo = hi = (b[last - 1] as number) + lastWidth / 2;
+    } else if (i === 0) {
+      hi = b[0] as number;
+      lo = floor !== undefined && floor < hi ? floor : hi - firstWidth / 2;
+      if (floor === undefined) hi = lo; // no floor: all at one point below the first bound
+    } else {
+      lo = b[i - 1] as number;
+      hi = b[i] as number;
+    }
     for (let j = 0; j < n; j++) out.push(lo + ((hi - lo) * (j + 0.5)) / n);
   });
   return out;

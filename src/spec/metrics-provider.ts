@@ -43,10 +43,12 @@ export const PrometheusQueries = z.strictObject({
     description: 'Failed requests per variant in the window: labels variant (and version); absent means 0',
   }),
   latency: QueryTemplate.optional().meta({
-    description: 'Cumulative latency histogram buckets (ms) per variant in the window: labels variant and le',
+    description:
+      'Cumulative latency histogram buckets (ms) per variant in the window: labels variant and le; none: not measured, the latency check is left out',
   }),
   scores: QueryTemplate.optional().meta({
-    description: 'Cumulative score histogram buckets per variant in the window: labels variant and le',
+    description:
+      'Cumulative score histogram buckets per variant in the window: labels variant and le; none: not measured (most model servers export no scores), the prediction check is left out',
   }),
 });
 export type PrometheusQueries = z.infer<typeof PrometheusQueries>;
@@ -57,8 +59,18 @@ export const PrometheusProviderSpec = z.strictObject({
     .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .meta({ description: 'Base URL of the Prometheus HTTP API (the part before /api/v1/query)' }),
   labels: z
-    .record(LabelName, z.string().max(256))
-    .refine((r) => Object.keys(r).length <= 20, 'at most 20 labels')
+    .record(z.string(), z.string().max(256))
+    .superRefine((r, ctx) => {
+      const names = Object.keys(r);
+      if (names.length > 20) ctx.addIssue({ code: 'custom', message: 'at most 20 labels' });
+      for (const n of names)
+        if (!LabelName.safeParse(n).success)
+          ctx.addIssue({
+            code: 'custom',
+            path: [n],
+            message: `'${n.slice(0, 100)}' is not a Prometheus label name`,
+          });
+    })
     .optional()
     .meta({
       description:

@@ -52,6 +52,11 @@ export interface PrometheusProviderOptions {
   readonly now?: () => number;
 }
 
+/** `none` as the latency or scores query: the server exports no such metric; the check is left out. */
+function isNone(template: string): boolean {
+  return template.trim() === 'none';
+}
+
 /** A PromQL string literal's content: backslash and double quote escaped. */
 function promString(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -95,9 +100,12 @@ export class PrometheusProvider implements MetricsProvider {
       selector: this.selector,
     };
     const at = nowMs / 1000;
+    const unmeasured = (['latency', 'scores'] as const).filter((k) => isNone(this.queries[k]));
     const [requests, errors, latency, scores] = await Promise.all(
       (['requests', 'errors', 'latency', 'scores'] as const).map((k) =>
-        this.instant(k, fillTemplate(this.queries[k], vars), at),
+        isNone(this.queries[k])
+          ? Promise.resolve([])
+          : this.instant(k, fillTemplate(this.queries[k], vars), at),
       ),
     );
     const req = countsByRole('requests', requests ?? []);
@@ -119,6 +127,7 @@ export class PrometheusProvider implements MetricsProvider {
         scores: [],
         ...(l ? { latencyHistogram: l } : {}),
         ...(s ? { scoreHistogram: s } : {}),
+        ...(unmeasured.length > 0 ? { unmeasured } : {}),
       };
     }
     return {
