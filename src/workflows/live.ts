@@ -1,6 +1,13 @@
 // Over 350 lines on purpose: shadow, the canary steps and the rollback saga share the gateway
 // driver and the operator controls; the saga stays beside every step that can start it.
-import { CancellationScope, condition, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  sleep,
+} from '@temporalio/workflow';
 import type { HoldoutReference, TargetRef, WatchCanaryOutput } from '../promotion/contracts';
 import type { GateVerdict } from '../promotion/verdict';
 import { analysisMode, plannedTests } from '../live/alpha-spending';
@@ -48,6 +55,11 @@ export class GatewayDriver {
     return this.run.state.live?.generation != null;
   }
 
+  /** The generation the next `apply` sends (a refused one is sent again by the next try). */
+  get nextGeneration(): number {
+    return (this.run.state.live?.generation ?? this.base) + 1;
+  }
+
   async init(steps: number): Promise<void> {
     const current = await readRouting.executeWithOptions(
       {
@@ -65,11 +77,11 @@ export class GatewayDriver {
    * Applies `routing` as the next generation; returns the workflow time it took effect. The contract's
    * scoreOutput travels with it, so the gateway scores live requests by the offline gates' rule.
    */
-  async apply(routing: RoutingSpec, why: string): Promise<number> {
-    const generation = (this.run.state.live?.generation ?? this.base) + 1;
+  async apply(routing: RoutingSpec, why: string, options: RoutingOptions = ROUTING_OPTIONS): Promise<number> {
+    const generation = this.nextGeneration;
     const { scoreOutput } = this.run.spec.contract;
     const desired: RoutingSpec = scoreOutput !== undefined ? { ...routing, scoreOutput } : routing;
-    await applyRouting.executeWithOptions({ ...ROUTING_OPTIONS, summary: `routing g${generation}: ${why}` }, [
+    await applyRouting.executeWithOptions({ ...options, summary: `routing g${generation}: ${why}` }, [
       { model: this.run.state.model, target: this.target, generation, desired, actor: this.actor },
     ]);
     const weight =
@@ -88,6 +100,37 @@ const ROUTING_OPTIONS = {
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 30 },
 } as const;
+
+type RoutingOptions = Omit<Parameters<typeof applyRouting.executeWithOptions>[0], 'summary'>;
+
+/**
+ * The rollback's routing change is retried without a maximum while its failure is retryable (a gateway
+ * down, restarting or reloading the champion, the registry away): giving up would leave the candidate
+ * serving. Only a refusal (a non-retryable failure) ends it (chaos finding F4).
+ */
+const ROLLBACK_OPTIONS: RoutingOptions = {
+  ...ROUTING_OPTIONS,
+  // Infinity is the SDK's "unlimited" (it refuses 0, and a missing maximum takes the proxy's 20).
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '15s',
+    maximumAttempts: Number.POSITIVE_INFINITY,
+  },
+};
+
+/** After a refused rollback and the recorded outcome: how long, and how often, the champion is tried again. */
+const RESTORE_FOR_MS = 60 * 60_000;
+const RESTORE_FIRST_PAUSE_MS = 1_000;
+const RESTORE_MAX_PAUSE_MS = 5 * 60_000;
+
+/** A rollback the gateway refused: what it asked for, to try again while the routing is still ours. */
+interface RefusedRollback {
+  readonly routing: RoutingSpec;
+  readonly why: string;
+  readonly generation: number;
+  lastError: string;
+}
 
 type Interrupt = 'abort' | 'promoteFull' | 'pause';
 
@@ -150,6 +193,8 @@ async function interruptible<T>(
 
 export class LiveRollout {
   readonly driver: GatewayDriver;
+  /** Set when the gateway refused the rollback: `keepRestoring` tries it again. */
+  private refused: RefusedRollback | undefined;
 
   constructor(
     private readonly run: PromotionRun,
@@ -450,14 +495,156 @@ export class LiveRollout {
     );
   }
 
-  /** The rollback saga: champion back to 100%, candidate removed. Idempotent by generation. */
-  async rollback(reason: string): Promise<void> {
-    if (!this.driver.touched) return;
-    await this.driver.apply(
-      { stable: { version: this.champion } },
-      `rollback to v${this.champion}: ${reason}`,
-    );
+  /**
+   * The rollback saga: champion back to 100%, candidate removed. Idempotent by generation. Returns
+   * whether traffic is back on the champion. Retryable failures are retried without a maximum; a
+   * refusal ends the promotion as failed, the reason naming the routing left serving, and
+   * `keepRestoring` tries again once the outcome is recorded. Without the patch (runs started before
+   * it), a refusal fails the workflow as it did.
+   */
+  async rollback(reason: string): Promise<boolean> {
+    if (!this.driver.touched) return true;
+    const routing: RoutingSpec = { stable: { version: this.champion } };
+    const why = `rollback to v${this.champion}: ${reason}`;
+    if (!this.run.features.rollbackSettles) {
+      await this.driver.apply(routing, why, ROLLBACK_OPTIONS);
+      return true;
+    }
+    const generation = this.driver.nextGeneration;
+    try {
+      await this.driver.apply(routing, why, ROLLBACK_OPTIONS);
+      return true;
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      const error = failureText(e);
+      this.refused = { routing, why, generation, lastError: error };
+      const left = await this.routingLeft();
+      const intended = this.run.state.outcome ?? 'failed';
+      this.run.update({
+        outcome: 'failed',
+        reason: `${intended} (${reason}), but the rollback to v${this.champion} (g${generation}) was refused: ${error}; ${left}`,
+      });
+      this.run.audit('rollback-refused', `g${generation} refused: ${error}; ${left}`);
+      return false;
+    }
   }
+
+  /** What serves on the gateway now, said for a person: read from it, or else what this run last applied. */
+  private async routingLeft(): Promise<string> {
+    const live = this.run.state.live;
+    const ours = `this promotion last applied g${live?.generation ?? '?'} (candidate v${this.candidate} at ${live?.weight ?? '?'}%)`;
+    try {
+      const now = await readRouting.executeWithOptions(
+        {
+          startToCloseTimeout: '1 minute',
+          retry: { maximumAttempts: 3 },
+          summary: 'read the routing left serving',
+        },
+        [{ model: this.run.state.model, target: this.driver.target }],
+      );
+      return `routing left serving: g${now.generation} ${describeRouting(now.routing)}; ${ours}`;
+    } catch (e) {
+      if (isCancellation(e)) throw e;
+      return `routing on the gateway unknown (${failureText(e)}); ${ours}`;
+    }
+  }
+
+  /**
+   * After a refused rollback, once the outcome is recorded: tries the same rollback again, pausing
+   * longer each time, for up to an hour, while the routing on the gateway is still this promotion's
+   * (its last generation, or the rollback's own). Once anyone else has changed it, or the workflow is
+   * cancelled, their state wins and nothing more is sent. The recorded outcome stays failed; the audit
+   * says whether traffic came back.
+   */
+  async keepRestoring(): Promise<void> {
+    const refused = this.refused;
+    if (!refused) return;
+    const ours = [refused.generation - 1, refused.generation];
+    const until = Date.now() + RESTORE_FOR_MS;
+    this.run.enter(
+      'rolling-back',
+      `the champion v${this.champion} again: the rollback was refused (${refused.lastError}); trying until ${new Date(until).toISOString()} while the routing is still this promotion's`,
+    );
+    let pause = RESTORE_FIRST_PAUSE_MS;
+    try {
+      while (Date.now() + pause < until) {
+        await sleep(pause, { summary: `wait ${pause / 1000}s before trying the rollback again` });
+        pause = Math.min(pause * 2, RESTORE_MAX_PAUSE_MS);
+        let now;
+        try {
+          now = await readRouting.executeWithOptions(
+            {
+              startToCloseTimeout: '1 minute',
+              retry: { maximumAttempts: 3 },
+              summary: 'read routing before trying the rollback again',
+            },
+            [{ model: this.run.state.model, target: this.driver.target }],
+          );
+        } catch (e) {
+          if (isCancellation(e)) throw e;
+          refused.lastError = failureText(e);
+          continue;
+        }
+        if (!ours.includes(now.generation)) {
+          this.run.audit(
+            'rollback-abandoned',
+            `the routing moved to g${now.generation} (${describeRouting(now.routing)}), not this promotion's g${ours.join('/g')}: left as it is`,
+          );
+          return;
+        }
+        try {
+          await this.driver.apply(refused.routing, refused.why, {
+            ...ROUTING_OPTIONS,
+            retry: { ...ROUTING_OPTIONS.retry, maximumAttempts: 3 },
+          });
+          this.run.audit(
+            'rolled-back',
+            `traffic back on the champion v${this.champion} after the refused rollback (the recorded outcome stays failed)`,
+          );
+          return;
+        } catch (e) {
+          if (isCancellation(e)) throw e;
+          refused.lastError = failureText(e);
+          if (failureType(e) === 'GATEWAY_ROUTING_CONFLICT') {
+            this.run.audit('rollback-abandoned', `someone else changed the routing: ${refused.lastError}`);
+            return;
+          }
+        }
+      }
+      this.run.audit(
+        'rollback-given-up',
+        `the rollback to v${this.champion} was still refused after ${RESTORE_FOR_MS / 60_000} min (${refused.lastError}); the routing needs a person`,
+      );
+    } catch (e) {
+      if (!isCancellation(e)) throw e;
+      this.run.audit('rollback-given-up', 'the workflow was cancelled while retrying the refused rollback');
+    }
+  }
+}
+
+function describeRouting(routing: RoutingSpec | null): string {
+  if (!routing) return '(no routing)';
+  const parts = [`stable v${routing.stable.version}`];
+  if (routing.canary) parts.push(`canary v${routing.canary.version} at ${routing.canary.weight}%`);
+  if (routing.shadow) parts.push(`shadow v${routing.shadow.version} at ${routing.shadow.sampleRate}%`);
+  return parts.join(', ');
+}
+
+/** The ApplicationFailure an activity ended with (a workflow sees it as the ActivityFailure's cause). */
+function applicationFailureIn(e: unknown): ApplicationFailure | undefined {
+  if (e instanceof ApplicationFailure) return e;
+  const cause = e instanceof Error ? (e as { cause?: unknown }).cause : undefined;
+  return cause instanceof ApplicationFailure ? cause : undefined;
+}
+
+function failureType(e: unknown): string | undefined {
+  return applicationFailureIn(e)?.type ?? undefined;
+}
+
+function failureText(e: unknown): string {
+  const app = applicationFailureIn(e);
+  if (app) return `${app.type ?? 'Error'}: ${app.message}`;
+  return e instanceof Error ? e.message : String(e);
 }
 
 function labelled(verdict: GateVerdict, where: string): GateVerdict {

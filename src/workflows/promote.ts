@@ -95,8 +95,8 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
       // The rollback saga must finish even when the workflow itself is being cancelled.
       await CancellationScope.nonCancellable(async () => {
         run.enter('rolling-back', `sending all traffic back to the champion: ${reason}`);
-        await live?.rollback(reason);
-        run.audit('rolled-back', `traffic back on the champion: ${reason}`);
+        // false: the gateway refused it; the outcome is then failed, naming the routing left serving.
+        if (await live?.rollback(reason)) run.audit('rolled-back', `traffic back on the champion: ${reason}`);
       });
     }
   }
@@ -108,6 +108,8 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
       run.audit('already-promoted', `${run.state.reason ?? ''}; nothing written`);
     } else {
       await CancellationScope.nonCancellable(() => writeOutcome(run));
+      // Only after a refused rollback: the champion is tried again, holding the turn meanwhile.
+      await live?.keepRestoring();
     }
   } finally {
     // After the outcome is recorded (so the next in line reads the new @champion), on every path.

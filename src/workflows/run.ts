@@ -51,6 +51,12 @@ export interface Features {
    * none means nobody. Before: names were typed and anyone named could operate a spec without approvers.
    */
   readonly signedDecisions: boolean;
+  /**
+   * A rollback whose routing change is refused for good ends the promotion as failed (reason: the
+   * routing left serving) and keeps trying to restore the champion while that is safe. Before: the
+   * refusal failed the workflow itself, with no outcome recorded (chaos finding F4).
+   */
+  readonly rollbackSettles: boolean;
 }
 
 export const PATCHES = {
@@ -58,6 +64,7 @@ export const PATCHES = {
   promptControls: 'controls-end-every-wait',
   alreadyPromoted: 'already-champion-ends-promoted',
   signedDecisions: 'signed-decisions',
+  rollbackSettles: 'rollback-always-ends-with-an-outcome',
 } as const;
 
 function decideFeatures(): Features {
@@ -66,6 +73,7 @@ function decideFeatures(): Features {
     promptControls: patched(PATCHES.promptControls),
     alreadyPromoted: patched(PATCHES.alreadyPromoted),
     signedDecisions: patched(PATCHES.signedDecisions),
+    rollbackSettles: patched(PATCHES.rollbackSettles),
   };
 }
 
