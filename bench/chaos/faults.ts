@@ -36,6 +36,9 @@ export interface FaultRecord {
   readonly note?: string;
 }
 
+/** A stalked moment that never came (the promotion ended first, or took another path): nothing injected. */
+class MomentMissed extends Error {}
+
 export interface FaultSettings {
   readonly mlflowOutageMs: number;
   readonly mlflowFreezeMs: number;
@@ -45,6 +48,12 @@ export interface FaultSettings {
   readonly workerDownMs: number;
   readonly gatewayDownMs: number;
   readonly temporalDownMs: number;
+  /**
+   * After an MLflow or Temporal fault, how long that service stays up before the next fault of its kind:
+   * back-to-back outages starve the run of new promotions (registering a model needs MLflow), and with
+   * them of the live moments the chosen faults wait for (a full run once had 6 promotions in flight of 24).
+   */
+  readonly serviceCoolDownMs: number;
 }
 
 /** Mulberry32: small, seeded, good enough to pick faults reproducibly. */
@@ -102,8 +111,12 @@ export class FaultInjector {
   readonly records: FaultRecord[] = [];
   /** Kinds whose moment has not come since they were last injected, with the reason. */
   readonly notYet = new Map<FaultKind, string>();
+  /** Stalks whose moment never came (nothing was injected for them). */
+  readonly missed: { kind: FaultKind; target: string; why: string }[] = [];
   private readonly busy = new Set<string>();
   private readonly background: Promise<void>[] = [];
+  /** Stalks armed and waiting for their moment. */
+  stalking = 0;
 
   constructor(
     private readonly stack: ChaosStack,
@@ -153,29 +166,52 @@ export class FaultInjector {
         return false;
       }
       this.notYet.delete(kind);
-      const at = Date.now();
-      const work = run.act().then(
-        (note) =>
-          this.record(
-            { kind, target: run.target, durationMs: Date.now() - at, ...(note ? { note } : {}) },
-            at,
-          ),
-        (e: unknown) =>
-          this.record(
-            {
-              kind,
-              target: run.target,
-              durationMs: Date.now() - at,
-              note: `fault action failed: ${String(e)}`,
-            },
-            at,
-          ),
-      );
-      // Long outages run in the background (their component stays busy); other faults may overlap them.
+      const armedAt = Date.now();
+      // A stalk (`run.stalk`) waits for its moment first; the fault counts from when it struck.
+      let at = armedAt;
+      const struck = (): void => {
+        at = Date.now();
+      };
+      this.stalking += run.stalk ? 1 : 0;
+      const work = run
+        .act(struck)
+        .then(
+          (note) =>
+            this.record(
+              { kind, target: run.target, durationMs: Date.now() - at, ...(note ? { note } : {}) },
+              at,
+            ),
+          (e: unknown) => {
+            if (e instanceof MomentMissed) {
+              this.missed.push({ kind, target: run.target, why: e.message });
+              this.notYet.set(kind, e.message);
+              return;
+            }
+            this.record(
+              {
+                kind,
+                target: run.target,
+                durationMs: Date.now() - at,
+                note: `fault action failed: ${String(e)}`,
+              },
+              at,
+            );
+          },
+        )
+        .finally(() => {
+          this.stalking -= run.stalk ? 1 : 0;
+        });
+      // Every fault runs in the background (its component stays busy), so the scheduler keeps looking
+      // for the next moment meanwhile; faults on different components may overlap.
       release = false;
-      const done = work.finally(() => this.busy.delete(component));
-      if (run.background) this.background.push(done);
-      else await done;
+      const coolDown =
+        component === 'mlflow' || component === 'temporal' ? this.settings.serviceCoolDownMs : 0;
+      this.background.push(work);
+      void work.finally(() => {
+        const free = (): boolean => this.busy.delete(component);
+        if (coolDown > 0) setTimeout(free, coolDown).unref();
+        else free();
+      });
       return true;
     } finally {
       if (release) this.busy.delete(component);
@@ -187,31 +223,67 @@ export class FaultInjector {
     await Promise.all(this.background);
   }
 
-  private async prepare(
-    kind: FaultKind,
-  ): Promise<{ target: string; act: () => Promise<string | void>; background?: boolean } | string> {
+  private async prepare(kind: FaultKind): Promise<Armed | string> {
     const s = this.settings;
     const promos = this.promos();
     switch (kind) {
       case 'worker-kill-phase-boundary': {
-        // The phase of some promotion changed since the last look (≤ 1.5 s): its workflow task just ran.
-        const hit = await this.moment(() => {
-          const recent = promos.filter(
-            (p) => p.final === undefined && Date.now() - (this.watch.changedAt.get(p.workflowId) ?? 0) < 1500,
-          );
-          return this.pick(recent);
-        });
-        if (!hit) return 'no phase boundary seen';
-        const w = (await this.lastWorkflowTaskWorker(hit)) ?? this.pick(this.aliveWorkers());
-        if (!w) return 'no worker alive';
-        return this.killWorker(w, `${hit.model} entering ${this.watch.phases.get(hit.workflowId) ?? '?'}`);
+        // Stalk one promotion until its phase changes (its workflow task just ran), then kill the worker
+        // that ran it: the listing every tick is seconds old under load, too late for this moment.
+        const hit = this.pick(
+          promos.filter((p) => p.final === undefined && this.watch.phases.has(p.workflowId)),
+        );
+        if (!hit) return 'no running promotion to watch';
+        const from = this.watch.phases.get(hit.workflowId) ?? '?';
+        return {
+          target: `${hit.model} leaving ${from}`,
+          stalk: true,
+          act: async (struck) => {
+            const seen = await this.stalk(hit, (phase) => phase !== undefined && phase !== from, 90_000);
+            const w = (await this.lastWorkflowTaskWorker(hit)) ?? this.pick(this.aliveWorkers());
+            if (!w?.proc) throw new MomentMissed(`no worker alive when ${hit.model} entered ${seen.phase}`);
+            struck();
+            await this.stack.killWorker(w.index, this.settings.workerDownMs);
+            return `worker-${w.index} killed as ${hit.model} entered ${seen.phase}`;
+          },
+        };
       }
-      case 'worker-kill-mid-activity':
-      case 'worker-kill-mid-rollback': {
-        const phases =
-          kind === 'worker-kill-mid-rollback'
-            ? ['rolling-back']
-            : ['fetching', 'format', 'performance', 'shadow', 'canary', 'recording'];
+      case 'worker-kill-mid-rollback':
+      case 'gateway-kill-mid-rollback': {
+        // Stalk a live promotion (a bad candidate first: it will be rolled back) until it enters the
+        // rollback saga, then kill the worker running its routing change, or its gateway.
+        const live = this.watch.inPhase(promos, ['shadow', 'canary']).filter((p) => p.gateway !== undefined);
+        const bad = live.filter((p) => p.kind === 'live-bad');
+        const hit = this.pick(bad.length > 0 ? bad : live);
+        if (hit?.gateway === undefined) return 'no live promotion in shadow/canary to watch';
+        const g = hit.gateway;
+        return {
+          target: `${hit.model} on gateway-${g}`,
+          stalk: true,
+          act: async (struck) => {
+            const seen = await this.stalk(hit, (phase) => phase === 'rolling-back', 150_000);
+            const doing = seen.activity ? `${seen.activity.activity} pending` : 'no activity pending';
+            if (kind === 'worker-kill-mid-rollback') {
+              const w = seen.activity?.worker ?? (await this.lastWorkflowTaskWorker(hit));
+              if (!w?.proc) throw new MomentMissed(`no worker alive when ${hit.model} rolled back`);
+              struck();
+              await this.stack.killWorker(w.index, this.settings.workerDownMs);
+              return `worker-${w.index} killed mid-rollback (${doing})`;
+            }
+            if (this.busy.has('gateway')) throw new MomentMissed('the gateways were down for another fault');
+            this.busy.add('gateway');
+            try {
+              struck();
+              const r = await this.stack.restartGateway(g, this.settings.gatewayDownMs);
+              return `gateway-${g} killed mid-rollback (${doing}); ${r.readyAfterMs === undefined ? 'not ready 90 s after restart' : `ready ${r.readyAfterMs} ms after restart`}`;
+            } finally {
+              this.busy.delete('gateway');
+            }
+          },
+        };
+      }
+      case 'worker-kill-mid-activity': {
+        const phases = ['fetching', 'format', 'performance', 'shadow', 'canary', 'recording'];
         const hit = await this.moment(async () => {
           const candidates = this.watch.inPhase(promos, phases);
           for (const p of [this.pick(candidates), this.pick(candidates)]) {
@@ -233,32 +305,26 @@ export class FaultInjector {
         return {
           target: 'temporal dev server',
           act: () => this.stack.restartTemporal(s.temporalDownMs),
-          background: true,
         };
       case 'mlflow-stop':
         return {
           target: 'mlflow server (kill -9)',
           act: () => this.stack.stopMlflow(s.mlflowOutageMs),
-          background: true,
         };
       case 'mlflow-freeze':
         return {
           target: 'mlflow server (SIGSTOP)',
           act: () => this.stack.freezeMlflow(s.mlflowFreezeMs),
-          background: true,
         };
       case 'gateway-kill-mid-shadow':
       case 'gateway-kill-mid-canary':
-      case 'gateway-kill-mid-rollback':
       case 'gateway-freeze': {
         const phases =
           kind === 'gateway-kill-mid-shadow'
             ? ['shadow']
             : kind === 'gateway-kill-mid-canary'
               ? ['canary']
-              : kind === 'gateway-kill-mid-rollback'
-                ? ['rolling-back']
-                : ['shadow', 'canary'];
+              : ['shadow', 'canary'];
         const hit = await this.moment(() =>
           this.pick(this.watch.inPhase(promos, phases).filter((p) => p.gateway !== undefined)),
         );
@@ -275,7 +341,6 @@ export class FaultInjector {
               ? 'not ready 90 s after restart'
               : `ready ${r.readyAfterMs} ms after restart`;
           },
-          background: true,
         };
       }
       case 'disk-full': {
@@ -289,7 +354,6 @@ export class FaultInjector {
             const r = await this.stack.fillDisk(s.diskFullMs);
             return `free ${r.freeBefore} B before, ${r.freeDuring} B while full`;
           },
-          background: true,
         };
       }
     }
@@ -299,11 +363,44 @@ export class FaultInjector {
     return this.stack.workers.filter((w) => w.proc !== undefined);
   }
 
-  private killWorker(w: WorkerProc, what: string): { target: string; act: () => Promise<void> } {
+  private killWorker(w: WorkerProc, what: string): Armed {
     return {
       target: `worker-${w.index} (${what})`,
       act: () => this.stack.killWorker(w.index, this.settings.workerDownMs),
     };
+  }
+
+  /**
+   * Polls one promotion (describe: a single workflow, cheap, unlike the listing) until its phase
+   * passes `moment`; answers the phase and the activity a worker of ours was running then.
+   */
+  private async stalk(
+    p: Promo,
+    moment: (phase: string | undefined) => boolean,
+    timeoutMs: number,
+  ): Promise<{ phase: string; activity?: { worker: WorkerProc; activity: string } }> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const d = await p.handle.describe();
+        if (d.status.name !== 'RUNNING') throw new MomentMissed(`${p.model} ended first`);
+        const phase = d.typedSearchAttributes.get(PhaseAttr);
+        if (moment(phase)) {
+          for (const a of d.raw.pendingActivities ?? []) {
+            if (a.state !== PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) continue;
+            const worker = this.stack.workerByIdentity(a.lastWorkerIdentity);
+            if (worker)
+              return { phase: phase ?? '?', activity: { worker, activity: a.activityType?.name ?? '?' } };
+          }
+          return { phase: phase ?? '?' };
+        }
+      } catch (e) {
+        if (e instanceof MomentMissed) throw e;
+        // Temporal down for a fault: look again.
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new MomentMissed(`${p.model}: the moment did not come within ${timeoutMs / 1000} s`);
   }
 
   /** The worker that ran the promotion's last workflow task (it holds the workflow in its cache). */
@@ -336,7 +433,17 @@ export class FaultInjector {
   }
 }
 
+/** A fault ready to strike: `act` runs it (a stalk first waits for its moment, then calls `struck`). */
+interface Armed {
+  readonly target: string;
+  readonly act: (struck: () => void) => Promise<string | void>;
+  /** Waits for a moment before striking (not counted until it strikes). */
+  readonly stalk?: boolean;
+}
+
 function componentOf(kind: FaultKind): string {
+  // A stalk waits apart; at its moment it checks the component it strikes itself.
+  if (kind.endsWith('mid-rollback') || kind === 'worker-kill-phase-boundary') return `stalk:${kind}`;
   if (kind.startsWith('worker')) return 'worker';
   if (kind.startsWith('gateway')) return 'gateway';
   if (kind.startsWith('mlflow')) return 'mlflow';

@@ -68,6 +68,10 @@ function tables(runs: readonly ChaosResult[]): Table[] {
         ],
         ['faults injected', ...runs.map((r) => String(r.faults.length))],
         [
+          'load average mean (max)',
+          ...runs.map((r) => `${r.loadAverage.mean.toFixed(1)} (${r.loadAverage.max.toFixed(1)})`),
+        ],
+        [
           'traffic sent / ok / no answer / canary errors',
           ...runs.map(
             (r) => `${r.traffic.sent} / ${r.traffic.ok} / ${r.traffic.network} / ${r.traffic.canaryErrors}`,
@@ -102,19 +106,21 @@ async function main(): Promise<number> {
     const r = await runChaos({ ...(short ? SHORT : FULL), seed: seed0 + i, log });
     runs.push(r);
     log(
-      `run ${i + 1}: ${JSON.stringify(r.invariants.counts)} in ${r.durationSec.toFixed(0)} s, ${r.faults.length} faults`,
+      `run ${i + 1}: ${JSON.stringify(r.invariants.counts)} in ${r.durationSec.toFixed(0)} s, ${r.faults.length} faults (at least ${r.options.minFaults} wanted)`,
     );
     for (const d of r.invariants.details) log(`  violation: ${d}`);
   }
-  const bad = runs.filter((r) => violations(r) > 0).length;
+  // Green: every count 0, and enough faults struck to mean something.
+  const bad = runs.filter((r) => violations(r) > 0 || r.faults.length < r.options.minFaults).length;
   const command = `npm run chaos${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const result: BenchResult = {
     ...runRecord('chaos', started, command, machine),
     settings: { ...(short ? SHORT : FULL), seeds: runs.map((r) => r.options.seed) },
     tables: tables(runs),
     interpretation: [
-      `${runs.length - bad} of ${runs.length} runs in a row had every invariant count at 0.`,
-      `Faults per run: ${runs.map((r) => r.faults.length).join(', ')}; kinds still owed at the end for want of their moment: ${runs.map((r) => r.notInjected.map((n) => `${n.kind} (${n.reason})`).join(', ') || 'none').join('; ')}.`,
+      `${runs.length - bad} of ${runs.length} runs in a row were green: every invariant count at 0 and at least ${runs[0]?.options.minFaults ?? '?'} faults struck.`,
+      `Faults per run: ${runs.map((r) => r.faults.length).join(', ')} (${runs.map((r) => r.faults.length - r.faults.filter((f) => f.note?.startsWith('fault action failed')).length).join(', ')} without a failed action); kinds still owed at the end for want of their moment: ${runs.map((r) => r.notInjected.map((n) => `${n.kind} (${n.reason})`).join(', ') || 'none').join('; ')}.`,
+      `Stalked moments (a phase boundary, a rollback) armed but never come: ${runs.map((r) => String(r.missedMoments.length)).join(', ')}; a stalk counts as a fault only once it strikes.`,
       runs[0]?.tmpfsUnavailable === undefined
         ? "Full disk: gateway 0's state dir is a real tmpfs, filled to its last byte by a file for the fault's length."
         : `Full disk not run: ${runs[0].tmpfsUnavailable}.`,

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MlflowClient } from '../../src/mlflow/client';
@@ -31,6 +31,8 @@ export interface ChaosOptions {
   readonly concurrency: number;
   /** Faults to inject (the window ends when they are in, or at `faultWindowMs`). */
   readonly faults: number;
+  /** Fewer faults than this struck: the run proves too little and is not green. */
+  readonly minFaults: number;
   readonly faultWindowMs: number;
   /** Longest wait for every promotion to end after the window. */
   readonly drainMs: number;
@@ -59,10 +61,14 @@ export interface ChaosResult {
   readonly faults: readonly FaultRecord[];
   readonly faultsByKind: Readonly<Record<string, number>>;
   readonly notInjected: readonly { kind: FaultKind; reason: string }[];
+  /** Stalks armed whose moment never came (nothing struck for them). */
+  readonly missedMoments: readonly { kind: FaultKind; target: string; why: string }[];
   readonly tmpfsUnavailable: string | undefined;
   readonly invariants: InvariantReport;
   readonly traffic: { sent: number; ok: number; network: number; canaryErrors: number; otherErrors: number };
   readonly endToEndSec: { p50: number; max: number };
+  /** 1-minute load average sampled every 10 s over the run (other work on the box shows here). */
+  readonly loadAverage: { mean: number; max: number };
   readonly dataDir: string;
   /** Workers that exited 3 at start because a fault had Temporal down (restarted, as a supervisor would). */
   readonly workerRefusedStarts: number;
@@ -142,6 +148,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     log: o.log,
   });
   const promos: Promo[] = [];
+  const loads: number[] = [];
+  const sampleLoad = (): number => loads.push(os.loadavg()[0] ?? 0);
+  sampleLoad();
+  const loadTimer = setInterval(sampleLoad, 10_000).unref();
   let connection: Connection | undefined;
   try {
     connection = await Connection.connect({ address: stack.temporalAddress });
@@ -202,19 +212,40 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const watch = new PhaseWatch(client, stack.taskQueue);
     const injector = new FaultInjector(stack, watch, () => promos, o.faultSettings, random, t0, o.log);
     const todo = plan(injector.available(), o.faults + 10, o.eachKindAtLeast, random);
-    const gap = o.faultWindowMs / (o.faults + 5);
+    // Faults that need no moment: when every owed kind waits for one, one of these keeps the pace.
+    const anytime = injector
+      .available()
+      .filter((k) =>
+        ['worker-kill-random', 'temporal-restart', 'mlflow-stop', 'mlflow-freeze', 'disk-full'].includes(k),
+      );
+    const windowEnd = windowStart + o.faultWindowMs;
     let lastFaultAt = 0;
-    // Each tick: one look at the phases, then the first owed kind whose moment is now. Kinds with a
-    // short moment (a rollback lasts seconds) skip the queue and the spacing.
-    while (injector.records.length < o.faults && Date.now() - windowStart < o.faultWindowMs) {
+    // Each tick: one look at the phases, then the first owed kind whose moment is now. The spacing is
+    // what is left of the window over the faults still owed (a stalled stretch is made up later), so
+    // the window ends with the faults in, not with time. Stalks (a phase boundary, a rollback) arm
+    // without waiting for the spacing: they strike when their moment comes.
+    while (injector.records.length < o.faults && Date.now() < windowEnd) {
       await watch.refresh();
-      const due = Date.now() - lastFaultAt >= gap;
+      const owed = o.faults - injector.records.length - injector.stalking;
+      const gap = Math.max(2000, (windowEnd - Date.now() - 30_000) / Math.max(1, owed));
+      const due = owed > 0 && Date.now() - lastFaultAt >= gap;
       let injected = false;
       for (let i = 0; i < todo.length && !injected; i++) {
         const kind = todo[i] ?? 'worker-kill-random';
-        if (!due && !kind.endsWith('mid-rollback')) continue;
+        const stalk = kind.endsWith('mid-rollback') || kind === 'worker-kill-phase-boundary';
+        if (!due && !stalk) continue;
         if (await injector.inject(kind)) {
           todo.splice(i, 1);
+          if (!stalk) {
+            injected = true;
+            lastFaultAt = Date.now();
+          }
+        }
+      }
+      if (due && !injected) {
+        // No owed kind had its moment: keep the pace with one that needs none, and owe the others still.
+        const kind = anytime[Math.floor(random() * anytime.length)];
+        if (kind && (await injector.inject(kind))) {
           injected = true;
           lastFaultAt = Date.now();
         }
@@ -223,6 +254,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       // A listing of running workflows costs the dev server a second or more under this load.
       if (!injected) await sleep(1000);
     }
+    o.log(
+      `fault window closing: ${injector.records.length} faults struck, ${injector.stalking} stalks still waiting for their moment`,
+    );
     await injector.drain();
     const faultWindowSec = (Date.now() - windowStart) / 1000;
     launching = false;
@@ -269,9 +303,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       faults: injector.records,
       faultsByKind: tally(injector.records.map((r) => r.kind)),
       notInjected: [...injector.notYet].map(([kind, reason]) => ({ kind, reason })),
+      missedMoments: injector.missed,
       tmpfsUnavailable: stack.tmpfsUnavailable,
       invariants,
       traffic: t,
+      loadAverage: {
+        mean: Math.round((loads.reduce((a, b) => a + b, 0) / loads.length) * 100) / 100,
+        max: Math.round(Math.max(...loads) * 100) / 100,
+      },
       endToEndSec: {
         p50: durations[Math.floor(durations.length / 2)] ?? 0,
         max: durations.at(-1) ?? 0,
@@ -292,6 +331,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }),
     };
   } finally {
+    clearInterval(loadTimer);
     for (const p of promos) await p.stopTraffic?.();
     await connection?.close().catch(() => undefined);
     await stack.close();
