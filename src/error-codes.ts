@@ -192,6 +192,13 @@ export const ERROR_CODES = {
     'a gateway credentials file (inference keys, admin tokens) is not valid',
   ),
   GATEWAY_TLS_INVALID: input("the gateway's TLS certificate or key cannot be used"),
+  GATEWAY_QUORUM_NOT_MET: infra(
+    'fewer gateway replicas than the target’s quorum applied a routing change or reported statistics',
+  ),
+  GATEWAY_REPLICAS_UNRESOLVED: infra("the DNS name of a target's gateway replicas could not be resolved"),
+  GATEWAY_DNS_SERVERS_INVALID: input(
+    'PROGRADE_GATEWAY_DNS_SERVERS is not a comma-separated list of host[:port]',
+  ),
   TRAFFIC_METADATA_UNAVAILABLE: infra("the model's input metadata could not be read from the gateway"),
 
   // --- the gateway's HTTP errors (the JSON `code` of a 4xx/5xx) --------------------------------

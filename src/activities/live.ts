@@ -1,8 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GateVerdict } from '../promotion/verdict';
-import { gatewayFor } from '../config/gateway';
+import { adminFor } from '../config/gateway';
+import { ProgradeError } from '../errors';
 import type { Evaluator } from '../evaluation/evaluator';
+import { providerFor } from '../config/metrics-provider';
+import type { MetricsProviderSpec } from '../spec/metrics-provider';
 import {
   watchCanary as watchCanaryLoop,
   watchShadow as watchShadowLoop,
@@ -20,7 +23,7 @@ import type {
 } from '../promotion/contracts';
 
 export async function readRouting(input: ReadRoutingInput): Promise<ReadRoutingOutput> {
-  const view = await gatewayFor(input.target).getRouting(input.model);
+  const view = await adminFor(input.target).getRouting(input.model);
   if (!view) return { generation: 0, routing: null };
   return { generation: view.generation, routing: view.spec };
 }
@@ -40,7 +43,8 @@ export async function applyRouting(input: ApplyRoutingInput): Promise<ApplyRouti
   const ctx = Context.current();
   const beat = setInterval(() => ctx.heartbeat(), ROUTING_HEARTBEAT_MS);
   try {
-    const view = await gatewayFor(input.target).putRouting(
+    // A replicated target: every replica at once, done when the spec's quorum has it (replica-set.ts).
+    const view = await adminFor(input.target).putRouting(
       input.model,
       { ...input.desired, generation: input.generation },
       input.actor,
@@ -51,11 +55,30 @@ export async function applyRouting(input: ApplyRoutingInput): Promise<ApplyRouti
   }
 }
 
-function watchDeps(target: TargetRef): WatchDeps {
+/** The shadow reads the gateway; a canary reads the provider its analysis names (gateway by default). */
+function watchDeps(target: TargetRef, provider?: MetricsProviderSpec): WatchDeps {
   const ctx = Context.current();
+  const replicated = target.replicas !== undefined || target.dns !== undefined;
+  let last: unknown = ctx.info.heartbeatDetails;
+  const heartbeat = (details: unknown): void => {
+    last = details;
+    ctx.heartbeat(details);
+  };
+  const admin =
+    replicated && (provider === undefined || provider.type === 'gateway')
+      ? holdForQuorum(
+          adminFor(target, process.env, {
+            onCatchUp: (e) => {
+              ctx.log.info('lagging gateway replica caught up', { ...e });
+            },
+          }),
+          ctx.cancellationSignal,
+          (waiting) => ctx.heartbeat({ ...(isRecord(last) ? last : {}), waiting }),
+        )
+      : providerFor(target, provider);
   return {
-    admin: gatewayFor(target),
-    heartbeat: (details) => ctx.heartbeat(details),
+    admin,
+    heartbeat,
     sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined),
     now: () => Date.now(),
     signal: ctx.cancellationSignal,
@@ -98,7 +121,7 @@ async function keepAlive<T>(work: Promise<T>, details: unknown): Promise<T> {
 }
 
 export function watchCanary(input: WatchCanaryInput): Promise<WatchCanaryOutput> {
-  return watchCanaryLoop(watchDeps(input.target), {
+  return watchCanaryLoop(watchDeps(input.target, input.analysis.provider), {
     model: input.model,
     generation: input.generation,
     startedAtMs: input.startedAtMs,
@@ -108,4 +131,39 @@ export function watchCanary(input: WatchCanaryInput): Promise<WatchCanaryOutput>
     stopWhenConclusive: input.stopWhenConclusive,
     ...(input.minDurationMs !== undefined ? { minDurationMs: input.minDurationMs } : {}),
   });
+}
+
+/** How often a watch that lacks its quorum of replicas asks them again. */
+const QUORUM_RETRY_MS = 1_000;
+
+/**
+ * Statistics of a replicated target that wait while fewer replicas than the quorum report the
+ * generation: the watch holds (no judgement is made, the routing stays as it is) and tells Temporal
+ * it is alive, with what it waits for in the heartbeat details, until the replicas are back or the
+ * activity is cancelled. A lagging replica is caught up meanwhile by the replica set itself.
+ */
+function holdForQuorum<T extends StatsSourceLike>(
+  admin: T,
+  signal: AbortSignal,
+  heartbeat: (waiting: string) => void,
+): StatsSourceLike {
+  return {
+    async stats(model, query) {
+      for (;;) {
+        try {
+          return await admin.stats(model, query);
+        } catch (e) {
+          if (!(e instanceof ProgradeError) || e.code !== 'GATEWAY_QUORUM_NOT_MET' || signal.aborted) throw e;
+          heartbeat(e.message);
+          await sleep(QUORUM_RETRY_MS, undefined, { signal }).catch(() => undefined);
+        }
+      }
+    },
+  };
+}
+
+type StatsSourceLike = WatchDeps['admin'];
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

@@ -1,7 +1,8 @@
 import type { TrustedPerson } from '../identity';
 import type { GateVerdict } from './verdict';
 import type { MlflowSignature } from '../mlflow/signature';
-import type { CanaryAnalysis, Contract, Evaluation, Shadow, Task } from '../spec/schema';
+import type { CanaryAnalysis, Contract, Evaluation, Shadow, Target, Task } from '../spec/schema';
+import type { ReplicaDns } from '../routing/replicas';
 import type { RoutingSpec } from '../routing/schema';
 import type { FairnessGate, LatencyGate, PerformanceCheck } from '../spec/gates-schema';
 import type { DatasetRef, PromotionState } from './state';
@@ -99,8 +100,31 @@ export type { GateVerdict };
 
 /** The serving target as the spec names it; the admin token is read from `tokenEnv` on the worker. */
 export interface TargetRef {
+  /** The one gateway; for a replicated target, its name only (the lock key), see `replicas`/`dns`. */
   readonly url: string;
   readonly tokenEnv?: string;
+  /** Every gateway replica (docs/replicas.md); absent for one gateway at `url`. */
+  readonly replicas?: readonly string[];
+  /** Replicas found through DNS by the worker at every call. */
+  readonly dns?: ReplicaDns;
+  /** Replicas that must acknowledge a step; default all. */
+  readonly quorum?: number;
+}
+
+/**
+ * The replica fields of a spec's target, for the TargetRef the workflow passes to activities: nothing
+ * for a one-gateway target, so the activity inputs of such rollouts stay as they were recorded.
+ */
+export function replicasOf(target: Pick<Target, 'replicas' | 'dns' | 'quorum'>): {
+  replicas?: readonly string[];
+  dns?: ReplicaDns;
+  quorum?: number;
+} {
+  return {
+    ...(target.replicas !== undefined ? { replicas: target.replicas } : {}),
+    ...(target.dns !== undefined ? { dns: target.dns } : {}),
+    ...(target.quorum !== undefined ? { quorum: target.quorum } : {}),
+  };
 }
 
 export interface ReadRoutingInput {

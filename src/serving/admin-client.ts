@@ -43,8 +43,24 @@ export const AuditEntryView = z.object({
   state: RoutingSpec,
   actor: z.string().optional(),
   note: z.string().optional(),
+  /** The gateway replica that applied the change (its --replica-id); absent from older gateways. */
+  replica: z.string().optional(),
 });
 export type AuditEntryView = z.infer<typeof AuditEntryView>;
+
+/**
+ * What the activities and the CLI do with a serving target: one gateway (`GatewayAdminClient`), or
+ * every replica of a replicated target at once (`ReplicaSetAdmin`, src/config/replica-set.ts).
+ */
+export interface GatewayAdmin {
+  putRouting(model: string, desired: RoutingPut, actor?: string): Promise<RoutingView>;
+  getRouting(model: string): Promise<RoutingView | undefined>;
+  stats(
+    model: string,
+    query?: { sinceMs?: number; generation?: number; threshold?: number },
+  ): Promise<StatsSnapshot>;
+  audit(model?: string): Promise<AuditEntryView[]>;
+}
 
 const ErrorBody = z.object({ error: z.string(), code: z.string().optional() }).loose();
 
@@ -58,7 +74,7 @@ export interface GatewayAdminClientOptions {
 
 export const GATEWAY_CA_VAR = 'PROGRADE_GATEWAY_CA_BUNDLE';
 
-export class GatewayAdminClient {
+export class GatewayAdminClient implements GatewayAdmin {
   private readonly baseUrl: string;
   private readonly transport: TlsTransport | undefined;
 

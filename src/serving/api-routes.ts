@@ -145,7 +145,8 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
 
   const ready: Handler = ({ res }) => {
     const isReady = gateway.isReady();
-    sendJson(res, isReady ? 200 : 503, { ready: isReady });
+    const { replica } = gateway;
+    sendJson(res, isReady ? 200 : 503, { ready: isReady, ...(replica !== undefined ? { replica } : {}) });
   };
   const metadata: Handler = async ({ res, params }) => {
     const model = pathName(params.model ?? '', 'model');

@@ -24,6 +24,8 @@ export const AuditEntry = z.strictObject({
    * state dir written by a gateway before the write-ahead audit): when the record was written.
    */
   backfilledAt: z.string().optional(),
+  /** The gateway replica that wrote the record (its --replica-id), so merged audit trails say where. */
+  replica: z.string().max(128).optional(),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 

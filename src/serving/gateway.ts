@@ -40,6 +40,8 @@ export interface GatewayCoreDeps {
   readonly random?: () => number;
   /** Pause between attempts to reload a model that failed to restore at boot. */
   readonly restoreRetryMs?: number;
+  /** This replica's identity (--replica-id), shown by /v2/health. */
+  readonly replica?: () => string | undefined;
 }
 
 /**
@@ -54,7 +56,7 @@ export class Gateway {
   private readonly routing: RoutingState;
   private readonly boot: Boot;
 
-  constructor(deps: GatewayCoreDeps) {
+  constructor(private readonly deps: GatewayCoreDeps) {
     this.routing = new RoutingState(deps.lookup);
     this.stats = new StatsStore(deps.stats);
     this.data = new DataPlane(deps, this.routing, this.stats);
@@ -65,6 +67,11 @@ export class Gateway {
   /** Reloads the persisted routing; until it finishes the gateway is not ready. */
   restore(): Promise<void> {
     return this.boot.restore();
+  }
+
+  /** This replica's identity, when the gateway was given one (the server always gives one). */
+  get replica(): string | undefined {
+    return this.deps.replica?.();
   }
 
   isReady(): boolean {

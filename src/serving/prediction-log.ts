@@ -13,6 +13,8 @@ export interface PredictionLogOptions {
   readonly onTrouble?: (event: PredictionLogTrouble) => void;
   /** Told of every sampled record that was dropped (for a counter). */
   readonly onDrop?: () => void;
+  /** This gateway replica's identity (--replica-id), written on every record; read at each record. */
+  readonly replica?: () => string | undefined;
 }
 
 export type PredictionLogTrouble =
@@ -28,6 +30,8 @@ export interface PredictionRecord {
   readonly variant: string;
   readonly inputs: Readonly<Record<string, readonly number[]>>;
   readonly outputs: Readonly<Record<string, readonly number[]>>;
+  /** The replica that served the request (stamped by the log, not by the caller). */
+  readonly replica?: string;
 }
 
 const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
@@ -69,7 +73,9 @@ export class PredictionLog {
     const stream = this.stream;
     const limit = this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
     if (!stream || stream.writableLength > limit) return this.drop();
-    const line = JSON.stringify(build()) + '\n';
+    const replica = this.options.replica?.();
+    const record = build();
+    const line = JSON.stringify(replica === undefined ? record : { ...record, replica }) + '\n';
     if (!this.broken) return void stream.write(line);
     // After a failure, the first write that reaches the disk ends the episode.
     stream.write(line, (error) => {

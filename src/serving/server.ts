@@ -42,6 +42,7 @@
  * - Refused access (401, 403, a disabled admin API) is logged with the peer address, rate-limited.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { AccessOptions } from './access-files';
@@ -75,6 +76,8 @@ export interface GatewayOptions {
   readonly stateDir: string;
   /** 0 picks a free port. */
   readonly port?: number;
+  /** This replica's name in the audit and prediction logs and /v2/health; default `<hostname>:<port>`. */
+  readonly replicaId?: string;
   readonly host?: string;
   /**
    * Bearer token of the admin API (actor "admin"); falls back to PROGRADE_GATEWAY_TOKEN. Without it
@@ -149,13 +152,17 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   };
   const servingPool = new WorkerPool({ ...poolOptions, size: options.workers ?? 2 });
   const shadowPool = new WorkerPool({ ...poolOptions, size: options.shadowWorkers ?? 1 });
-  const store = new StateStore(options.stateDir);
+  // Known once the port is: the default names the port actually bound.
+  let replicaId = options.replicaId;
+  const replica = (): string | undefined => replicaId;
+  const store = new StateStore(options.stateDir, replica);
   await store.init();
   const predictionLog =
     options.predictionLog && options.predictionLog.sampleRate > 0
       ? new PredictionLog({
           file: options.predictionLog.file ?? path.join(options.stateDir, 'predictions.jsonl'),
           sampleRate: options.predictionLog.sampleRate,
+          replica,
           onDrop: () => metrics.dropPrediction(),
           onTrouble: (event) =>
             event.kind === 'failed'
@@ -201,6 +208,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     maxShadowBacklog: options.maxShadowBacklog ?? 256,
     ...(options.restoreRetryMs !== undefined ? { restoreRetryMs: options.restoreRetryMs } : {}),
     predictionLog,
+    replica,
   });
 
   const routes = apiRoutes({
@@ -310,9 +318,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     throw e;
   });
   const { server, url, port } = listening;
+  replicaId ??= `${hostname()}:${port}`;
   security.onTlsReload(listening.setTls);
   logger.info(
-    { url, source: options.source.description, stateDir: options.stateDir, limits },
+    { url, replica: replicaId, source: options.source.description, stateDir: options.stateDir, limits },
     'gateway listening',
   );
 

@@ -76,9 +76,18 @@ export class StateStore {
   /** Every committed model's routing; set by `recover`, so a commit before it is a bug. */
   private committed: Record<string, AppliedRouting> | undefined;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    /** This replica's identity, stamped on every audit record it writes (read at each write). */
+    private readonly replica: () => string | undefined = () => undefined,
+  ) {
     this.stateFile = path.join(dir, 'routing.json');
     this.log = new AuditLog(path.join(dir, 'audit.jsonl'));
+  }
+
+  private stamped(entry: AuditEntry): AuditEntry {
+    const replica = this.replica();
+    return replica === undefined ? entry : { ...entry, replica };
   }
 
   async init(): Promise<void> {
@@ -143,7 +152,10 @@ export class StateStore {
       const backfilled: Recovery['backfilled'] = [];
       for (const [model, saved] of Object.entries(models)) {
         if ((last.get(model)?.generation ?? 0) >= saved.generation) continue;
-        await this.log.append({ ...entryOf(model, saved), backfilledAt: new Date().toISOString() });
+        await this.log.append({
+          ...this.stamped(entryOf(model, saved)),
+          backfilledAt: new Date().toISOString(),
+        });
         backfilled.push({ model, generation: saved.generation });
       }
       if (rolledForward.length > 0) await this.writeState(models);
@@ -169,7 +181,7 @@ export class StateStore {
   commit(model: string, applied: AppliedRouting): Promise<CommitResult> {
     const next = this.writes.then(async (): Promise<CommitResult> => {
       if (!this.committed) throw new Error('StateStore.commit before recover');
-      await this.log.append(entryOf(model, applied));
+      await this.log.append(this.stamped(entryOf(model, applied)));
       this.committed = { ...this.committed, [model]: applied };
       try {
         await this.writeState(this.committed);

@@ -2,6 +2,7 @@
 // with the field descriptions the JSON Schema shows; the gates' part is already in gates-schema.ts.
 import { z } from 'zod';
 import { TensorSpec } from '../onnx/tensor-spec';
+import { ReplicaDns, ReplicaUrl } from '../routing/replicas';
 import { RoutingPercent } from '../routing/schema';
 import { MetricsProviderSpec } from './metrics-provider';
 import { Gates, HigherIsBetterMetric, LowerIsBetterMetric } from './gates-schema';
@@ -515,25 +516,72 @@ export const Rollback = z.strictObject({
 
 export type Rollback = z.infer<typeof Rollback>;
 
-export const Target = z.strictObject({
-  type: z.literal('gateway').default('gateway').meta({ description: 'Serving target kind' }),
-  url: z
-    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
-    .meta({ description: 'Base URL of the prograde gateway' }),
-  tokenEnv: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
-    .optional()
-    .meta({ description: 'Environment variable holding the gateway admin token' }),
-  whenBusy: z
-    .enum(['queue', 'refuse'])
-    .optional()
-    .meta({
-      description:
-        'When another promotion of this model holds the target: queue (default; offline gates run at once, ' +
-        'the live rollout waits its turn) or refuse (rejected at start)',
+export const Target = z
+  .strictObject({
+    type: z.literal('gateway').default('gateway').meta({ description: 'Serving target kind' }),
+    url: ReplicaUrl.optional().meta({
+      description: 'Base URL of the prograde gateway (one replica; or give replicas, or dns)',
     }),
-});
+    replicas: z
+      .array(ReplicaUrl)
+      .min(1, 'list at least one replica URL')
+      .max(64, 'at most 64 replicas')
+      .refine((urls) => new Set(urls.map((u) => u.replace(/\/+$/, ''))).size === urls.length, {
+        message: 'a replica URL is listed twice',
+      })
+      .optional()
+      .meta({ description: 'Base URLs of every gateway replica: routing goes to all of them' }),
+    dns: ReplicaDns.optional().meta({
+      description:
+        'DNS name of the gateway replicas (A or SRV records), resolved at every routing change and watch tick',
+    }),
+    quorum: z.number().int().min(1, 'must be at least 1').max(64).optional().meta({
+      description:
+        'Replicas that must apply a routing change (and report statistics) before a step goes on; default: all',
+    }),
+    tokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+      .optional()
+      .meta({ description: 'Environment variable holding the gateway admin token' }),
+    whenBusy: z
+      .enum(['queue', 'refuse'])
+      .optional()
+      .meta({
+        description:
+          'When another promotion of this model holds the target: queue (default; offline gates run at once, ' +
+          'the live rollout waits its turn) or refuse (rejected at start)',
+      }),
+  })
+  .superRefine((t, ctx) => {
+    const given = (['url', 'replicas', 'dns'] as const).filter((k) => t[k] !== undefined);
+    if (given.length !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          given.length === 0
+            ? 'name the gateway: url (one), replicas (a list) or dns (a service name)'
+            : `give one of url, replicas and dns, not ${given.join(' and ')}`,
+      });
+    if (t.quorum !== undefined && t.replicas !== undefined && t.quorum > t.replicas.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['quorum'],
+        message: `quorum ${t.quorum} is more than the ${t.replicas.length} replicas listed`,
+      });
+    if (t.quorum !== undefined && t.url !== undefined && t.quorum > 1)
+      ctx.addIssue({ code: 'custom', path: ['quorum'], message: 'one url is one replica: quorum must be 1' });
+  })
+  // `url` always names the target: the rollout lock is keyed on it, and status lines show it.
+  .transform((t) => ({ ...t, url: t.url ?? targetName(t) }));
+
+/** The name of a replicated target: its first replica (sorted), or its DNS name as a URL. */
+function targetName(t: { replicas?: readonly string[] | undefined; dns?: ReplicaDns | undefined }): string {
+  const first = t.replicas ? [...t.replicas].map((u) => u.replace(/\/+$/, '')).sort()[0] : undefined;
+  if (first !== undefined) return first;
+  const d = t.dns;
+  return d ? `${d.scheme}://${d.name.replace(/\.$/, '')}${d.port !== undefined ? `:${d.port}` : ''}` : '';
+}
 
 export type Target = z.infer<typeof Target>;
 export type Aliases = z.infer<typeof Aliases>;

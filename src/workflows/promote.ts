@@ -11,7 +11,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ModelKey, RegistryVersion } from '../promotion/contracts';
+import { replicasOf, type ModelKey, type RegistryVersion } from '../promotion/contracts';
 import { exitClassOf, isErrorCode } from '../error-codes';
 import { registerHandlers, decide, type TurnInbox } from './handlers';
 import { abortable, GatewayDriver, LiveRollout, type Control } from './live';
@@ -75,7 +75,7 @@ export async function promoteModel(input: PromotionInput): Promise<PromotionStat
       live = new LiveRollout(
         run,
         control,
-        { url: spec.target.url, ...tokenEnv(spec.target.tokenEnv) },
+        { url: spec.target.url, ...tokenEnv(spec.target.tokenEnv), ...replicasOf(spec.target) },
         champion.version,
       );
       await live.runPhases();
@@ -321,7 +321,11 @@ async function firstDeployment(
 ): Promise<void> {
   const target = run.spec.target;
   if (!target) return;
-  const driver = new GatewayDriver(run, { url: target.url, ...tokenEnv(target.tokenEnv) });
+  const driver = new GatewayDriver(run, {
+    url: target.url,
+    ...tokenEnv(target.tokenEnv),
+    ...replicasOf(target),
+  });
   await driver.init(0);
   await driver.apply(
     { stable: { version: candidate }, ...(champion ? { retain: [champion] } : {}) },

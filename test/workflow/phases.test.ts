@@ -55,7 +55,7 @@ async function promote(
       return handle.result();
     });
   } finally {
-    if (spec.target) await endRolloutLock(env, spec.model, spec.target.url);
+    if (spec.target) await endRolloutLock(env, spec.model, spec.target.url ?? '');
   }
 }
 

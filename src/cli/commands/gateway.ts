@@ -63,6 +63,10 @@ const Flags = z.object({
   rateLimit: z.coerce.number().positive().optional(),
   rateBurst: z.coerce.number().int().positive().optional(),
   predictionLogRate: z.coerce.number().min(0).max(1),
+  replicaId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:@[\]-]{0,127}$/, 'use letters, digits and . _ : @ [ ] - (max 128)')
+    .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 export type GatewayFlags = z.infer<typeof Flags>;
@@ -180,6 +184,7 @@ export function gatewayOptionsFrom(flags: GatewayFlags, env: NodeJS.ProcessEnv):
     limits: limitsFrom(flags),
     ...(rateLimit ? { rateLimit } : {}),
     predictionLog: { sampleRate: flags.predictionLogRate },
+    ...(flags.replicaId !== undefined ? { replicaId: flags.replicaId } : {}),
   };
 }
 
@@ -297,6 +302,12 @@ export function register(program: Command): void {
       '--prediction-log-rate <fraction>',
       'fraction of predictions logged to <state-dir>/predictions.jsonl',
       '0',
+    )
+    .addOption(
+      new Option(
+        '--replica-id <id>',
+        "this replica's name in the audit log, the prediction log and /v2/health [<hostname>:<port>]",
+      ).env('PROGRADE_GATEWAY_REPLICA_ID'),
     )
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (raw: unknown) => {
