@@ -19,7 +19,7 @@ import { ModelCache } from './mlflow/cache';
 import { mlflowClient } from './config/mlflow';
 import { workerTuning, type WorkerTuning } from './config/worker-tuning';
 import { type MlflowClient } from './mlflow/client';
-import { startTelemetry, type Telemetry } from './telemetry';
+import { startTelemetry, workerTracing, type Telemetry } from './telemetry';
 
 let runtimeInstalled = false;
 
@@ -103,9 +103,7 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
   });
   const activities = createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger });
   const bundle = opts.workflowBundle ?? prebuiltBundle(opts.tracing !== undefined);
-  const traced = opts.tracing
-    ? await (await import('./telemetry/temporal.js')).workerTracing(opts.tracing)
-    : undefined;
+  const traced = opts.tracing ? await workerTracing(opts.tracing) : undefined;
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,

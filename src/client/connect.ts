@@ -1,6 +1,6 @@
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { temporalConnectFailure, temporalSettings, type TemporalSettings } from '../config/temporal';
-import { telemetryOf } from '../telemetry';
+import { telemetryOf, tracingClientInterceptors } from '../telemetry';
 
 export interface ConnectedClient {
   readonly client: Client;
@@ -25,9 +25,7 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
   }
   // A traced CLI command (src/telemetry): the workflow calls carry its span's context in their headers.
   const tracing = telemetryOf('prograde-cli');
-  const interceptors = tracing
-    ? await (await import('../telemetry/temporal.js')).tracingClientInterceptors(tracing)
-    : undefined;
+  const interceptors = tracing ? await tracingClientInterceptors(tracing) : undefined;
   return {
     client: new Client({
       connection,

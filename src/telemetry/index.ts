@@ -15,20 +15,47 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProgradeError } from '../errors';
 import { tracingConfig, type TelemetryService } from './config';
 import type * as SdkModule from './sdk';
+import type * as TemporalModule from './temporal';
 import type { OutgoingSpan, Telemetry } from './sdk';
 
 export { tracingConfig, type TelemetryService, type TracingConfig } from './config';
 export type { OutgoingSpan, Telemetry } from './sdk';
 
 type Sdk = typeof SdkModule;
+type Temporal = typeof TemporalModule;
 
 let sdk: Sdk | undefined;
 const started = new Map<TelemetryService, Telemetry>();
 let testExporter: SpanExporter | undefined;
 
+/**
+ * Loads a module of this folder on first use. `require` finds it compiled (dist/) and under tsx (a
+ * clone); vitest's module runner has no require for TypeScript, so there it is `import()`.
+ */
+async function lazy<T>(name: 'sdk' | 'temporal'): Promise<T> {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when tracing is on
+    return require(`./${name}`) as T;
+  } catch {
+    return (await (name === 'sdk' ? import('./sdk.js') : import('./temporal.js'))) as T;
+  }
+}
+
 async function loadSdk(): Promise<Sdk> {
-  sdk ??= await import('./sdk.js');
+  sdk ??= await lazy<Sdk>('sdk');
   return sdk;
+}
+
+/** Temporal's OpenTelemetry interceptors for a worker (src/telemetry/temporal.ts), loaded on first use. */
+export async function workerTracing(telemetry: Telemetry): Promise<ReturnType<Temporal['workerTracing']>> {
+  return (await lazy<Temporal>('temporal')).workerTracing(telemetry);
+}
+
+/** The Temporal client interceptor of a traced CLI command (src/telemetry/temporal.ts). */
+export async function tracingClientInterceptors(
+  telemetry: Telemetry,
+): Promise<ReturnType<Temporal['tracingClientInterceptors']>> {
+  return (await lazy<Temporal>('temporal')).tracingClientInterceptors(telemetry);
 }
 
 /**
