@@ -242,8 +242,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           }
         }
       }
-      if (due && !injected) {
-        // No owed kind had its moment: keep the pace with one that needs none, and owe the others still.
+      if (due && !injected && Date.now() - lastFaultAt >= 2 * gap) {
+        // No owed kind had its moment for a while (a chosen moment gets one more spacing to come first):
+        // keep the pace with a fault that needs none, and owe the others still.
         const kind = anytime[Math.floor(random() * anytime.length)];
         if (kind && (await injector.inject(kind))) {
           injected = true;
