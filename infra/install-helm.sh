@@ -7,7 +7,8 @@
 # templates see the Kubernetes version of helm's client-go (a plain `go install` would say v1.20).
 #
 #   bash infra/install-helm.sh               # builds if needed; prints the helm binary's path (last line)
-#   bash infra/install-helm.sh --background  # returns at once; the build runs detached, logging to
+#   bash infra/install-helm.sh --background  # returns at once; the build runs detached, then that of
+#                                            # infra/install-kube-strict.sh, logging to
 #                                            # <cache>/helm-<version>/build.log (npm test starts it so)
 #   PROGRADE_HELM_VERSION=v3.22.0            # pin (default below)
 #   PROGRADE_TOOLS_DIR=~/.cache/prograde/tools   # cache root (default below)
@@ -33,7 +34,7 @@ TOOLS_DIR="${PROGRADE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/prograde/tools}
 DEST_DIR="$TOOLS_DIR/helm-$VERSION"
 HELM="$DEST_DIR/helm"
 
-if [[ -x "$HELM" ]]; then
+if [[ -x "$HELM" && "$MODE" != "--background" ]]; then
   echo "$HELM"
   exit 0
 fi
@@ -43,8 +44,10 @@ if [[ "$MODE" == "--background" ]]; then
   # renames, so an interrupted build leaves nothing half-written). Never fails the caller: a build that
   # cannot run (no Go, no proxy) says why in the log, and again when the chart test runs this script.
   mkdir -p "$DEST_DIR"
-  setsid nohup bash "${BASH_SOURCE[0]}" >"$DEST_DIR/build.log" 2>&1 </dev/null &
-  echo "install-helm: building helm $VERSION in the background (log: $DEST_DIR/build.log)" >&2
+  # kube-strict (infra/install-kube-strict.sh) comes after helm: its modules and packages are helm's.
+  setsid nohup bash -c 'bash "$1" && bash "$2"' install-helm "${BASH_SOURCE[0]}" \
+    "$(dirname "${BASH_SOURCE[0]}")/install-kube-strict.sh" >"$DEST_DIR/build.log" 2>&1 </dev/null &
+  echo "install-helm: helm $VERSION, then kube-strict: built in the background when missing (log: $DEST_DIR/build.log)" >&2
   exit 0
 fi
 

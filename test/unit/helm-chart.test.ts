@@ -11,8 +11,9 @@ import { register as registerGateway } from '../../src/cli/commands/gateway';
 /**
  * The Helm chart (deploy/helm/prograde) checked with a real helm (infra/install-helm.sh builds it from
  * the Go module proxy into ~/.cache/prograde/tools/helm-<version>/; `npm test` starts that build in the
- * background at its beginning, and this file waits for it): `helm lint --strict`, then the rendered
- * manifests, parsed, for the things that make a deployment safe to run: probes on the gateway's OIP
+ * background at its beginning, and this file waits for it): `helm lint --strict`; strict decoding of every
+ * rendered object with Kubernetes' own Go types (deploy/tools/kube-strict); then the rendered manifests,
+ * parsed, for the things that make a deployment safe to run: probes on the gateway's OIP
  * health endpoints, PodDisruptionBudgets that select the pods, resources, graceful shutdown, every
  * credential from a Secret mounted where the process is told to look. Bad values must be refused by
  * values.schema.json before anything renders.
@@ -25,6 +26,7 @@ const mtlsValues = path.join(chart, 'ci/mtls-values.yaml');
 const badValues = path.join(root, 'test/fixtures/helm/bad-values.yaml');
 
 let helm: string;
+let kubeStrict: string;
 let scratch: string;
 
 interface EnvVar {
@@ -100,6 +102,18 @@ async function helmRun(args: string[]): Promise<{ code: number; stdout: string; 
   }
 }
 
+/** Runs kube-strict on a multi-document YAML stream. */
+function strictDecode(yamlText: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(kubeStrict, [], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    child.on('error', reject);
+    child.stdin?.end(yamlText);
+  });
+}
+
 async function render(valueFiles: string[] = []): Promise<Manifest[]> {
   const out = await helmRun(['template', 'rel', chart, ...valueFiles.flatMap((f) => ['-f', f])]);
   expect(out.stderr, 'helm template').toBe('');
@@ -171,6 +185,13 @@ beforeAll(async () => {
   });
   helm = stdout.trim().split('\n').pop() ?? '';
   expect(helm).toMatch(/helm-v\d+\.\d+\.\d+\/helm$/);
+  // Strict decoding with Kubernetes' own Go types; its modules and packages are helm's, so seconds now.
+  const strict = await run('bash', [path.join(root, 'infra/install-kube-strict.sh')], {
+    cwd: root,
+    timeout: 10 * 60_000,
+  });
+  kubeStrict = strict.stdout.trim().split('\n').pop() ?? '';
+  expect(kubeStrict).toMatch(/kube-strict-[0-9a-f]{12}\/kube-strict$/);
 }, 26 * 60_000);
 
 afterAll(() => {
@@ -265,6 +286,27 @@ describe('deploy/helm/prograde', () => {
     // No credential in the defaults: nothing secret is referenced that the user did not name.
     expect([...secretsReferenced(manifests)]).toEqual([]);
     expect(manifests.filter((m) => m.kind === 'Secret')).toEqual([]);
+  });
+
+  it("every rendered object decodes strictly with Kubernetes' own types (no unknown or mistyped field)", async () => {
+    for (const files of [[], [mtlsValues]]) {
+      const rendered = await helmRun(['template', 'rel', chart, ...files.flatMap((f) => ['-f', f])]);
+      expect(rendered.code).toBe(0);
+      const checked = await strictDecode(rendered.stdout);
+      expect(checked.stdout).toBe('');
+      expect(checked.stderr).toMatch(/kube-strict: \d+ documents, 0 with errors/);
+      expect(checked.code).toBe(0);
+    }
+    // The checker itself: a misspelt field in the pod spec and a string where a number belongs are refused.
+    const rendered = (await helmRun(['template', 'rel', chart])).stdout;
+    const broken = rendered
+      .replace(/terminationGracePeriodSeconds: (\d+)/, 'terminationGracePeriod: $1')
+      .replace(/periodSeconds: 5\b/, 'periodSeconds: "five"');
+    expect(broken).not.toBe(rendered);
+    const refused = await strictDecode(broken);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/unknown field "spec\.template\.spec\.terminationGracePeriod"/);
+    expect(refused.stdout).toMatch(/StatefulSet\/rel-prograde-gateway: .*periodSeconds/);
   });
 
   it('the gateway arguments the chart renders are flags `prograde gateway` accepts', async () => {
