@@ -12,12 +12,12 @@
  *   events per canary step and per analysis tick, extrapolated to a 24-hour canary at 1 s analysis.
  *
  * Knobs (environment): SCALE_PROMOTIONS (500), SCALE_POINTS (comma-separated point names; all),
- * SCALE_LIVE (0 skips the live parts), SCALE_GROWTH (0 skips the history-growth runs), SCALE_ZERO_BAKE_RUNS
+ * SCALE_LIVE (0 skips the live parts), SCALE_LIVE_FROM (an earlier run's scale.json: its live parts), SCALE_GROWTH (0 skips the history-growth runs), SCALE_ZERO_BAKE_RUNS
  * (5), SCALE_HOLDOUT_ROWS (400), SCALE_RESAMPLES (200), SCALE_CHECKPOINT (0: do not save the section after
  * each part).
  */
 import { Client, Connection } from '@temporalio/client';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WORKER_TUNING_DEFAULTS, WORKER_TUNING_ENV } from '../src/config/worker-tuning';
@@ -122,7 +122,9 @@ export async function runScaleBench(command: string, log: (line: string) => void
     const live =
       env.SCALE_LIVE === '0'
         ? undefined
-        : await liveParts(dir, stack, client, bundlePath, holdouts[0] as string, log);
+        : env.SCALE_LIVE_FROM
+          ? liveFrom(env.SCALE_LIVE_FROM)
+          : await liveParts(dir, stack, client, bundlePath, holdouts[0] as string, log);
 
     const loads: LoadResult[] = [];
     // Saved after every part, so a run cut short (a deadline, a crash) still leaves what it measured.
@@ -211,6 +213,8 @@ interface LiveResults {
   readonly defaultSqlite?: OverheadOnServer | undefined;
   readonly growth: readonly LiveRun[];
   readonly loadAverage: ReturnType<ReturnType<typeof sampleLoad>['stop']>;
+  /** Set when these come from an earlier run (SCALE_LIVE_FROM): when that run started. */
+  readonly measuredBy?: string;
 }
 
 /** Zero-bake promotions one at a time on a fresh worker of `client`'s server, then the no-op floor. */
@@ -337,6 +341,19 @@ async function liveParts(
     load.stop();
     await gateway.close();
   }
+}
+
+/**
+ * The live parts as an earlier run of this benchmark measured them (its bench/results/scale.json), for
+ * a run that repeats only the load points: the section then says which run measured them.
+ */
+function liveFrom(path: string): LiveResults {
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as {
+    startedAt?: string;
+    raw?: { live?: LiveResults };
+  };
+  if (!saved.raw?.live) throw new Error(`${path} holds no live parts of a scale run`);
+  return { ...saved.raw.live, measuredBy: saved.startedAt ?? path };
 }
 
 /** The overhead part again on a second dev server with SQLite's defaults (same MLflow and gateway). */
@@ -494,7 +511,12 @@ export function report(
     tables,
     interpretation,
     notes: [
-      'Temporal dev server (SQLite) and MLflow (one gunicorn worker) run on the same 2 cores as the workers and the benchmark, so every figure includes their share of the CPU.',
+      ...(live?.measuredBy
+        ? [
+            `The overhead and history-growth parts were measured by the run of this benchmark started ${live.measuredBy} (same code, its load average ${live.loadAverage.mean}); this run repeated only the load points (SCALE_LIVE_FROM).`,
+          ]
+        : []),
+      `Temporal dev server (SQLite, ${pragmaLabel(scaleSqlitePragmas())}) and MLflow (one gunicorn worker) run on the same 2 cores as the workers and the benchmark, so every figure includes their share of the CPU.`,
       'Schedule-to-start and gaps are read from event timestamps in each history: ActivityTaskScheduled → ActivityTaskStarted, WorkflowTaskScheduled → WorkflowTaskStarted; a gap is the time from the latest activity close to the next activity start (or the close), skipping boundaries where a timer, a signal, an update or a child workflow sits between them.',
     ],
     raw: { loads, live },
