@@ -12,6 +12,7 @@
  */
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { ProgradeError } from '../errors';
 import { tracingConfig, type TelemetryService } from './config';
 import type * as SdkModule from './sdk';
@@ -34,8 +35,7 @@ let testExporter: SpanExporter | undefined;
  */
 async function lazy<T>(name: 'sdk' | 'temporal'): Promise<T> {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when tracing is on
-    return require(`./${name}`) as T;
+    return createRequire(__filename)(`./${name}`) as T;
   } catch {
     return (await (name === 'sdk' ? import('./sdk.js') : import('./temporal.js'))) as T;
   }
