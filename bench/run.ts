@@ -7,6 +7,7 @@ import { runCanaryBench } from './canary';
 import { runGatesBench, runGatesSpeedBench } from './gates';
 import { runGatewayBench } from './gateway';
 import { runScaleBench } from './scale';
+import { runServingCompareBench } from './serving-compare';
 import { runSkewBench } from './skew';
 import { renderTextTable, saveResult, type BenchResult } from './lib/report';
 
@@ -20,6 +21,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   admission: runAdmissionBench,
   skew: runSkewBench,
   scale: runScaleBench,
+  'serving-compare': runServingCompareBench,
 };
 
 async function main(): Promise<number> {

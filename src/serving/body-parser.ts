@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { fastParse } from './codecs/fast-numeric';
 import { HttpError } from './http-util';
 import { parseJsonBody } from './json-body';
 import { parseRequest, type GivenRequest } from './request-tensors';
@@ -37,11 +38,21 @@ export class BodyParser {
   constructor(private readonly options: BodyParserOptions) {}
 
   async parse(kind: 'v2' | 'mlflow', bytes: Buffer): Promise<GivenRequest> {
-    if (bytes.length < this.options.offThreadBytes)
-      return parseRequest(kind, parseJsonBody(bytes, this.options.maxDepth), {
-        maxRows: this.options.maxRows,
-      });
+    if (bytes.length < this.options.offThreadBytes) return this.parseHere(kind, bytes);
     return this.parseOffThread(kind, bytes);
+  }
+
+  /**
+   * On the event loop: the fast path for plain numeric bodies (codecs/fast-numeric.ts), else the
+   * general one (JSON.parse, then the codec), which also makes every refusal.
+   */
+  parseHere(kind: 'v2' | 'mlflow', bytes: Buffer): GivenRequest {
+    const { maxDepth, maxRows } = this.options;
+    const general = (): GivenRequest => parseRequest(kind, parseJsonBody(bytes, maxDepth), { maxRows });
+    const fast = fastParse(kind, bytes, { maxDepth, maxRows });
+    if (!fast) return general();
+    const { approximate, ...request } = fast;
+    return approximate ? { ...request, exact: general } : request;
   }
 
   private parseOffThread(kind: 'v2' | 'mlflow', bytes: Buffer): Promise<GivenRequest> {

@@ -68,6 +68,7 @@ import { gatewayRequestHook } from '../telemetry';
 import type { TlsFiles } from './tls';
 import { VersionHost } from './version-host';
 import { DEFAULT_WINDOW_STATS, type WindowStatsOptions } from './window-stats';
+import { DEFAULT_INLINE, type InlineOptions } from './worker/inline-runner';
 import { WorkerPool } from './worker/worker-pool';
 
 export interface GatewayOptions {
@@ -114,6 +115,12 @@ export interface GatewayOptions {
   readonly restoreRetryMs?: number;
   /** How long close() lets open connections finish before cutting them (default 10 s). */
   readonly shutdownGraceMs?: number;
+  /**
+   * Inference on the event loop for small requests, in runs whose estimated cost is at most
+   * `maxBlockMs` (default 1 ms), on models of at most `maxModelBytes` (default 4 MiB); `maxBlockMs: 0`
+   * turns it off. See worker/inline-runner.ts. Shadow copies never run inline.
+   */
+  readonly inline?: Partial<InlineOptions>;
   /** Sampled prediction logging; default off. */
   readonly predictionLog?: { readonly file?: string; readonly sampleRate: number };
 }
@@ -196,7 +203,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       logger,
     }),
     store,
-    servingHost: new VersionHost(servingPool, options.source, batching, logger.child({ pool: 'serving' })),
+    servingHost: new VersionHost(servingPool, options.source, batching, logger.child({ pool: 'serving' }), {
+      ...DEFAULT_INLINE,
+      ...options.inline,
+    }),
     shadowHost: new VersionHost(shadowPool, options.source, batching, logger.child({ pool: 'shadow' })),
     metrics,
     limiter: new ModelRateLimiter(

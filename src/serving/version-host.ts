@@ -4,6 +4,7 @@ import { publicMessageOf } from './http-util';
 import { MicroBatcher, type BatchingOptions } from './batcher';
 import type { ModelSource } from './model-source';
 import type { Tensor } from './tensors';
+import { InlineSession, type InlineOptions } from './worker/inline-runner';
 import type { ModelSignature } from './worker/messages';
 import type { WorkerPool } from './worker/worker-pool';
 
@@ -20,6 +21,7 @@ export interface VersionStatus {
 export class ReadyVersion {
   private inflight = 0;
   private readonly batcher: MicroBatcher;
+  private readonly inlineBatcher: MicroBatcher | undefined;
 
   constructor(
     readonly model: string,
@@ -29,18 +31,32 @@ export class ReadyVersion {
     readonly loadedAt: string,
     pool: WorkerPool,
     batching: BatchingOptions,
+    /** A session on the event loop for small requests (see worker/inline-runner.ts). */
+    private readonly inline?: InlineSession,
   ) {
     const key = versionKey(model, version);
-    this.batcher = new MicroBatcher(
-      (feeds, fetches) => pool.run(key, feeds, fetches),
-      signature.outputs.map((o) => o.name),
-      batching,
-    );
+    const fetches = signature.outputs.map((o) => o.name);
+    this.batcher = new MicroBatcher((feeds, f) => pool.run(key, feeds, f), fetches, batching);
+    if (inline) {
+      const session = inline;
+      this.inlineBatcher = new MicroBatcher((feeds, f) => session.run(feeds, f), fetches, {
+        // Read at every request: the rows one run may hold within the bound, as the estimate moves.
+        get maxBatchSize() {
+          return Math.max(1, session.maxRows());
+        },
+        maxWaitMs: batching.maxWaitMs,
+        // The event loop is one thread: a run waits for the one before it, and takes what queued meanwhile.
+        maxConcurrentRuns: 1,
+      });
+    }
   }
 
   async infer(inputs: readonly Tensor[], rows: number): Promise<readonly Tensor[]> {
     this.inflight += 1;
     try {
+      // Small enough for one run within the stated bound: on the event loop; otherwise the threads.
+      if (this.inlineBatcher && this.inline && rows <= this.inline.maxRows())
+        return await this.inlineBatcher.submit(inputs, rows);
       return await this.batcher.submit(inputs, rows);
     } finally {
       this.inflight -= 1;
@@ -49,6 +65,15 @@ export class ReadyVersion {
 
   get busy(): boolean {
     return this.inflight > 0;
+  }
+
+  /** The estimated cost of an inline run of one row, ms, when this version has an inline session. */
+  get inlineEstimateMs(): number | undefined {
+    return this.inline?.estimateMs(1);
+  }
+
+  async closeInline(): Promise<void> {
+    await this.inline?.close();
   }
 }
 
@@ -73,6 +98,8 @@ export class VersionHost {
     private readonly source: ModelSource,
     private readonly batching: BatchingOptions,
     private readonly logger: Logger,
+    /** Inline inference for lone small requests; unset (as for shadow versions): always the threads. */
+    private readonly inline?: InlineOptions,
   ) {}
 
   ensure(model: string, version: string): Promise<ReadyVersion> {
@@ -92,6 +119,7 @@ export class VersionHost {
       const artifact = await this.source.load(model, version);
       const modelRef = 'onnxPath' in artifact ? { onnxPath: artifact.onnxPath } : { bytes: artifact.bytes };
       const signature = await this.pool.load(key, modelRef);
+      const inline = await this.openInline(model, version, modelRef, signature);
       const ready = new ReadyVersion(
         model,
         version,
@@ -100,10 +128,17 @@ export class VersionHost {
         new Date().toISOString(),
         this.pool,
         this.batching,
+        inline,
       );
       this.slots.set(key, { state: 'ready', ready });
       this.logger.info(
-        { model, version, sha256: artifact.sha256, ms: Date.now() - started },
+        {
+          model,
+          version,
+          sha256: artifact.sha256,
+          ms: Date.now() - started,
+          inlineMs: inline ? { oneRow: inline.fixedMs, perRow: inline.perRowMs } : null,
+        },
         'model version loaded and warmed up',
       );
       return ready;
@@ -122,6 +157,25 @@ export class VersionHost {
         { model, version },
         { cause: e },
       );
+    }
+  }
+
+  /** An event-loop session for the version, or undefined (off, too big, too slow, or it failed to open). */
+  private async openInline(
+    model: string,
+    version: string,
+    modelRef: { onnxPath: string } | { bytes: Uint8Array },
+    signature: ModelSignature,
+  ): Promise<InlineSession | undefined> {
+    if (!this.inline || this.inline.maxBlockMs <= 0) return undefined;
+    try {
+      return await InlineSession.open(modelRef, signature, this.inline);
+    } catch (e) {
+      this.logger.warn(
+        { model, version, err: e },
+        'no inline session: every request goes to the inference threads',
+      );
+      return undefined;
     }
   }
 
@@ -153,6 +207,7 @@ export class VersionHost {
     const deadline = Date.now() + drainTimeoutMs;
     while (slot.ready.busy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.pool.unload(key);
+    await slot.ready.closeInline();
     this.logger.info({ model, version }, 'model version unloaded');
   }
 }

@@ -24,6 +24,12 @@ export interface GivenRequest {
   readonly inputs: readonly GivenInput[];
   readonly id?: string | undefined;
   readonly outputs?: readonly string[] | undefined;
+  /**
+   * Set when the values were read by the fast path (codecs/fast-numeric.ts) and some are exact only
+   * once rounded to float32: the general path's exact reading of the same body, for a model with an
+   * input of another dtype.
+   */
+  readonly exact?: (() => GivenRequest) | undefined;
 }
 
 export interface ParseLimits {

@@ -1,0 +1,329 @@
+/**
+ * Side by side, on one model and one load generator: `mlflow models serve` (1 and 2 uvicorn workers),
+ * the prograde gateway, and a bare node:http + onnxruntime-node server (the reference limit, kept in
+ * bench/lib/bare-server.ts). The model is a scikit-learn GradientBoostingClassifier on 30 float
+ * features, converted with skl2onnx and logged with mlflow.onnx.log_model (bench/lib/serving-model.py);
+ * every system serves that one ONNX file. Bodies: 1 and 100 rows, as `/invocations` dataframe_split
+ * and as Open Inference Protocol v2 (MLflow's server has no v2); wrk with 1, 8 and 64 keep-alive
+ * connections. All systems run for the whole benchmark and are measured interleaved, round after
+ * round, the order of systems rotating, so drift of the shared machine spreads over all of them.
+ *
+ * The main-thread CPU breakdown of the gateway (bench/lib/serving-profile.ts, run separately because
+ * --cpu-prof changes what it measures) is rendered from bench/results/serving-profile-*.json.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { toolPaths } from '../src/devstack/tools';
+import { machineInfo } from './lib/machine';
+import { BENCH_DIR, runRecord, type BenchResult, type Table } from './lib/report';
+import { bodiesFor, BODY_ROWS, type BodyKey } from './lib/serving-bodies';
+import { CATEGORIES, type ProfileResult } from './lib/serving-profile';
+import {
+  firstScore,
+  prepareModel,
+  routeOf,
+  startBare,
+  startGateway,
+  startMlflow,
+  type Protocol,
+  type RunningSystem,
+} from './lib/serving-systems';
+import { ensureWrk, runWrk, writePostScript, type WrkResult } from './lib/serving-wrk';
+import { formatSpread, spreadOf, type Spread } from './lib/summary';
+
+const ROUNDS = Number(process.env.SERVING_COMPARE_ROUNDS ?? 3);
+const SECONDS = Number(process.env.SERVING_COMPARE_SECONDS ?? 3);
+const CONNECTIONS = [1, 8, 64] as const;
+const BODIES = Object.keys(BODY_ROWS) as BodyKey[];
+const PROTOCOLS: readonly Protocol[] = ['invocations', 'v2'];
+
+interface Point {
+  readonly body: BodyKey;
+  readonly protocol: Protocol;
+  readonly connections: number;
+}
+
+const keyOf = (p: Point): string => `${p.body}|${p.protocol}|${p.connections}`;
+
+type Runs = Map<string, Map<string, WrkResult[]>>; // point → system → rounds
+
+function loadAverage(): number {
+  return Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
+}
+
+function cell(results: readonly WrkResult[] | undefined, pick: (r: WrkResult) => number): Spread {
+  return spreadOf((results ?? []).map(pick));
+}
+
+function profileTables(profiles: readonly ProfileResult[]): Table[] {
+  return profiles.map((p) => ({
+    title: `Gateway event loop, CPU profile '${p.label}' (${p.at}, load average ${p.machine.loadAverage1m}→${p.loadAverageEnd}; shares of busy main-thread time; idle is a share of all)`,
+    columns: ['point', 'req/s (profiled)', 'main thread µs/req', ...CATEGORIES, 'top self time'],
+    rows: p.points.map((q) => [
+      `${q.body}, ${q.protocol}, c=${q.connections}`,
+      q.throughput.toFixed(0),
+      q.busyUsPerRequest.toFixed(0),
+      ...CATEGORIES.map((c) => `${(100 * (q.shares[c] ?? 0)).toFixed(1)} %`),
+      q.topSelf
+        .slice(0, 5)
+        .map((t) => `${t.fn.trim()} ${(100 * t.share).toFixed(0)}%`)
+        .join('; '),
+    ]),
+  }));
+}
+
+async function readProfiles(): Promise<ProfileResult[]> {
+  const dir = path.join(BENCH_DIR, 'results');
+  if (!existsSync(dir)) return [];
+  const files = (await readdir(dir)).filter((f) => /^serving-profile-.+\.json$/.test(f));
+  const order = (f: string): number => (f.includes('before') ? 0 : f.includes('after') ? 1 : 2);
+  files.sort((a, b) => order(a) - order(b));
+  const out: ProfileResult[] = [];
+  for (const f of files) {
+    const p = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as ProfileResult;
+    if (p.label === 'before' || p.label === 'after') out.push(p);
+  }
+  return out;
+}
+
+export async function runServingCompareBench(
+  command: string,
+  log: (line: string) => void,
+): Promise<BenchResult> {
+  const started = new Date();
+  const wrkVersion = ensureWrk(path.resolve(BENCH_DIR, '..'));
+  const machine = machineInfo();
+  const tools = toolPaths();
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'prograde-serving-compare-'));
+  const systems: RunningSystem[] = [];
+  const loadAverages: number[] = [loadAverage()];
+  try {
+    log('fitting and logging the model (scikit-learn → skl2onnx → mlflow.onnx.log_model)');
+    const model = await prepareModel(tools.python, path.join(folder, 'model'));
+    const bodies = bodiesFor(model);
+    const scripts = new Map<string, string>();
+    for (const body of BODIES)
+      for (const protocol of PROTOCOLS) {
+        const name = `${protocol}-${BODY_ROWS[body]}`;
+        const file = path.join(folder, `${name}.json`);
+        await writeFile(file, bodies[body][protocol]);
+        scripts.set(`${body}|${protocol}`, await writePostScript(folder, name, file));
+      }
+
+    log('starting mlflow models serve (1 and 2 workers), the gateway and the bare server');
+    const venvBin = path.dirname(tools.python);
+    // SERVING_COMPARE_SYSTEMS=gateway,bare leaves MLflow out of a quick check.
+    const wanted = process.env.SERVING_COMPARE_SYSTEMS?.split(',');
+    const want = (name: string): boolean => !wanted || wanted.includes(name);
+    if (want('mlflow')) {
+      systems.push(await startMlflow(model, venvBin, 1));
+      systems.push(await startMlflow(model, venvBin, 2));
+    }
+    if (want('gateway')) systems.push(await startGateway(model));
+    if (want('bare')) systems.push(await startBare(model));
+
+    // Same model, same answer: every system's score for the first row matches scikit-learn's.
+    const expected = model.probabilities[0] as number;
+    for (const s of systems)
+      for (const protocol of s.protocols) {
+        const score = await firstScore(s, protocol, bodies['1 row'][protocol]);
+        if (Math.abs(score - expected) > 1e-5)
+          throw new Error(`${s.name} (${protocol}) scored ${score}, scikit-learn ${expected}`);
+      }
+
+    const points: Point[] = [];
+    for (const body of BODIES)
+      for (const protocol of PROTOCOLS)
+        for (const connections of CONNECTIONS) points.push({ body, protocol, connections });
+
+    log('warming up');
+    for (const s of systems)
+      for (const body of BODIES)
+        for (const protocol of s.protocols)
+          await runWrk({
+            url: `${s.url}${routeOf(protocol)}`,
+            script: scripts.get(`${body}|${protocol}`) as string,
+            connections: 8,
+            durationSec: 1,
+          });
+
+    const runs: Runs = new Map();
+    for (let round = 0; round < ROUNDS; round++) {
+      loadAverages.push(loadAverage());
+      for (const point of points) {
+        const eligible = systems.filter((s) => s.protocols.includes(point.protocol));
+        // Rotate the order each round: no system always runs first after another's load.
+        const order = eligible.map((_, i) => eligible[(i + round) % eligible.length] as RunningSystem);
+        for (const s of order) {
+          const { raw: _raw, ...result } = await runWrk({
+            url: `${s.url}${routeOf(point.protocol)}`,
+            script: scripts.get(`${point.body}|${point.protocol}`) as string,
+            connections: point.connections,
+            durationSec: SECONDS,
+            threads: point.connections >= 8 ? 2 : 1,
+          });
+          const bySystem = runs.get(keyOf(point)) ?? new Map<string, WrkResult[]>();
+          runs.set(keyOf(point), bySystem);
+          bySystem.set(s.name, [...(bySystem.get(s.name) ?? []), result]);
+          log(
+            `  round ${round + 1} ${point.body} ${point.protocol} c=${point.connections} ${s.name}: ${result.throughput.toFixed(0)} req/s, p50 ${result.p50.toFixed(3)} ms, p99 ${result.p99.toFixed(2)} ms, errors ${result.errors}`,
+          );
+        }
+      }
+    }
+    loadAverages.push(loadAverage());
+
+    const systemNames = systems.map((s) => s.name);
+    const mainTable: Table = {
+      title: 'Median over rounds (min–max): req/s, p50 ms, p99 ms',
+      columns: [
+        'body',
+        'protocol',
+        'connections',
+        ...systemNames.flatMap((n) => [`${n} req/s`, `${n} p50`, `${n} p99`]),
+      ],
+      rows: points.map((p) => {
+        const bySystem = runs.get(keyOf(p));
+        return [
+          p.body,
+          p.protocol,
+          String(p.connections),
+          ...systemNames.flatMap((n) => {
+            const r = bySystem?.get(n);
+            if (!r) return ['—', '—', '—'];
+            return [
+              formatSpread(
+                cell(r, (x) => x.throughput),
+                0,
+              ),
+              formatSpread(
+                cell(r, (x) => x.p50),
+                3,
+              ),
+              formatSpread(
+                cell(r, (x) => x.p99),
+                2,
+              ),
+            ];
+          }),
+        ];
+      }),
+    };
+
+    interface Verdict {
+      readonly point: Point;
+      readonly vsBare: number;
+      readonly p99VsBare: number;
+      readonly p50MinusBareMs: number;
+      readonly vsMlflow: number | undefined;
+    }
+    const verdicts: Verdict[] = points.map((p) => {
+      const bySystem = runs.get(keyOf(p));
+      const med = (n: string, pick: (r: WrkResult) => number): number => cell(bySystem?.get(n), pick).median;
+      const mlflowBest = Math.max(
+        ...systemNames.filter((n) => n.startsWith('mlflow')).map((n) => med(n, (r) => r.throughput)),
+      );
+      return {
+        point: p,
+        vsBare: med('gateway', (r) => r.throughput) / med('bare', (r) => r.throughput),
+        p99VsBare: med('gateway', (r) => r.p99) / med('bare', (r) => r.p99),
+        p50MinusBareMs: med('gateway', (r) => r.p50) - med('bare', (r) => r.p50),
+        vsMlflow:
+          p.protocol === 'invocations' && Number.isFinite(mlflowBest) && mlflowBest > 0
+            ? med('gateway', (r) => r.throughput) / mlflowBest
+            : undefined,
+      };
+    });
+    const ratioTable: Table = {
+      title:
+        'Gateway against the others (medians); targets: ≥ 0.85× bare req/s, p99 ≤ 1.3× bare, p50 at 1 connection ≤ bare + 0.1 ms, ≥ 20× MLflow (1 row) / ≥ 7× (100 rows)',
+      columns: [
+        'body',
+        'protocol',
+        'connections',
+        'req/s vs bare',
+        'p99 vs bare',
+        'p50 − bare p50 (ms)',
+        'req/s vs best MLflow',
+        'meets targets',
+      ],
+      rows: verdicts.map((v) => {
+        const mlflowTarget = v.point.body === '1 row' ? 20 : 7;
+        const ok =
+          v.vsBare >= 0.85 &&
+          v.p99VsBare <= 1.3 &&
+          (v.point.connections !== 1 || v.p50MinusBareMs <= 0.1) &&
+          (v.vsMlflow === undefined || v.vsMlflow >= mlflowTarget);
+        return [
+          v.point.body,
+          v.point.protocol,
+          String(v.point.connections),
+          `${v.vsBare.toFixed(2)}×`,
+          `${v.p99VsBare.toFixed(2)}×`,
+          v.p50MinusBareMs.toFixed(3),
+          v.vsMlflow === undefined ? '— (no v2 in MLflow)' : `${v.vsMlflow.toFixed(1)}×`,
+          ok ? 'yes' : 'no',
+        ];
+      }),
+    };
+
+    const failing = ratioTable.rows.filter((r) => r[7] === 'no').map((r) => `${r[0]} ${r[1]} c=${r[2]}`);
+    const errors = [...runs.values()]
+      .flatMap((m) => [...m.entries()])
+      .filter(([, rs]) => rs.some((r) => r.errors > 0));
+    const worst = verdicts.reduce((a, b) => (b.vsBare < a.vsBare ? b : a));
+    const interpretation = [
+      `Gateway throughput against the bare server: ${Math.min(...verdicts.map((v) => v.vsBare)).toFixed(2)}× at worst (${worst.point.body}, ${worst.point.protocol}, c=${worst.point.connections}) to ${Math.max(...verdicts.map((v) => v.vsBare)).toFixed(2)}× at best; p99 ${Math.min(...verdicts.map((v) => v.p99VsBare)).toFixed(2)}–${Math.max(...verdicts.map((v) => v.p99VsBare)).toFixed(2)}× the bare server's.`,
+      `p50 at 1 connection, gateway minus bare: ${verdicts
+        .filter((v) => v.point.connections === 1)
+        .map(
+          (v) =>
+            `${v.point.body} ${v.point.protocol} ${v.p50MinusBareMs >= 0 ? '+' : ''}${v.p50MinusBareMs.toFixed(3)} ms`,
+        )
+        .join(', ')}.`,
+      `Against the best of mlflow models serve with 1 or 2 workers (/invocations): ${verdicts
+        .filter((v) => v.vsMlflow !== undefined)
+        .map((v) => `${v.point.body} c=${v.point.connections} ${(v.vsMlflow ?? 0).toFixed(1)}×`)
+        .join(', ')}.`,
+      failing.length === 0
+        ? 'Every point meets the targets.'
+        : `Points missing a target: ${failing.join('; ')}.`,
+      errors.length === 0
+        ? 'No request failed (no non-2xx answer, no socket error) in any run.'
+        : `Runs with errors: ${errors.map(([n, rs]) => `${n} ${rs.map((r) => r.errors).join('/')}`).join(', ')}.`,
+    ];
+    const finished = runRecord('serving-compare', started, command, machine);
+    return {
+      ...finished,
+      settings: {
+        model:
+          'GradientBoostingClassifier(n_estimators=100, max_depth=3), 30 float features, skl2onnx (zipmap off, one output: P(class 1) [N]), mlflow.onnx.log_model',
+        rounds: ROUNDS,
+        secondsPerRun: SECONDS,
+        connections: CONNECTIONS,
+        bodies: Object.fromEntries(
+          BODIES.flatMap((b) => PROTOCOLS.map((p) => [`${b} ${p}`, `${bodies[b][p].length} bytes`])),
+        ),
+        loadGenerator: `${wrkVersion}, keep-alive, 1 thread at 1 connection and 2 threads otherwise, --latency (p50/p99 from wrk's histogram), --timeout 10s`,
+        mlflow: 'mlflow models serve --env-manager local, -w 1 and -w 2 (uvicorn), tools venv',
+        gateway:
+          'bench/lib/gateway-child.ts: startGateway defaults (2 inference threads, 1 shadow thread, maxBatchSize 64, maxWaitMs 2, inline inference default), log level warn',
+        bare: 'bench/lib/bare-server.ts: node:http, JSON.parse, onnxruntime-node session on the main thread (intraOpNumThreads 1), JSON.stringify',
+        loadAverage1m: loadAverages,
+      },
+      tables: [mainTable, ratioTable, ...profileTables(await readProfiles())],
+      interpretation,
+      notes: [
+        `The machine is shared: other work ran during the benchmark (1-minute load average over the rounds: ${loadAverages.join(' → ')} on ${machine.cores} cores). Absolute numbers are a floor; the ratios compare systems measured interleaved under the same load.`,
+        'wrk runs on the same 2 cores as the servers; with 2 threads at 8 and 64 connections it takes up to one core itself.',
+        'The CPU profiles come from `npx tsx bench/lib/serving-profile.ts <before|after>` (gateway under --cpu-prof, wrk load, main thread only; each sample goes to the deepest frame on its stack that belongs to a category). Profiling slows the gateway, so their req/s is not comparable with the table above.',
+      ],
+      raw: Object.fromEntries([...runs.entries()].map(([k, m]) => [k, Object.fromEntries(m)])),
+    };
+  } finally {
+    for (const s of systems.reverse()) await s.stop().catch(() => undefined);
+    await rm(folder, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,392 @@
+import type { GivenInput, GivenRequest, ParseLimits } from './given';
+
+/**
+ * A fast path for the two request bodies that carry almost all inference traffic, read straight from
+ * the bytes into typed arrays: MLflow `{"dataframe_split": {"columns": [...], "data": [[n, ...], ...]}}`
+ * and Open Inference Protocol v2 `{"inputs": [{"name", "shape", "datatype", "data": [n, ...]}], "id"}`.
+ *
+ * It either returns exactly what the general path (UTF-8 check, depth scan, JSON.parse, zod, nested
+ * readers) would return for the body, or `undefined`, and the general path runs and decides. It gives
+ * up at the first thing it does not expect: a key it does not know or sees twice, a string with an
+ * escape, a control or non-ASCII byte, an empty or nested-further array, `true`/`false`/`null`, a
+ * number outside JSON's grammar, more rows than the limit, nesting past the depth limit, a body not
+ * ending after its object. So every refusal (and its status and code) still comes from one place,
+ * the general path, and the fast path can only make accepted requests cheaper.
+ *
+ * Numbers. A number with at most 15 significant digits and a decimal exponent within ±22 is computed
+ * exactly as JSON.parse does (Clinger's fast path: one correctly rounded multiply or divide of two
+ * exact doubles). Longer numbers (JSON.stringify writes up to 17 digits) of moderate size are
+ * computed within 2 ulp and kept only when every double within 4 ulp rounds to the same float32: then
+ * the value is exact for a float32 input, and the input is marked `approximate`; a model whose input
+ * is not float32 gets the general path's exact parse (`GivenRequest.exact`). Anything else is
+ * converted by `Number()` on its text, which is JSON.parse's own conversion.
+ */
+
+/** Thrown (one preallocated instance, no stack captured per body) when the fast path gives up. */
+const BAIL = new Error('fast-numeric: not the fast case');
+
+/** 10^0 … 10^22: every one is an exact double. */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+/** 2^-50: a relative step of at least 4 ulp of any normal double. */
+const EPS4ULP = 2 ** -50;
+
+interface Cursor {
+  readonly b: Buffer;
+  i: number;
+  /** Set when a number was kept as float32-exact rather than float64-exact. */
+  approximate: boolean;
+}
+
+const bail = (): never => {
+  throw BAIL;
+};
+
+function ws(c: Cursor): void {
+  const b = c.b;
+  let i = c.i;
+  for (;;) {
+    const x = b[i];
+    if (x === 0x20 || x === 0x0a || x === 0x0d || x === 0x09) i++;
+    else break;
+  }
+  c.i = i;
+}
+
+function expect(c: Cursor, byte: number): void {
+  ws(c);
+  if (c.b[c.i] !== byte) bail();
+  c.i++;
+}
+
+/** The next non-blank byte, not consumed. */
+function peek(c: Cursor): number | undefined {
+  ws(c);
+  return c.b[c.i];
+}
+
+/** A string of printable ASCII without escapes; anything else gives up. */
+function plainString(c: Cursor, maxLength: number): string {
+  expect(c, 0x22);
+  const b = c.b;
+  const start = c.i;
+  let i = start;
+  for (;;) {
+    const x = b[i];
+    if (x === undefined) return bail();
+    if (x === 0x22) break;
+    if (x < 0x20 || x > 0x7e || x === 0x5c) return bail();
+    i++;
+  }
+  if (i - start > maxLength) return bail();
+  c.i = i + 1;
+  return b.toString('latin1', start, i);
+}
+
+/** A JSON number; bails on anything outside the grammar (leading zeros, `+`, `.5`, `1.`, `NaN`, …). */
+function number(c: Cursor): number {
+  ws(c);
+  const b = c.b;
+  const start = c.i;
+  let i = start;
+  let negative = false;
+  if (b[i] === 0x2d) {
+    negative = true;
+    i++;
+  }
+  let x = b[i];
+  if (x === undefined || x < 0x30 || x > 0x39) return bail();
+  // Significant digits: the first 15 exactly in `hi`, up to 4 more in `lo`; `exponent` scales them.
+  let hi = 0;
+  let lo = 0;
+  let loDigits = 0;
+  let significant = 0;
+  let dropped = 0; // integer digits past the 19th: each scales by 10
+  let exponent = 0;
+  if (x === 0x30) {
+    i++;
+    x = b[i];
+    if (x !== undefined && x >= 0x30 && x <= 0x39) return bail(); // leading zero
+  } else {
+    while (x !== undefined && x >= 0x30 && x <= 0x39) {
+      if (significant < 15) hi = hi * 10 + (x - 0x30);
+      else if (significant < 19) {
+        lo = lo * 10 + (x - 0x30);
+        loDigits++;
+      } else dropped++;
+      significant++;
+      i++;
+      x = b[i];
+    }
+  }
+  if (x === 0x2e) {
+    i++;
+    x = b[i];
+    if (x === undefined || x < 0x30 || x > 0x39) return bail();
+    while (x !== undefined && x >= 0x30 && x <= 0x39) {
+      const d = x - 0x30;
+      if (significant === 0 && d === 0)
+        exponent -= 1; // leading zeros of a fraction
+      else {
+        if (significant < 15) hi = hi * 10 + d;
+        else if (significant < 19) {
+          lo = lo * 10 + d;
+          loDigits++;
+        }
+        significant++;
+        if (significant <= 19) exponent -= 1;
+      }
+      i++;
+      x = b[i];
+    }
+  }
+  let exact = true;
+  if (x === 0x65 || x === 0x45) {
+    i++;
+    x = b[i];
+    let expNegative = false;
+    if (x === 0x2b || x === 0x2d) {
+      expNegative = x === 0x2d;
+      i++;
+      x = b[i];
+    }
+    if (x === undefined || x < 0x30 || x > 0x39) return bail();
+    let e = 0;
+    while (x !== undefined && x >= 0x30 && x <= 0x39) {
+      if (e < 100_000) e = e * 10 + (x - 0x30);
+      i++;
+      x = b[i];
+    }
+    exponent += expNegative ? -e : e;
+  }
+  c.i = i;
+  exponent += dropped;
+  let value: number | undefined;
+  if (significant === 0) value = 0;
+  else if (significant <= 15) {
+    if (exponent >= 0 && exponent <= 22) value = hi * (POW10[exponent] as number);
+    else if (exponent < 0 && exponent >= -22) value = hi / (POW10[-exponent] as number);
+  } else if (significant <= 19 && dropped === 0) {
+    // hi·10^loDigits + lo within 1 ulp, then one more rounding: within 2 ulp of the exact double.
+    const m = hi * (POW10[loDigits] as number) + lo;
+    const approx =
+      exponent >= 0 && exponent <= 22
+        ? m * (POW10[exponent] as number)
+        : exponent < 0 && exponent >= -22
+          ? m / (POW10[-exponent] as number)
+          : undefined;
+    if (approx !== undefined && approx > 1e-30 && approx < 1e30) {
+      const f = Math.fround(approx);
+      if (Math.fround(approx * (1 - EPS4ULP)) === f && Math.fround(approx * (1 + EPS4ULP)) === f) {
+        value = approx;
+        exact = false;
+      }
+    }
+  }
+  // JSON.parse's own conversion: the grammar was checked above, and Number() reads that grammar alike.
+  if (value === undefined) return Number(b.toString('latin1', start, i));
+  if (!exact) c.approximate = true;
+  return negative ? -value : value;
+}
+
+/** Growable Float64Array of numbers. */
+class Values {
+  data: Float64Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.data = new Float64Array(Math.max(16, capacity));
+  }
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Float64Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+  done(): Float64Array {
+    return this.length === this.data.length ? this.data : this.data.slice(0, this.length);
+  }
+}
+
+/** `[n, n, ...]` appended to `out`; returns how many. Empty arrays and non-numbers give up. */
+function numberRow(c: Cursor, out: Values): number {
+  expect(c, 0x5b);
+  let n = 0;
+  for (;;) {
+    out.push(number(c));
+    n++;
+    ws(c);
+    const x = c.b[c.i];
+    c.i++;
+    if (x === 0x2c) continue;
+    if (x === 0x5d) return n;
+    return bail();
+  }
+}
+
+/** Reads `{ "key": value, ... }`, calling `member` for each key; a repeated key gives up. */
+function object(c: Cursor, member: (key: string) => void): void {
+  expect(c, 0x7b);
+  const seen: string[] = [];
+  if (peek(c) === 0x7d) return bail(); // {}: no fast case has an empty object
+  for (;;) {
+    const key = plainString(c, 64);
+    if (seen.includes(key)) return bail();
+    seen.push(key);
+    expect(c, 0x3a);
+    member(key);
+    ws(c);
+    const x = c.b[c.i];
+    c.i++;
+    if (x === 0x2c) continue;
+    if (x === 0x7d) return;
+    return bail();
+  }
+}
+
+function end(c: Cursor): void {
+  ws(c);
+  if (c.i !== c.b.length) bail();
+}
+
+function dataframeSplit(c: Cursor, limits: ParseLimits): GivenInput {
+  let values: Float64Array | undefined;
+  let shape: number[] | undefined;
+  object(c, (key) => {
+    if (key === 'columns') {
+      expect(c, 0x5b);
+      if (peek(c) === 0x5d) {
+        c.i++;
+        return;
+      }
+      for (;;) {
+        plainString(c, 256);
+        ws(c);
+        const x = c.b[c.i];
+        c.i++;
+        if (x === 0x2c) continue;
+        if (x === 0x5d) return;
+        return bail();
+      }
+    }
+    if (key !== 'data') return bail();
+    expect(c, 0x5b);
+    const out = new Values(256);
+    let rows = 0;
+    let width = -1;
+    for (;;) {
+      const n = numberRow(c, out);
+      if (width < 0) width = n;
+      else if (n !== width) return bail();
+      rows++;
+      if (rows > limits.maxRows) return bail();
+      ws(c);
+      const x = c.b[c.i];
+      c.i++;
+      if (x === 0x2c) continue;
+      if (x === 0x5d) break;
+      return bail();
+    }
+    values = out.done();
+    shape = [rows, width];
+  });
+  if (!values || !shape) return bail();
+  return { name: undefined, shape, values };
+}
+
+function v2Input(c: Cursor, limits: ParseLimits): GivenInput {
+  let name: string | undefined;
+  let datatype: string | undefined;
+  let shape: number[] | undefined;
+  let values: Float64Array | undefined;
+  object(c, (key) => {
+    switch (key) {
+      case 'name':
+        name = plainString(c, 256);
+        if (name.length === 0) bail();
+        return;
+      case 'datatype':
+        datatype = plainString(c, 32);
+        if (datatype.length === 0) bail();
+        return;
+      case 'shape': {
+        const dims = new Values(4);
+        const n = numberRow(c, dims);
+        if (n > 32) bail();
+        shape = Array.from(dims.done());
+        if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bail();
+        if ((shape[0] ?? 0) > limits.maxRows) bail();
+        return;
+      }
+      case 'data': {
+        const size = shape?.reduce((a, b) => a * b, 1) ?? 256;
+        const out = new Values(Math.min(size, 1 << 20));
+        numberRow(c, out);
+        values = out.done();
+        return;
+      }
+      default:
+        bail();
+    }
+  });
+  if (name === undefined || datatype === undefined || !shape || !values) return bail();
+  return { name, datatype, shape, values };
+}
+
+function v2(c: Cursor, limits: ParseLimits): Omit<GivenRequest, 'exact'> {
+  const inputs: GivenInput[] = [];
+  let id: string | undefined;
+  object(c, (key) => {
+    if (key === 'id') {
+      id = plainString(c, 256);
+      return;
+    }
+    if (key !== 'inputs') return bail();
+    expect(c, 0x5b);
+    for (;;) {
+      inputs.push(v2Input(c, limits));
+      if (inputs.length > 64) bail();
+      ws(c);
+      const x = c.b[c.i];
+      c.i++;
+      if (x === 0x2c) continue;
+      if (x === 0x5d) return;
+      return bail();
+    }
+  });
+  if (inputs.length === 0) return bail();
+  return { kind: 'v2', format: 'v2', inputs, id, outputs: undefined };
+}
+
+/**
+ * The fast reading of `bytes`, or undefined when the general path must decide. `maxDepth` is the
+ * gateway's nesting limit: both fast cases nest 4 deep, so a lower limit always takes the general path.
+ */
+export function fastParse(
+  kind: 'v2' | 'mlflow',
+  bytes: Buffer,
+  limits: ParseLimits & { readonly maxDepth: number },
+): (Omit<GivenRequest, 'exact'> & { readonly approximate: boolean }) | undefined {
+  if (limits.maxDepth < 4 || bytes.length === 0) return undefined;
+  const c: Cursor = { b: bytes, i: 0, approximate: false };
+  try {
+    if (kind === 'v2') {
+      const request = v2(c, limits);
+      end(c);
+      return { ...request, approximate: c.approximate };
+    }
+    let input: GivenInput | undefined;
+    object(c, (key) => {
+      if (key !== 'dataframe_split') return bail();
+      input = dataframeSplit(c, limits);
+    });
+    end(c);
+    if (!input) return undefined;
+    return { kind: 'mlflow', format: 'dataframe_split', inputs: [input], approximate: c.approximate };
+  } catch (e) {
+    if (e === BAIL) return undefined;
+    // A RangeError (an allocation too big for this process) is not the caller's fault either way:
+    // the general path decides.
+    return undefined;
+  }
+}

@@ -1,0 +1,129 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildLogisticModel } from '../../src/onnx/build';
+import type { ModelSource } from '../../src/serving/model-source';
+import { fromNumbers, type Tensor } from '../../src/serving/tensors';
+import { VersionHost } from '../../src/serving/version-host';
+import { InlineSession } from '../../src/serving/worker/inline-runner';
+import type { ModelSignature, WireTensor } from '../../src/serving/worker/messages';
+import { WorkerPool } from '../../src/serving/worker/worker-pool';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'prograde-inline-'));
+const modelPath = path.join(dir, 'model.onnx');
+const bytes = buildLogisticModel({ weights: [1, -1], bias: 0 });
+writeFileSync(modelPath, bytes);
+const signature: ModelSignature = {
+  inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 2] }],
+  outputs: [{ name: 'probability', dtype: 'float32', shape: [-1, 1] }],
+};
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+function wire(rows: readonly (readonly number[])[]): WireTensor[] {
+  const data = Float32Array.from(rows.flat());
+  return [{ name: 'features', dtype: 'float32', dims: [rows.length, 2], buffer: data.buffer }];
+}
+
+describe('inline session – inference on the event loop within a bound', () => {
+  it('opens, calibrates and runs a small model; the row bound follows the measured cost', async () => {
+    const session = await InlineSession.open({ onnxPath: modelPath }, signature, {
+      maxBlockMs: 1,
+      maxModelBytes: 1 << 20,
+    });
+    if (!session) throw new Error('a tiny model within every bound got no inline session');
+    expect(session.fixedMs).toBeGreaterThan(0);
+    expect(session.fixedMs).toBeLessThanOrEqual(1);
+    // The rows one run may hold are those whose estimate fits the bound.
+    const maxRows = session.maxRows();
+    expect(maxRows).toBeGreaterThanOrEqual(1);
+    expect(session.estimateMs(maxRows)).toBeLessThanOrEqual(1);
+    if (maxRows < 4096) expect(session.estimateMs(maxRows + 1)).toBeGreaterThan(1);
+    const [out] = await session.run(wire([[2, 0.5]]), ['probability']);
+    expect(out?.dims).toEqual([1, 1]);
+    expect(new Float32Array(out?.buffer ?? new ArrayBuffer(4))[0]).toBeCloseTo(sigmoid(1.5), 5);
+    await session.close();
+  });
+
+  it('runs queued batches one at a time, each answered with its own rows', async () => {
+    const session = await InlineSession.open({ bytes }, signature, { maxBlockMs: 1, maxModelBytes: 1 << 20 });
+    if (!session) throw new Error('no inline session');
+    const order: number[] = [];
+    const runs = [0, 1, 2, 3].map((i) =>
+      session.run(wire([[i, 0]]), ['probability']).then((o) => {
+        order.push(i);
+        return new Float32Array(o[0]?.buffer ?? new ArrayBuffer(4))[0];
+      }),
+    );
+    const values = await Promise.all(runs);
+    expect(order).toEqual([0, 1, 2, 3]);
+    values.forEach((v, i) => expect(v).toBeCloseTo(sigmoid(i), 5));
+    await session.close();
+  });
+
+  it('gives no session when it is off, when the model is too big, or when one row already costs more than the bound', async () => {
+    const options = { maxBlockMs: 1, maxModelBytes: 1 << 20 };
+    expect(await InlineSession.open({ bytes }, signature, { ...options, maxBlockMs: 0 })).toBeUndefined();
+    expect(await InlineSession.open({ bytes }, signature, { ...options, maxModelBytes: 10 })).toBeUndefined();
+    // The whole folder counts (external weights live beside model.onnx).
+    const big = mkdtempSync(path.join(tmpdir(), 'prograde-inline-big-'));
+    writeFileSync(path.join(big, 'model.onnx'), bytes);
+    writeFileSync(path.join(big, 'weights.bin'), Buffer.alloc(4096));
+    expect(
+      await InlineSession.open({ onnxPath: path.join(big, 'model.onnx') }, signature, {
+        ...options,
+        maxModelBytes: bytes.byteLength + 100,
+      }),
+    ).toBeUndefined();
+    expect(await InlineSession.open({ bytes }, signature, { ...options, maxBlockMs: 1e-6 })).toBeUndefined();
+  });
+});
+
+describe('version host – small requests inline, the rest on the threads', () => {
+  const pool = new WorkerPool({
+    size: 1,
+    intraOpNumThreads: 1,
+    warmupRuns: 1,
+    logger: pino({ level: 'silent' }),
+  });
+  const source: ModelSource = {
+    description: 'test',
+    load: () => Promise.resolve({ onnxPath: modelPath, sha256: 'x' }),
+  } as unknown as ModelSource;
+  afterAll(() => pool.close());
+
+  const tensor = (rows: number): Tensor => ({
+    name: 'features',
+    dtype: 'float32',
+    dims: [rows, 2],
+    data: fromNumbers(
+      'float32',
+      Array.from({ length: rows * 2 }, (_, i) => (i % 2 === 0 ? i / 100 : 0)),
+    ),
+  });
+
+  it('answers alike on both paths, and only the shadow-like host (no inline options) never has a session', async () => {
+    const batching = { maxBatchSize: 64, maxWaitMs: 2, maxConcurrentRuns: 1 };
+    const inlineHost = new VersionHost(pool, source, batching, pino({ level: 'silent' }), {
+      maxBlockMs: 1,
+      maxModelBytes: 1 << 20,
+    });
+    const threadHost = new VersionHost(pool, source, batching, pino({ level: 'silent' }));
+    const a = await inlineHost.ensure('m', '1');
+    const b = await threadHost.ensure('m', '2');
+    expect(a.inlineEstimateMs).toBeDefined();
+    expect(b.inlineEstimateMs).toBeUndefined();
+    for (const rows of [1, 3, 50]) {
+      const [x] = await a.infer([tensor(rows)], rows);
+      const [y] = await b.infer([tensor(rows)], rows);
+      expect(x?.dims).toEqual([rows, 1]);
+      expect(Array.from(x?.data ?? [])).toEqual(Array.from(y?.data ?? []));
+    }
+    // Concurrent small requests share inline runs and each still gets its own rows back.
+    const many = await Promise.all([1, 2, 3, 4, 5].map((r) => a.infer([tensor(r)], r)));
+    many.forEach((out, i) => expect(out[0]?.dims).toEqual([i + 1, 1]));
+    await inlineHost.unload('m', '1');
+    await threadHost.unload('m', '2');
+  });
+});
