@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register as registerGateway } from '../../src/cli/commands/gateway';
+import { isTrusted, parseTrustFile } from '../../src/config/trust';
 
 /**
  * The Helm chart (deploy/helm/prograde) checked with a real helm (infra/install-helm.sh builds it from
@@ -375,8 +376,10 @@ describe('deploy/helm/prograde', () => {
     const trustFile = env.get('PROGRADE_TRUST_FILE') ?? '';
     expect(sourceOfFile(worker, wk, trustFile)).toBe('configMap:rel-prograde-trust');
     const trust = one(manifests, 'ConfigMap', 'rel-prograde-trust');
-    const parsedTrust = parseYaml(trust.data?.[path.posix.basename(trustFile)] ?? '') as { people: object };
-    expect(Object.keys(parsedTrust.people)).toEqual(['alice']);
+    // …which the worker's own parser accepts, trusting alice to approve fraud models.
+    const parsedTrust = parseTrustFile(trustFile, trust.data?.[path.posix.basename(trustFile)] ?? '');
+    expect(isTrusted(parsedTrust, 'fraud-detector', 'alice', 'approve')).toBe(true);
+    expect(isTrusted(parsedTrust, 'credit-risk', 'alice', 'approve')).toBe(false);
 
     // Exactly the Secrets the values name, no more.
     expect([...secretsReferenced(manifests)].sort()).toEqual(
