@@ -55,6 +55,8 @@ let dir: string;
 const gateways: { child: ChildProcess; url: string; admin: GatewayAdminClient }[] = [];
 let prom: PrometheusServer | undefined;
 let generation = 1;
+/** The healthy canary's step, which has traffic of both variants in Prometheus. */
+let healthyGeneration = 0;
 
 function startGatewayProcess(stateDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
@@ -176,6 +178,7 @@ describe.skipIf(skip)('canary analysis from a real Prometheus scraping three gat
 
   it('passes a healthy candidate, and the summed Prometheus counts equal the three gateways’ own', async () => {
     const step = await routeAll({ stable: { version: '1' }, canary: { version: '2', weight: 50 } });
+    healthyGeneration = step.generation;
     const traffic = trafficToAll();
     const snapshots: StatsSnapshot[] = [];
     const prometheus = provider();
@@ -327,6 +330,13 @@ describe.skipIf(skip)('canary analysis from a real Prometheus scraping three gat
     const down = new PrometheusProvider({ url: closedUrl, timeoutMs: 2_000 });
     const e3 = await down.stats(MODEL, { generation }).catch((e: unknown) => e);
     expect(e3).toMatchObject({ code: 'PROMETHEUS_UNREACHABLE', retry: 'retryable' });
+
+    // `scores: none`: a server without score metrics; the window says so instead of holding nothing.
+    const noScores = provider({ queries: { scores: 'none' } });
+    const s = await noScores.stats(MODEL, { generation: healthyGeneration });
+    expect(s.variants.stable?.unmeasured).toEqual(['scores']);
+    expect(s.variants.stable?.scoreHistogram).toBeUndefined();
+    expect(s.variants.stable?.latencyHistogram).toBeDefined();
 
     // The gateway is not Prometheus: its 404 JSON is not the query API.
     const wrong = new PrometheusProvider({ url: gateways[0]!.url, timeoutMs: 2_000 });

@@ -177,8 +177,15 @@ export class PrometheusProvider implements MetricsProvider {
     }
     let text: string;
     try {
-      text = await res.text();
+      text = await readCapped(res, MAX_ANSWER_BYTES);
     } catch (e) {
+      if (e instanceof AnswerTooLarge)
+        throw new ProgradeError(
+          'PROMETHEUS_BAD_RESPONSE',
+          `the ${what} query's answer is larger than ${MAX_ANSWER_BYTES / 1e6} MB: aggregate it with sum by (variant, …); query: ${promql}`,
+          'terminal',
+          details,
+        );
       throw new ProgradeError(
         'PROMETHEUS_UNREACHABLE',
         `Prometheus at ${this.base} broke off its answer to the ${what} query: ${causeOf(e)}`,
@@ -240,6 +247,35 @@ export class PrometheusProvider implements MetricsProvider {
       return { labels: r.metric, value };
     });
   }
+}
+
+/** An answer of four per-variant queries is a few kB; anything this large is not what was asked. */
+const MAX_ANSWER_BYTES = 8_000_000;
+
+class AnswerTooLarge extends Error {}
+
+/** The body as text, refusing (and cancelling) one beyond `max` bytes instead of buffering it all. */
+async function readCapped(res: Response, max: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel();
+    throw new AnswerTooLarge();
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw new AnswerTooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 interface Series {
