@@ -78,7 +78,7 @@ interface Manifest {
     selector: Record<string, string> & { matchLabels: Record<string, string> };
     maxUnavailable?: number | string;
     minAvailable?: number | string;
-    volumeClaimTemplates: { metadata: { name: string }; spec: unknown }[];
+    volumeClaimTemplates?: { metadata: { name: string }; spec: unknown }[];
   };
   data?: Record<string, string>;
 }
@@ -235,7 +235,7 @@ describe('deploy/helm/prograde', () => {
     // State in --state-dir on a volume per replica.
     const stateDir = gw.args[gw.args.indexOf('--state-dir') + 1] ?? '';
     expect(gw.volumeMounts).toContainEqual(expect.objectContaining({ name: 'state', mountPath: stateDir }));
-    expect(gateway.spec.volumeClaimTemplates.map((t) => t.metadata.name)).toEqual(['state']);
+    expect(gateway.spec.volumeClaimTemplates?.map((t) => t.metadata.name)).toEqual(['state']);
 
     // Requests on both, and a memory limit.
     const wk = container(worker, 'worker');
@@ -401,10 +401,41 @@ describe('deploy/helm/prograde', () => {
     // The Kubernetes sleep action instead of a sleep binary, inside a longer grace period.
     expect(gw.lifecycle?.preStop).toEqual({ sleep: { seconds: 10 } });
     expect(gateway.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(10 + 10);
-    expect(gateway.spec.volumeClaimTemplates[0]?.spec).toMatchObject({
+    expect(gateway.spec.volumeClaimTemplates?.[0]?.spec).toMatchObject({
       storageClassName: 'fast-ssd',
       resources: { requests: { storage: '20Gi' } },
     });
+  });
+
+  it('Temporal Cloud API key, a temporal.toml profile, ephemeral gateway state', async () => {
+    const file = path.join(scratch, 'api-key.yaml');
+    writeFileSync(
+      file,
+      [
+        'temporal:',
+        '  address: us-east-1.aws.api.temporal.io:7233',
+        '  apiKey: { existingSecret: temporal-api-key }',
+        '  configFile: { existingSecret: temporal-toml, profile: prod }',
+        'gateway:',
+        '  persistence: { enabled: false }',
+        '  preStop: { sleepSeconds: 0 }',
+      ].join('\n'),
+    );
+    const manifests = await render([file]);
+    const worker = one(manifests, 'Deployment', 'rel-prograde-worker');
+    const wk = container(worker, 'worker');
+    const env = envOf(wk);
+    expect(env.get('TEMPORAL_API_KEY')).toBe('secret:temporal-api-key/api-key');
+    expect(sourceOfFile(worker, wk, env.get('TEMPORAL_CONFIG_FILE') ?? '')).toBe('secret:temporal-toml');
+    expect(env.get('TEMPORAL_PROFILE')).toBe('prod');
+    expect(env.has('TEMPORAL_TLS_CLIENT_CERT_PATH')).toBe(false);
+    const gateway = one(manifests, 'StatefulSet', 'rel-prograde-gateway');
+    expect(gateway.spec.volumeClaimTemplates).toBeUndefined();
+    const state = gateway.spec.template.spec.volumes?.find((v) => v.name === 'state') as {
+      emptyDir?: object;
+    };
+    expect(state.emptyDir).toEqual({});
+    expect(container(gateway, 'gateway').lifecycle).toBeUndefined();
   });
 
   it('refuses bad values through values.schema.json, naming each mistake, before anything renders', async () => {
