@@ -1,6 +1,7 @@
 import { DefaultPayloadConverter } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
-import { gatewayFor } from '../config/gateway';
+import { adminFor } from '../config/gateway';
+import { replicasOf } from '../promotion/contracts';
 import { canaryPlanLines } from '../live/canary-plan';
 import type { PromotionInput } from '../promotion/state';
 import type { PromotionSpec } from '../spec/schema';
@@ -15,7 +16,11 @@ export async function canaryPlanFor(spec: PromotionSpec): Promise<string[]> {
   if (!spec.canary) return [];
   if (!target) return ['canary plan: not available (the spec names no target)'];
   return canaryPlanLines(spec, () =>
-    gatewayFor({ url: target.url, ...(target.tokenEnv !== undefined ? { tokenEnv: target.tokenEnv } : {}) }),
+    adminFor({
+      url: target.url,
+      ...(target.tokenEnv !== undefined ? { tokenEnv: target.tokenEnv } : {}),
+      ...replicasOf(target),
+    }),
   );
 }
 

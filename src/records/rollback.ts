@@ -1,6 +1,6 @@
 import { ProgradeError } from '../errors';
 import type { MlflowClient } from '../mlflow/client';
-import type { GatewayAdminClient } from '../serving/admin-client';
+import type { GatewayAdmin } from '../serving/admin-client';
 import type { SignedDecisionRecord } from '../promotion/state';
 import { decisionTag, decisionTagValue } from './decisions';
 import { TAG } from './tags';
@@ -45,7 +45,7 @@ export const rollbackStatementIds = (model: string, fromVersion: string) => ({
  */
 export async function rollbackToPrevious(
   mlflow: MlflowClient,
-  gateway: GatewayAdminClient,
+  gateway: GatewayAdmin,
   req: RollbackRequest,
 ): Promise<RollbackResult> {
   const current = await mlflow.getModelVersionByAlias(req.model, req.championAlias);

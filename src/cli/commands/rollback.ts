@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { signDecision, signingKeyPath } from '../../client/signing';
-import { gatewayFor } from '../../config/gateway';
+import { adminFor } from '../../config/gateway';
+import { replicasOf } from '../../promotion/contracts';
 import { isTrusted, personOfKey, trustFromEnv } from '../../config/trust';
 import { InvalidInputError, ProgradeError } from '../../errors';
 import { statementDigest } from '../../identity';
@@ -81,9 +82,11 @@ export function register(program: Command): void {
       const spec = flags.spec ? (await loadSpec(flags.spec)).spec : undefined;
       const url = flags.gateway ?? spec?.target?.url;
       if (!url) throw new InvalidInputError('give --gateway <url> or --spec with a target');
-      const gateway = gatewayFor({
+      // A replicated target (and no --gateway): the rollback goes to every replica, with its quorum.
+      const gateway = adminFor({
         url,
         ...(spec?.target?.tokenEnv ? { tokenEnv: spec.target.tokenEnv } : {}),
+        ...(flags.gateway === undefined && spec?.target ? replicasOf(spec.target) : {}),
       });
       const result = await rollbackToPrevious(mlflowClient(), gateway, {
         model,
