@@ -1,12 +1,14 @@
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../src/devstack/tools';
 import { createLogger } from '../../src/logging';
 import type { PromotionState } from '../../src/promotion/state';
 import type { GatewayHandle } from '../../src/serving/server';
@@ -14,7 +16,7 @@ import { startTelemetry, stopTelemetryForTests, useSpanExporterForTests } from '
 import { TRACING_WORKFLOW_MODULE } from '../../src/telemetry/temporal';
 import { PAYLOAD_CONVERTER_PATH, createPromotionWorker } from '../../src/worker';
 import { prograde, specFile } from '../support/cli';
-import { createHarness, uniqueModel, workflowBundle, type Harness } from '../support/harness';
+import { createHarness, sampleSpec, uniqueModel, workflowBundle, type Harness } from '../support/harness';
 import {
   backgroundTraffic,
   cleanRows,
@@ -222,6 +224,70 @@ describe('traces from the CLI through the workflow and activities to the gateway
       receiver.server.close();
     }
   }, 240_000);
+
+  it('a `prograde worker` process that bundles at start exports the workflow and activity spans over OTLP/HTTP', async () => {
+    // This test's worker is the process below: the in-process one stops polling the task queue.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    const receiver = await otlpReceiver();
+    const child = spawn(process.execPath, ['bin/prograde.js', 'worker'], {
+      cwd: repoRoot,
+      detached: true,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: stack.temporalAddress(),
+        TEMPORAL_NAMESPACE: stack.temporalNamespace(),
+        PROGRADE_TASK_QUEUE: h.taskQueue,
+        MLFLOW_TRACKING_URI: stack.mlflowUri(),
+        PROGRADE_WORK_DIR: mkdtempSync(join(h.dir, 'work-')),
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      },
+    });
+    let log = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onData = (d: Buffer): void => {
+          log += d.toString();
+          if (log.includes('worker started')) resolve();
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        void exited.then((code) => reject(new Error(`worker exited ${code}:\n${log}`)));
+      });
+      const model = uniqueModel('traced-worker');
+      const v = await h.register(model, 'good');
+      const r = await prograde(
+        h,
+        ['promote', '--spec', specFile(h, sampleSpec(model)), '--version', v, '--wait', '--json'],
+        {
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      // SIGTERM: the worker drains, then exports what it still holds before it exits.
+      process.kill(-(child.pid as number), 'SIGTERM');
+      expect(await exited).toBe(0);
+
+      const cli = receiver.spans.find((s) => s.span.name === 'prograde promote');
+      const start = receiver.spans.find(
+        (s) => s.span.name === 'StartWorkflow:promoteModel' && s.span.parentSpanId === cli?.span.spanId,
+      );
+      const inTrace = receiver.spans.filter(
+        (s) => s.span.traceId === cli?.span.traceId && s.service === 'prograde-worker',
+      );
+      const workflow = inTrace.find((s) => s.span.name === 'RunWorkflow:promoteModel');
+      expect(workflow?.span.parentSpanId).toBe(start?.span.spanId);
+      const activities = inTrace.filter((s) => s.span.name.startsWith('RunActivity:'));
+      expect(new Set(activities.map((s) => s.span.name)).size).toBeGreaterThanOrEqual(4);
+      const ids = new Set(inTrace.map((s) => s.span.spanId));
+      for (const a of activities) expect(ids.has(a.span.parentSpanId ?? '')).toBe(true);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null)
+        process.kill(-(child.pid as number), 'SIGKILL');
+      receiver.server.close();
+    }
+  }, 300_000);
 
   it('refuses a bad OTLP endpoint with exit 2 before it starts anything', async () => {
     const model = uniqueModel('traced-bad');
