@@ -5,7 +5,9 @@ import { InvalidInputError } from '../errors';
  * the environment. Activity slots are the one that matters (bench/RESULTS.md, section scale): at 8 or 20
  * instead of 100, one worker finished about half as many promotions a minute and saved only ~0.1 GiB,
  * because the activities mostly wait on MLflow. Workflow task slots and the sticky cache keep
- * Temporal's defaults, which the benchmark did not vary.
+ * Temporal's defaults, which the benchmark did not vary: the cache's default, (heap MiB − 200) × 0.6
+ * workflows (≈ 2,300 on Node's 4 GiB heap), holds all 500 promotions of the benchmark, so no step
+ * replays its history. The time between steps is set by the Temporal server's commits, not by these.
  */
 export interface WorkerTuning {
   /** Activities (gates, fetches, registry writes, watches) running at once in this process. */
