@@ -223,7 +223,7 @@ describe('spec loading – problems located in the file', () => {
       `${name}:24:1 approval.approvers: approval is required but no approvers are given`,
       `${name}:27:16 shadow.minDuration: '5x' is not a duration; write e.g. 250ms, 30s, 5m, 1h30m, 2d`,
       `${name}:33:18 canary.steps[2].setWeight: must be between 0 and 100`,
-      `${name}:36:5 canary.analysis.tolerance: unknown key 'tolerance' (allowed: mode, interval, minSamples, maxErrorRateIncrease, errorRateAlpha, latency, prediction, onInconclusive)`,
+      `${name}:36:5 canary.analysis.tolerance: unknown key 'tolerance' (allowed: provider, mode, interval, minSamples, maxErrorRateIncrease, errorRateAlpha, latency, prediction, onInconclusive)`,
     ]);
     expect(err?.message).toContain('is not a valid promotion spec (9 problems)');
     expect(err?.details).toMatchObject({ file: INVALID });
