@@ -64,8 +64,8 @@ function peek(c: Cursor): number | undefined {
   return c.b[c.i];
 }
 
-/** A string of printable ASCII without escapes; anything else gives up. */
-function plainString(c: Cursor, maxLength: number): string {
+/** Skips a string of printable ASCII without escapes (anything else gives up); returns its length. */
+function skipPlainString(c: Cursor, maxLength: number): number {
   expect(c, 0x22);
   const b = c.b;
   const start = c.i;
@@ -79,7 +79,13 @@ function plainString(c: Cursor, maxLength: number): string {
   }
   if (i - start > maxLength) return bail();
   c.i = i + 1;
-  return b.toString('latin1', start, i);
+  return i - start;
+}
+
+/** A string of printable ASCII without escapes; anything else gives up. */
+function plainString(c: Cursor, maxLength: number): string {
+  const length = skipPlainString(c, maxLength);
+  return c.b.toString('latin1', c.i - 1 - length, c.i - 1);
 }
 
 /** A JSON number; bails on anything outside the grammar (leading zeros, `+`, `.5`, `1.`, `NaN`, …). */
@@ -193,7 +199,7 @@ class Values {
   data: Float64Array;
   length = 0;
   constructor(capacity: number) {
-    this.data = new Float64Array(Math.max(16, capacity));
+    this.data = new Float64Array(Math.max(4, capacity));
   }
   push(v: number): void {
     if (this.length === this.data.length) {
@@ -204,7 +210,7 @@ class Values {
     this.data[this.length++] = v;
   }
   done(): Float64Array {
-    return this.length === this.data.length ? this.data : this.data.slice(0, this.length);
+    return this.length === this.data.length ? this.data : this.data.subarray(0, this.length);
   }
 }
 
@@ -260,7 +266,7 @@ function dataframeSplit(c: Cursor, limits: ParseLimits): GivenInput {
         return;
       }
       for (;;) {
-        plainString(c, 256);
+        skipPlainString(c, 256);
         ws(c);
         const x = c.b[c.i];
         c.i++;
@@ -271,7 +277,7 @@ function dataframeSplit(c: Cursor, limits: ParseLimits): GivenInput {
     }
     if (key !== 'data') return bail();
     expect(c, 0x5b);
-    const out = new Values(256);
+    const out = new Values(32);
     let rows = 0;
     let width = -1;
     for (;;) {

@@ -32,8 +32,10 @@ function typedArray(w: WireTensor): TensorData {
  * The bound. ORT's run blocks the thread it runs on, so a run here stalls every other request for as
  * long as it takes. A run here holds at most the rows whose estimated cost is within `maxBlockMs`;
  * the estimate is measured per model version when it loads (runs of 1 and of CALIBRATION_ROWS rows:
- * a fixed cost plus a cost per row) and corrected by every run made here (a moving average of
- * observed / predicted time, never below the calibration). Runs here go one at a time, each in its
+ * a fixed cost plus a cost per row) and corrected by the runs made here (the median observed /
+ * predicted time of the last 32, never below the calibration): so the bound holds for the estimate,
+ * and a single run can exceed it when the OS preempts the thread mid-run or a model's cost depends on
+ * its input values (Loop, Scan). Runs here go one at a time, each in its
  * own turn of the event loop, so sockets are polled between two of them. Only models up to
  * `maxModelBytes` (every file of the version's folder together, so external weights count) get a
  * session here, so opening one is a short stall too. A request with more rows than fit the bound,
@@ -50,6 +52,8 @@ export const DEFAULT_INLINE: InlineOptions = { maxBlockMs: 1, maxModelBytes: 4 *
 
 const CALIBRATION_ROWS = 32;
 const CALIBRATION_RUNS = 7;
+/** Runs whose median observed / predicted cost corrects the estimate. */
+const RECENT = 32;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -107,6 +111,9 @@ async function timedRun(
 export class InlineSession {
   /** Observed / predicted cost of recent runs here (≥ 1 raises the estimate). */
   private drift = 1;
+  /** Observed / predicted ratios of the last RECENT runs (a ring). */
+  private readonly recent: number[] = [];
+  private recentCount = 0;
   /** Settles when the last run queued here has finished. */
   private tail: Promise<void> = Promise.resolve();
 
@@ -172,12 +179,28 @@ export class InlineSession {
     return (this.fixedMs + this.perRowMs * Math.max(0, rows - 1)) * this.drift;
   }
 
+  /**
+   * Keeps `drift` at the median observed / predicted ratio of the last RECENT runs (never below 1):
+   * a run stretched because the OS preempted the thread on a busy host is an outlier the median
+   * ignores, while a model that is really slower than calibrated (a slower host, costlier inputs)
+   * moves it within RECENT / 2 runs.
+   */
+  private observe(ratio: number): void {
+    this.recent[this.recentCount % RECENT] = Math.min(ratio, 50);
+    this.recentCount++;
+    if (this.recentCount % 8 !== 0 && this.recentCount > 8) return;
+    const window = this.recent.slice(0, Math.min(this.recentCount, RECENT)).sort((a, b) => a - b);
+    this.drift = Math.max(1, window[Math.floor(window.length / 2)] ?? 1);
+  }
+
   /** The most rows one run here may hold within the bound (0: none, the estimate has grown past it). */
   maxRows(): number {
     const spare = this.maxBlockMs / this.drift - this.fixedMs;
     if (spare < 0) {
       // Nothing runs here, so nothing corrects the estimate: let it come back down slowly.
       this.drift = 1 + (this.drift - 1) * 0.99;
+      this.recent.length = 0;
+      this.recentCount = 0;
       return 0;
     }
     return this.perRowMs > 0 ? Math.min(4096, 1 + Math.floor(spare / this.perRowMs)) : 4096;
@@ -214,10 +237,7 @@ export class InlineSession {
         'terminal',
       );
     }
-    const ratio = blockedMs / Math.max(predicted, 1e-3);
-    // A moving average: one run stretched by preemption on a busy machine moves it a little, a model
-    // that is really slower than calibrated (a slower host, other inputs) moves it within ten runs.
-    this.drift = Math.min(50, Math.max(1, this.drift * 0.9 + Math.min(ratio, 50) * 0.1));
+    this.observe(blockedMs / Math.max(predicted, 1e-3));
     return fetches.map((name): WireTensor => {
       const value = result[name];
       if (!value || !isNumeric(value.type))
