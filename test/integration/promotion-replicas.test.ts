@@ -11,6 +11,7 @@ import type { PromotionSpecInput } from '../../src/spec/schema';
 import { runTraffic, type TrafficSummary } from '../../src/traffic';
 import { createHarness, uniqueModel, type Harness } from '../support/harness';
 import { GATEWAY_TOKEN, cleanRows, liveSpec, nanTriggeringRows } from '../support/live';
+import { startDnsResponder } from '../support/dns-responder';
 import { startReplica, until, type ReplicaProcess } from '../support/replica-gateways';
 import { stack } from '../support/stack';
 import { untilStatus } from '../support/wait';
@@ -212,4 +213,52 @@ describe('promotion across three gateway replicas', () => {
     expect(afterFailingLook).toBeLessThan(15_000);
     expect(allBack - failureStarted).toBeLessThan(30_000);
   }, 180_000);
+  it('follows DNS: a replica added to the A records mid-canary is brought to the rollout’s generation', async () => {
+    const dns = await startDnsResponder({ a: { 'gateway.replicas.test': ['127.0.0.1', '127.0.0.2'] } });
+    // The in-process worker reads its DNS servers from its environment at every call.
+    process.env['PROGRADE_GATEWAY_DNS_SERVERS'] = dns.server;
+    try {
+      const model = uniqueModel('replicas-dns');
+      const champion = await h.register(model, 'good', 'champion');
+      // Only the two replicas in DNS serve the model at first; replica 3 has never heard of it.
+      for (const i of [0, 1])
+        await direct(i).putRouting(model, { generation: 1, stable: { version: champion } }, 'test setup');
+      const candidate = await h.register(model, 'good', undefined, 9);
+      const traffic = [0, 1].map((i) => trafficTo(i, model, cleanRows(3000, 71 + i), 25));
+      const spec: PromotionSpecInput = {
+        ...liveSpec(model, urls()[0] ?? '', { shadow: false, weights: [30, 60], bake: '6s' }),
+        target: {
+          type: 'gateway',
+          dns: { name: 'gateway.replicas.test', type: 'A', port, scheme: 'http' },
+          tokenEnv: 'PROGRADE_GATEWAY_TOKEN',
+        },
+      };
+      const { handle } = await startPromotion(h.client, h.input(spec, candidate), h.taskQueue);
+      const at30 = await untilStatus(handle, (s) => (s.live?.weight ?? 0) === 30, 'canary at 30%');
+      expect(await direct(2).getRouting(model)).toBeUndefined();
+
+      // Scaling out: the third replica appears in DNS; the watch finds it without routing and fills it in.
+      dns.records.a = { 'gateway.replicas.test': [...HOSTS] };
+      const g30 = at30.live?.generation ?? 0;
+      await until(
+        async () => ((await direct(2).getRouting(model))?.generation ?? 0) >= g30,
+        'the new replica at the rollout’s generation',
+        30_000,
+      );
+      traffic.push(trafficTo(2, model, cleanRows(3000, 79), 25));
+      const final = await handle.result();
+      await Promise.all(traffic.map((t) => t.stop()));
+
+      expect(final.outcome, final.reason).toBe('promoted');
+      const views = await Promise.all([0, 1, 2].map((i) => direct(i).getRouting(model)));
+      expect(new Set(views.map((v) => v?.generation)).size).toBe(1);
+      for (const v of views) expect(v?.spec).toEqual({ stable: { version: candidate } });
+      const first3 = (await direct(2).audit(model))[0];
+      expect(first3).toMatchObject({ note: 'prograde replica catch-up', replica: 'replica-3' });
+      expect(dns.queries).toBeGreaterThan(4);
+    } finally {
+      delete process.env['PROGRADE_GATEWAY_DNS_SERVERS'];
+      await dns.close();
+    }
+  }, 240_000);
 });
