@@ -307,4 +307,39 @@ describe('traces from the CLI through the workflow and activities to the gateway
   }, 60_000);
 });
 
+describe('bad OpenTelemetry settings stop a worker or a gateway at start', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(() => h?.close());
+
+  it.each([
+    [
+      ['worker'],
+      { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://127.0.0.1:4318' },
+      /must be an http:\/\/ or https:\/\/ URL/,
+    ],
+    [
+      ['gateway', '--models-dir', '{dir}', '--state-dir', '{dir}/state', '--port', '0'],
+      { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_HEADERS: 'no-pair' },
+      /OTEL_EXPORTER_OTLP_HEADERS must be a comma-separated list/,
+    ],
+  ])(
+    'prograde %j with %j: exit 2',
+    async (args, env, message) => {
+      const dir = mkdtempSync(join(h.dir, 'bad-otel-'));
+      const r = await prograde(
+        h,
+        args.map((a) => a.replace('{dir}', dir)),
+        env,
+      );
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toContain('[TELEMETRY_CONFIG_INVALID]');
+    },
+    60_000,
+  );
+});
+
 function noop(): void {}
