@@ -24,7 +24,8 @@ import type { AuditEntryView, GatewayAdmin, RoutingView } from '../serving/admin
  *   an older generation (it was down when the routing changed, and its persisted state is older) is
  *   caught up in the background with the routing a current replica holds, so a watch re-applies the
  *   desired generation to lagging replicas at every tick.
- * - `getRouting` answers with the newest generation any replica holds.
+ * - `getRouting` answers with the newest generation any replica holds, and first brings the replicas
+ *   that answered with an older one up to it.
  */
 
 export interface ReplicaSetOptions {
@@ -51,6 +52,8 @@ interface Answer<T> {
 }
 
 const CATCH_UP_ACTOR = 'prograde replica catch-up';
+/** How long a routing read waits for the catch-up of lagging replicas before it answers anyway. */
+const CATCH_UP_WAIT_MS = 20_000;
 
 export class ReplicaSetAdmin implements GatewayAdmin {
   private readonly clients = new Map<string, GatewayAdmin>();
@@ -118,6 +121,38 @@ export class ReplicaSetAdmin implements GatewayAdmin {
     let newest: RoutingView | undefined;
     for (const a of answered)
       if (a.value && (!newest || a.value.generation > newest.generation)) newest = a.value;
+    // Replicas behind the newest (down when it was applied) get it now: this read starts a rollout and
+    // precedes the release of a retained champion, so a replica that missed a rollout's last change is
+    // caught up before the next one builds on it. Best effort: one that cannot take it stays as it is.
+    const behind = answered.filter((a) => newest && (a.value?.generation ?? 0) < newest.generation);
+    if (newest && behind.length > 0) {
+      const { generation, spec } = newest;
+      // Loading versions can take long on a big model: wait a while, then let it finish behind us.
+      let timer: NodeJS.Timeout | undefined;
+      const patience = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CATCH_UP_WAIT_MS);
+        timer.unref();
+      });
+      const catchUps = Promise.all(
+        behind.map(({ url }) =>
+          this.client(url)
+            .putRouting(model, { ...spec, generation }, CATCH_UP_ACTOR)
+            .then(
+              () => this.options.onCatchUp?.({ replica: url, model, generation, outcome: 'applied' }),
+              (e: unknown) =>
+                this.options.onCatchUp?.({
+                  replica: url,
+                  model,
+                  generation,
+                  outcome: 'failed',
+                  error: messageOf(e),
+                }),
+            ),
+        ),
+      );
+      await Promise.race([catchUps, patience]);
+      clearTimeout(timer);
+    }
     return newest;
   }
 
