@@ -106,9 +106,12 @@ if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
 fi
 
 log "build: $TAG FROM $BASE"
+dangling_before=$(podman images -q --filter dangling=true | sort)
 podman build --network host "${ULIMITS[@]}" "${BUILD_VOLUMES[@]}" "${CA_ARGS[@]}" \
   --build-arg "BASE_IMAGE=$BASE" -f "$REPO/infra/docker/Dockerfile" -t "$TAG" "$WORK/context" >&2
 build_done=$(date +%s)
+# The deps stage (npm ci, ~890 MB) is left untagged after each build: remove those this build made.
+comm -13 <(echo "$dangling_before") <(podman images -q --filter dangling=true | sort) | xargs -r podman rmi >/dev/null 2>&1 || true
 
 log "run: $TAG --version"
 version=$(podman run --rm "${ULIMITS[@]}" "$TAG" --version)
