@@ -52,6 +52,8 @@ interface Answer<T> {
 }
 
 const CATCH_UP_ACTOR = 'prograde replica catch-up';
+/** The spec's limit for a static list, applied to what DNS answers too. */
+const MAX_REPLICAS = 64;
 /** How long a routing read waits for the catch-up of lagging replicas before it answers anyway. */
 const CATCH_UP_WAIT_MS = 20_000;
 
@@ -71,6 +73,13 @@ export class ReplicaSetAdmin implements GatewayAdmin {
           `no gateway replica found for ${describe(this.options.source)}`,
           'retryable',
           { target: describe(this.options.source) },
+        );
+      if (urls.length > MAX_REPLICAS)
+        throw new ProgradeError(
+          'GATEWAY_REPLICAS_UNRESOLVED',
+          `${describe(this.options.source)} names ${urls.length} replicas; at most ${MAX_REPLICAS} are driven at once`,
+          'terminal',
+          { target: describe(this.options.source), replicas: urls.length },
         );
       return urls;
     } catch (e) {

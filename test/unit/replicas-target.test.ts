@@ -144,6 +144,18 @@ describe('resolving replicas', () => {
     }
   });
 
+  it('refuses a DNS answer with more replicas than a spec may list (64)', async () => {
+    const many = table({ 'big.svc': Array.from({ length: 65 }, (_, i) => `10.0.${i >> 8}.${i & 255}`) });
+    const admin = adminFor(
+      { url: 'http://big.svc:1', dns: { name: 'big.svc', type: 'A', port: 1, scheme: 'http' } },
+      { PROGRADE_GATEWAY_TOKEN: 't' },
+      { dns: () => many },
+    );
+    const e = await admin.getRouting('m').catch((err: unknown) => err);
+    expect(e).toMatchObject({ code: 'GATEWAY_REPLICAS_UNRESOLVED' });
+    expect((e as Error).message).toMatch(/names 65 replicas; at most 64/);
+  });
+
   it('checks PROGRADE_GATEWAY_DNS_SERVERS, and builds a replica set only for replicated targets', () => {
     expect(() => dnsFor({ PROGRADE_GATEWAY_DNS_SERVERS: '10.96.0.10, 127.0.0.1:5353' })).not.toThrow();
     for (const bad of ['dns.example', '10.0.0.1:99999', '10.0.0.1;rm'])
