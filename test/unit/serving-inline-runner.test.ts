@@ -118,7 +118,9 @@ describe('version host – small requests inline, the rest on the threads', () =
       const [x] = await a.infer([tensor(rows)], rows);
       const [y] = await b.infer([tensor(rows)], rows);
       expect(x?.dims).toEqual([rows, 1]);
-      expect(Array.from(x?.data ?? [])).toEqual(Array.from(y?.data ?? []));
+      expect(Array.from((x?.data ?? []) as ArrayLike<number>)).toEqual(
+        Array.from((y?.data ?? []) as ArrayLike<number>),
+      );
     }
     // Concurrent small requests share inline runs and each still gets its own rows back.
     const many = await Promise.all([1, 2, 3, 4, 5].map((r) => a.infer([tensor(r)], r)));

@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: the four queries, the zod shapes of their answers and the window built from them are one protocol.
 import { z } from 'zod';
 import { ProgradeError } from '../../errors';
 import type { Histogram, StatsSnapshot, VariantWindow } from '../../promotion/stats-snapshot';

@@ -1,3 +1,4 @@
+// Over 350 lines on purpose: one byte-level reader for two body shapes; its hot loop and the rules that make it give up belong together.
 import type { GivenInput, GivenRequest, ParseLimits } from './given';
 
 /**
