@@ -53,6 +53,7 @@ import { Gateway, VariantError } from './gateway';
 import { HttpError, DiscardRate, discardBody, publicMessageOf, sendError } from './http-util';
 import { resolveLimits } from './limits';
 import { listen } from './listener';
+import { LogThrottle } from './log-throttle';
 import { GatewayMetrics } from './metrics';
 import { ModelLookup } from './model-lookup';
 import { PredictionLog } from './prediction-log';
@@ -81,6 +82,9 @@ export interface GatewayHandle {
 /** Starts the serving gateway: HTTP API, worker threads, restored routing. */
 export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
   const logger = options.logger ?? pino({ name: 'prograde-gateway' });
+  const faultLog = new LogThrottle((suppressed) =>
+    logger.warn({ suppressed }, 'repeated server faults: lines held back in the last interval'),
+  );
   const limits = resolveLimits(options.limits, options.maxBodyBytes);
   const metrics = new GatewayMetrics();
   // OpenTelemetry server spans (src/telemetry) when OTEL_EXPORTER_OTLP_ENDPOINT is set; else undefined.
@@ -190,7 +194,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       // Client errors and 503s (overload, not routed, not ready: "come back later") are expected
       // traffic: one quiet line, no stack. Only server faults are logged loudly.
       if (e.status < 500 || e.status === 503) logger.debug(fields, e.message);
-      else logger.warn({ ...fields, err: e }, e.message);
+      else if (faultLog.allow(e.code)) logger.warn({ ...fields, err: e }, e.message);
       security.noteRefusal(req, e, seen);
     } else {
       logger.error(
