@@ -337,8 +337,20 @@ async function writeOutcome(run: PromotionRun): Promise<void> {
   const outcome = run.state.outcome ?? 'failed';
   run.enter('recording', 'writing the outcome, tags and evidence report to MLflow');
   upsertSearchAttributes([{ key: OutcomeAttr, value: outcome }]);
+  // The outcome must be written whatever MLflow does meanwhile: a promotion that ended without one is
+  // lost (chaos). A retryable failure (MLflow down or frozen) is retried without a maximum, at most a
+  // minute apart, and the run shows phase `recording` while it waits; a terminal one still fails.
+  // Retry policies are not part of the command sequence, so no patch is needed.
   const recorded = await recordOutcome.executeWithOptions(
-    { ...serviceOptions, summary: `record outcome: ${outcome}` },
+    {
+      ...serviceOptions,
+      retry: {
+        ...serviceOptions.retry,
+        maximumInterval: '1 minute',
+        maximumAttempts: Number.POSITIVE_INFINITY,
+      },
+      summary: `record outcome: ${outcome}`,
+    },
     [{ state: run.state, championAlias: run.spec.aliases.champion, workflowRunId: workflowInfo().runId }],
   );
   run.update({ reportUri: recorded.reportUri });

@@ -134,6 +134,22 @@ describe('offline gates', () => {
     expect(auditKinds(state)).toContain('evidence-run-missing');
   });
 
+  it('an outcome MLflow cannot take for longer than 20 attempts is retried until it is recorded', async () => {
+    let failures = 0;
+    const world = stubWorld({
+      overrides: {
+        recordOutcome: async (input: RecordOutcomeInput) => {
+          if (failures++ < 25) throw ApplicationFailure.retryable('MLflow is down', 'MLFLOW_UNREACHABLE');
+          return { reportUri: `mlflow-artifacts:/report-${input.state.model}`, writes: 1, attempt: 1 };
+        },
+      },
+    });
+    const state = await promote(world, sampleSpec('outcome-outage'));
+    expect(state.outcome).toBe('promoted');
+    expect(failures).toBe(26);
+    expect(state.reportUri).toBe('mlflow-artifacts:/report-outcome-outage');
+  });
+
   it('a failed gate rejects at once: no later gate runs, and the rejection is recorded', async () => {
     const world = stubWorld({
       overrides: { performanceGate: async () => verdict('performance', 'failed', 'auc 0.61 < 0.75') },
