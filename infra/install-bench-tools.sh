@@ -10,32 +10,9 @@ if command -v wrk >/dev/null 2>&1; then
   exit 0
 fi
 
-if [[ "$(id -u)" -eq 0 ]]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo -n)
-else
-  echo "install-bench-tools: need root to install wrk with apt-get (run as root or install sudo)" >&2
-  exit 1
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-bench-tools: apt-get not found; install wrk by hand (https://github.com/wg/wrk)" >&2
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-if ! "${SUDO[@]}" apt-get install -y --no-install-recommends wrk; then
-  # A fresh container has no package lists yet: fetch them once and retry.
-  if ! "${SUDO[@]}" apt-get update; then
-    echo "install-bench-tools: 'apt-get update' failed; check network access to the Debian mirror" >&2
-    exit 1
-  fi
-  if ! "${SUDO[@]}" apt-get install -y --no-install-recommends wrk; then
-    echo "install-bench-tools: 'apt-get install wrk' failed (see apt output above)" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=lib/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
+apt_install install-bench-tools wrk || exit 1
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "install-bench-tools: apt-get installed wrk but it is not on PATH" >&2

@@ -17,29 +17,9 @@ if [[ ${#PACKAGES[@]} -eq 0 ]]; then
   exit 0
 fi
 
-if [[ "$(id -u)" -eq 0 ]]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo -n)
-else
-  echo "install-browser: need root to install ${PACKAGES[*]} with apt-get (run as root or install sudo)" >&2
-  exit 1
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-browser: apt-get not found; install ${PACKAGES[*]} by hand" >&2
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-if ! "${SUDO[@]}" apt-get update; then
-  echo "install-browser: 'apt-get update' failed; check network access to the Debian mirror" >&2
-  exit 1
-fi
-if ! "${SUDO[@]}" apt-get install -y --no-install-recommends "${PACKAGES[@]}"; then
-  echo "install-browser: 'apt-get install ${PACKAGES[*]}' failed (see apt output above)" >&2
-  exit 1
-fi
+# shellcheck source=lib/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
+apt_install install-browser "${PACKAGES[@]}" || exit 1
 
 if [[ ! -x "$CHROMIUM" ]]; then
   echo "install-browser: apt-get installed chromium but $CHROMIUM is missing" >&2
