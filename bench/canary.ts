@@ -30,7 +30,7 @@ import { alphaSpent, plannedLooks, plannedTests, plannedWindows } from '../src/l
 import { judgeCanary, type CanaryAnalysisMode } from '../src/live/canary-judge';
 import { DEFAULT_WINDOW_STATS } from '../src/serving/window-stats';
 import { seededRng } from '../src/samples/rng';
-import type { StatsSnapshot } from '../src/promotion/stats-snapshot';
+import { NO_SHADOW_COMPARISON, type StatsSnapshot } from '../src/promotion/stats-snapshot';
 import { type Canary, CanaryAnalysis } from '../src/spec/schema';
 import { TsChild } from './lib/child';
 import { machineInfo } from './lib/machine';
@@ -237,15 +237,7 @@ export function simulate(scenario: Scenario, design: Design, population: Populat
           model: 'sim',
           generation: 1,
           variants: { stable, canary: canaryWindow },
-          shadowComparison: {
-            pairs: 0,
-            observedPairs: 0,
-            agreements: 0,
-            threshold: 0.5,
-            meanAbsDiff: null,
-            maxAbsDiff: null,
-            nanCount: 0,
-          },
+          shadowComparison: NO_SHADOW_COMPARISON,
           windowStartMs: 0,
           windowEndMs: elapsed,
         } satisfies StatsSnapshot,

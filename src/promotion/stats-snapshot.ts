@@ -72,6 +72,17 @@ export const StatsSnapshot = z.object({
 });
 export type StatsSnapshot = z.infer<typeof StatsSnapshot>;
 
+/** The comparison of a window without shadow traffic: nothing compared (threshold: the default 0.5). */
+export const NO_SHADOW_COMPARISON: StatsSnapshot['shadowComparison'] = {
+  pairs: 0,
+  observedPairs: 0,
+  agreements: 0,
+  threshold: 0.5,
+  meanAbsDiff: null,
+  maxAbsDiff: null,
+  nanCount: 0,
+};
+
 /** At most this many samples are rebuilt from a histogram per variant (the gateway's own window cap). */
 export const MAX_REBUILT_SAMPLES = 20_000;
 

@@ -1,5 +1,5 @@
 import { seededRng } from '../../src/samples/rng';
-import { type StatsSnapshot } from '../../src/promotion/stats-snapshot';
+import { NO_SHADOW_COMPARISON, type StatsSnapshot } from '../../src/promotion/stats-snapshot';
 
 /** Builders of gateway stats windows for the live judges' unit tests. */
 
@@ -43,16 +43,7 @@ export function snapshot(
     model: 'credit',
     generation: 3,
     variants,
-    shadowComparison: {
-      pairs: 0,
-      observedPairs: 0,
-      agreements: 0,
-      threshold: 0.5,
-      meanAbsDiff: null,
-      maxAbsDiff: null,
-      nanCount: 0,
-      ...comparison,
-    },
+    shadowComparison: { ...NO_SHADOW_COMPARISON, ...comparison },
     windowStartMs: 1_000_000,
     windowEndMs: 1_060_000,
   };

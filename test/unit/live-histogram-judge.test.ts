@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { judgeCanary } from '../../src/live/canary-judge';
-import { fromHistogram, type Histogram, type StatsSnapshot } from '../../src/promotion/stats-snapshot';
+import {
+  fromHistogram,
+  NO_SHADOW_COMPARISON,
+  type Histogram,
+  type StatsSnapshot,
+} from '../../src/promotion/stats-snapshot';
 import { GatewayMetrics, LATENCY_BUCKETS_MS, SCORE_BUCKETS } from '../../src/serving/metrics';
 import { seededRng } from '../../src/samples/rng';
 import { CanaryAnalysis } from '../../src/spec/schema';
@@ -51,15 +56,7 @@ function snapshot(stable: Side, canary: Side, form: 'raw' | 'histogram'): StatsS
     model: 'm',
     generation: 2,
     variants: { stable: window('1', stable), canary: window('2', canary) },
-    shadowComparison: {
-      pairs: 0,
-      observedPairs: 0,
-      agreements: 0,
-      threshold: 0.5,
-      meanAbsDiff: null,
-      maxAbsDiff: null,
-      nanCount: 0,
-    },
+    shadowComparison: NO_SHADOW_COMPARISON,
     windowStartMs: 0,
     windowEndMs: 60_000,
   };

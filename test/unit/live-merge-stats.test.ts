@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mergeStats } from '../../src/live/merge-stats';
-import type { StatsSnapshot } from '../../src/promotion/stats-snapshot';
+import { NO_SHADOW_COMPARISON, type StatsSnapshot } from '../../src/promotion/stats-snapshot';
 import { seededRng } from '../../src/samples/rng';
 import { WindowStats, type WindowStatsOptions } from '../../src/serving/window-stats';
 
@@ -165,15 +165,7 @@ describe('mergeStats', () => {
           latencyHistogram: { bounds, counts },
         },
       },
-      shadowComparison: {
-        pairs: 0,
-        observedPairs: 0,
-        agreements: 0,
-        threshold: 0.5,
-        meanAbsDiff: null,
-        maxAbsDiff: null,
-        nanCount: 0,
-      },
+      shadowComparison: NO_SHADOW_COMPARISON,
     });
     const merged = mergeStats([snap([1, 2], [1, 2, 0]), snap([1, 2], [0, 1, 5])]);
     expect((merged.variants.stable as { latencyHistogram?: unknown }).latencyHistogram).toEqual({

@@ -1,7 +1,12 @@
 // Over 350 lines on purpose: the four queries, the zod shapes of their answers and the window built from them are one protocol.
 import { z } from 'zod';
 import { ProgradeError } from '../../errors';
-import type { Histogram, StatsSnapshot, VariantWindow } from '../../promotion/stats-snapshot';
+import {
+  NO_SHADOW_COMPARISON,
+  type Histogram,
+  type StatsSnapshot,
+  type VariantWindow,
+} from '../../promotion/stats-snapshot';
 import type { MetricsProvider } from './types';
 import type { PrometheusQueries } from '../../spec/metrics-provider';
 
@@ -135,15 +140,7 @@ export class PrometheusProvider implements MetricsProvider {
       model,
       generation: query.generation ?? 0,
       variants,
-      shadowComparison: {
-        pairs: 0,
-        observedPairs: 0,
-        agreements: 0,
-        threshold: 0.5,
-        meanAbsDiff: null,
-        maxAbsDiff: null,
-        nanCount: 0,
-      },
+      shadowComparison: NO_SHADOW_COMPARISON,
       windowStartMs: sinceMs,
       windowEndMs: nowMs,
     };
