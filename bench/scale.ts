@@ -367,7 +367,12 @@ async function overheadOnDefaultSqlite(
 ): Promise<OverheadOnServer> {
   const dataDir = join(dir, 'temporal-default-sqlite');
   mkdirSync(dataDir, { recursive: true });
-  const server = await startTemporalServer({ dataDir, headless: true, timeoutMs: 240_000 });
+  const server = await startTemporalServer({
+    dataDir,
+    headless: true,
+    timeoutMs: 240_000,
+    sqlitePragmas: [],
+  });
   const connection = await Connection.connect({ address: server.address });
   try {
     const client = new Client({ connection, namespace: 'default' });

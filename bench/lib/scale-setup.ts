@@ -7,7 +7,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMlflowServer, type MlflowServer } from '../../src/devstack/mlflow-server';
-import { startTemporalServer, type TemporalServer } from '../../src/devstack/temporal-server';
+import { FAST_SQLITE, startTemporalServer, type TemporalServer } from '../../src/devstack/temporal-server';
 import { repoRoot } from '../../src/devstack/tools';
 import { MlflowClient } from '../../src/mlflow/client';
 import { registerOnnxModel } from '../../src/mlflow/register';
@@ -32,7 +32,7 @@ export interface ScaleStack {
  * rather than on every commit (a process killed keeps every commit; a power cut may lose the last
  * ones). SQLite's default syncs on every commit, three per workflow step: `SCALE_TEMPORAL_SQLITE=default`.
  */
-export const FAST_SQLITE = ['journal_mode=wal', 'synchronous=normal'] as const;
+export { FAST_SQLITE };
 
 export function scaleSqlitePragmas(env: NodeJS.ProcessEnv = process.env): readonly string[] {
   return env.SCALE_TEMPORAL_SQLITE === 'default' ? [] : FAST_SQLITE;

@@ -25,6 +25,7 @@ describe("the dev server's SQLite pragmas (the scale benchmark runs write-ahead 
   });
 
   it.each([
+    [undefined, 'wal'],
     [['journal_mode=wal', 'synchronous=normal'], 'wal'],
     [[], 'delete'],
   ])(
@@ -36,7 +37,7 @@ describe("the dev server's SQLite pragmas (the scale benchmark runs write-ahead 
         dataDir: dir,
         headless: true,
         timeoutMs: 170_000,
-        sqlitePragmas: pragmas,
+        ...(pragmas ? { sqlitePragmas: pragmas } : {}),
       });
       try {
         expect(journalMode(join(dir, 'temporal.db'))).toBe(expected);
