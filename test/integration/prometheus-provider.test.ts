@@ -92,6 +92,16 @@ function startGatewayProcess(stateDir: string): Promise<{ child: ChildProcess; u
   });
 }
 
+async function untilReady(url: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const res = await fetch(`${url}/v2/health/ready`).catch(() => undefined);
+    if (res?.ok) return;
+    if (Date.now() > deadline) throw new Error(`gateway ${url} not ready after 60 s (last: ${res?.status})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 function killGroup(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
     try {
@@ -112,6 +122,8 @@ beforeAll(async () => {
   const started = await Promise.all([0, 1, 2].map((i) => startGatewayProcess(path.join(dir, `state-${i}`))));
   for (const s of started)
     gateways.push({ ...s, admin: new GatewayAdminClient({ baseUrl: s.url, token: TOKEN }) });
+  // Listening comes before restoring: a routing PUT before that is a 503 (seen on a busy CI box).
+  await Promise.all(gateways.map((g) => untilReady(g.url)));
   await routeAll({ stable: { version: '1' } });
   prom = await startPrometheus([
     { job: JOB, targets: gateways.map((g) => new URL(g.url).host), token: TOKEN },
