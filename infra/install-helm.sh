@@ -51,28 +51,10 @@ if [[ "$MODE" == "--background" ]]; then
   exit 0
 fi
 
-GO_BIN="${GO:-}"
-if [[ -z "$GO_BIN" ]]; then
-  if command -v go >/dev/null 2>&1; then
-    GO_BIN="$(command -v go)"
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    GO_BIN=/usr/local/go/bin/go
-  else
-    echo "install-helm: no Go toolchain (need 'go' on PATH or /usr/local/go/bin/go) to build helm $VERSION" >&2
-    exit 1
-  fi
-fi
-
-mkdir -p "$DEST_DIR"
-exec 9>"$DEST_DIR/.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock 9
-fi
-# Another run may have finished the build while this one waited for the lock.
-if [[ -x "$HELM" ]]; then
-  echo "$HELM"
-  exit 0
-fi
+# shellcheck source=lib/go-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-build.sh"
+find_go "install-helm (helm $VERSION)" || exit 1
+lock_build "$DEST_DIR" "$HELM"
 
 STAGE="$(mktemp -d "$DEST_DIR/.build.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT

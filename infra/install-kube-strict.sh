@@ -21,27 +21,10 @@ if [[ -x "$BIN" ]]; then
   exit 0
 fi
 
-GO_BIN="${GO:-}"
-if [[ -z "$GO_BIN" ]]; then
-  if command -v go >/dev/null 2>&1; then
-    GO_BIN="$(command -v go)"
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    GO_BIN=/usr/local/go/bin/go
-  else
-    echo "install-kube-strict: no Go toolchain (need 'go' on PATH or /usr/local/go/bin/go)" >&2
-    exit 1
-  fi
-fi
-
-mkdir -p "$DEST_DIR"
-exec 9>"$DEST_DIR/.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock 9
-fi
-if [[ -x "$BIN" ]]; then
-  echo "$BIN"
-  exit 0
-fi
+# shellcheck source=lib/go-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-build.sh"
+find_go install-kube-strict || exit 1
+lock_build "$DEST_DIR" "$BIN"
 STAGE="$(mktemp -d "$DEST_DIR/.build.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
 START=$(date +%s)
