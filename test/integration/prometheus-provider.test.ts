@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../src/devstack/tools';
 import { ProgradeError } from '../../src/errors';
 import { alphaSpent } from '../../src/live/alpha-spending';
 import { judgeCanary } from '../../src/live/canary-judge';
@@ -17,6 +15,7 @@ import { GatewayAdminClient } from '../../src/serving/admin-client';
 import { writeModelVersion } from '../../src/serving/model-directory';
 import { CanaryAnalysis } from '../../src/spec/schema';
 import { runTraffic, type TrafficSummary } from '../../src/traffic/run';
+import { startReplica, type ReplicaProcess } from '../support/replica-gateways';
 import {
   prometheusInstalled,
   startPrometheus,
@@ -52,45 +51,11 @@ const loose = CanaryAnalysis.parse({
 const analysis = CanaryAnalysis.parse({ interval: '1s', minSamples: 50 });
 
 let dir: string;
-const gateways: { child: ChildProcess; url: string; admin: GatewayAdminClient }[] = [];
+const gateways: { replica: ReplicaProcess; url: string; admin: GatewayAdminClient }[] = [];
 let prom: PrometheusServer | undefined;
 let generation = 1;
 /** The healthy canary's step, which has traffic of both variants in Prometheus. */
 let healthyGeneration = 0;
-
-function startGatewayProcess(stateDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      'bin/prograde.js',
-      'gateway',
-      '--port',
-      '0',
-      '--models-dir',
-      path.join(dir, 'models'),
-      '--state-dir',
-      stateDir,
-      '--protect-metrics',
-      '--log-level',
-      'warn',
-    ],
-    {
-      cwd: repoRoot,
-      env: { ...process.env, PROGRADE_GATEWAY_TOKEN: TOKEN, MLFLOW_TRACKING_URI: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    },
-  );
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (m?.[1]) resolve({ child, url: m[1] });
-    });
-    child.once('exit', () => reject(new Error(`gateway exited before listening:\n${stderr}`)));
-  });
-}
 
 async function untilReady(url: string): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -102,16 +67,6 @@ async function untilReady(url: string): Promise<void> {
   }
 }
 
-function killGroup(child: ChildProcess): void {
-  if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 beforeAll(async () => {
   if (!prometheusInstalled()) return;
   dir = mkdtempSync(path.join(tmpdir(), 'prograde-prom-provider-'));
@@ -119,9 +74,25 @@ beforeAll(async () => {
     const bytes = typeof v === 'string' ? sampleModel(v) : sampleModel(v.variant, { seed: v.seed });
     await writeModelVersion(path.join(dir, 'models'), MODEL, version, bytes);
   }
-  const started = await Promise.all([0, 1, 2].map((i) => startGatewayProcess(path.join(dir, `state-${i}`))));
-  for (const s of started)
-    gateways.push({ ...s, admin: new GatewayAdminClient({ baseUrl: s.url, token: TOKEN }) });
+  const started = await Promise.all(
+    [0, 1, 2].map((i) =>
+      startReplica({
+        host: '127.0.0.1',
+        port: 0,
+        stateDir: path.join(dir, `state-${i}`),
+        replicaId: `prom-${i}`,
+        modelsDir: path.join(dir, 'models'),
+        env: { PROGRADE_GATEWAY_TOKEN: TOKEN, MLFLOW_TRACKING_URI: '' },
+        extraArgs: ['--protect-metrics'],
+      }),
+    ),
+  );
+  for (const replica of started)
+    gateways.push({
+      replica,
+      url: replica.url,
+      admin: new GatewayAdminClient({ baseUrl: replica.url, token: TOKEN }),
+    });
   // Listening comes before restoring: a routing PUT before that is a 503 (seen on a busy CI box).
   await Promise.all(gateways.map((g) => untilReady(g.url)));
   await routeAll({ stable: { version: '1' } });
@@ -133,7 +104,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await prom?.close();
-  for (const g of gateways) killGroup(g.child);
+  await Promise.all(gateways.map((g) => g.replica.kill()));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
