@@ -10,7 +10,7 @@ import type {
   ModelKey,
   PerformanceGateInput,
 } from '../promotion/contracts';
-import { readDatasetCsv, datasetSha256 } from '../dataset/csv';
+import { loadDatasetCsv } from '../dataset/csv';
 import type { Dataset } from '../dataset/dataset';
 import { ProgradeError } from '../errors';
 import { StatisticUndefinedError } from '../stats/errors';
@@ -83,8 +83,8 @@ export class Evaluator {
 
   async dataset(ref: DatasetRef, evaluation: Evaluation, task?: Task): Promise<LoadedDataset> {
     const path = ref.kind === 'file' ? ref.path : await this.downloadDataset(ref.uri);
-    const sha256 = await datasetSha256(path);
-    const dataset = await readDatasetCsv(path, {
+    // One read: the sha256 that keys results and evidence is of exactly the rows parsed.
+    return loadDatasetCsv(path, {
       label: evaluation.label,
       features: evaluation.features,
       sensitive: evaluation.sensitive,
@@ -92,7 +92,6 @@ export class Evaluator {
       task: task === 'regression' ? 'regression' : 'classification',
       ...(evaluation.maxRows === undefined ? {} : { maxRows: evaluation.maxRows }),
     });
-    return { dataset, sha256 };
   }
 
   /** A dataset named by URI is downloaded once per URI; its sha256 is then what keys every result. */
