@@ -10,7 +10,6 @@ import type {
   ModelKey,
   PerformanceGateInput,
 } from '../promotion/contracts';
-import { loadDatasetCsv } from '../dataset/csv';
 import type { Dataset } from '../dataset/dataset';
 import { ProgradeError } from '../errors';
 import { StatisticUndefinedError } from '../stats/errors';
@@ -30,6 +29,7 @@ import type { Contract, Evaluation, Task } from '../spec/schema';
 import type { DatasetRef } from '../promotion/state';
 import { type ResultCache, cacheKey } from './result-cache';
 import { sketchScores } from './score-sketch';
+import { loadHoldout } from './holdout';
 
 export interface EvaluatorDeps {
   readonly mlflow: MlflowClient;
@@ -84,14 +84,7 @@ export class Evaluator {
   async dataset(ref: DatasetRef, evaluation: Evaluation, task?: Task): Promise<LoadedDataset> {
     const path = ref.kind === 'file' ? ref.path : await this.downloadDataset(ref.uri);
     // One read: the sha256 that keys results and evidence is of exactly the rows parsed.
-    return loadDatasetCsv(path, {
-      label: evaluation.label,
-      features: evaluation.features,
-      sensitive: evaluation.sensitive,
-      // A regression holdout has continuous labels; only classification needs them 0/1.
-      task: task === 'regression' ? 'regression' : 'classification',
-      ...(evaluation.maxRows === undefined ? {} : { maxRows: evaluation.maxRows }),
-    });
+    return loadHoldout(path, evaluation, task);
   }
 
   /** A dataset named by URI is downloaded once per URI; its sha256 is then what keys every result. */

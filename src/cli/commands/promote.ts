@@ -10,6 +10,7 @@ import { mlflowClient } from '../../config/mlflow';
 import { temporalSettings } from '../../config/temporal';
 import { resolvePeople, trustFromEnv } from '../../config/trust';
 import { InvalidInputError } from '../../errors';
+import { loadHoldout } from '../../evaluation/holdout';
 import { findCandidate, type CandidateVersion } from '../../records/candidate';
 import { loadSpec, resolveDatasetLocation } from '../../spec/load';
 import type { PromotionSpec } from '../../spec/schema';
@@ -214,6 +215,9 @@ export function register(program: Command): void {
         reportAlreadyPromoted(loaded.spec, candidate, candidate.alreadyPromoted, flags.json);
         return;
       }
+      // A local holdout is read here, as the worker will read it: a malformed file (labels that are not
+      // 0/1, a missing value, a missing column) is exit 2 before any workflow starts or MLflow is written.
+      if (dataset.kind === 'file') await loadHoldout(dataset.path, loaded.spec.evaluation, loaded.spec.task);
       // Sample-size planning before traffic moves (issue 10 §4): advice on stderr, never an error.
       if (!flags.json) for (const line of await canaryPlanFor(loaded.spec)) console.error(line);
       const input: PromotionInput = {
