@@ -114,6 +114,12 @@ export class FaultInjector {
   /** Stalks whose moment never came (nothing was injected for them). */
   readonly missed: { kind: FaultKind; target: string; why: string }[] = [];
   private readonly busy = new Set<string>();
+  /**
+   * Gateways a fault holds killed, restarting or frozen right now. A gateway fault keeps the one
+   * `gateway` component busy (one at a time, as planned); the mid-rollback kill only needs its own
+   * gateway up, so a rollback on gateway 0 is struck while gateway 1 restarts for another fault.
+   */
+  private readonly gatewaysDown = new Set<number>();
   private readonly background: Promise<void>[] = [];
   /** Stalks armed and waiting for their moment. */
   stalking = 0;
@@ -270,15 +276,13 @@ export class FaultInjector {
               await this.stack.killWorker(w.index, this.settings.workerDownMs);
               return `worker-${w.index} killed mid-rollback (${doing})`;
             }
-            if (this.busy.has('gateway')) throw new MomentMissed('the gateways were down for another fault');
-            this.busy.add('gateway');
-            try {
-              struck();
-              const r = await this.stack.restartGateway(g, this.settings.gatewayDownMs);
-              return `gateway-${g} killed mid-rollback (${doing}); ${r.readyAfterMs === undefined ? 'not ready 90 s after restart' : `ready ${r.readyAfterMs} ms after restart`}`;
-            } finally {
-              this.busy.delete('gateway');
-            }
+            if (this.gatewaysDown.has(g))
+              throw new MomentMissed(`gateway-${g} was down for another fault when ${hit.model} rolled back`);
+            struck();
+            const r = await this.holdingGateway(g, () =>
+              this.stack.restartGateway(g, this.settings.gatewayDownMs),
+            );
+            return `gateway-${g} killed mid-rollback (${doing}); ${r.readyAfterMs === undefined ? 'not ready 90 s after restart' : `ready ${r.readyAfterMs} ms after restart`}`;
           },
         };
       }
@@ -326,17 +330,24 @@ export class FaultInjector {
               ? ['canary']
               : ['shadow', 'canary'];
         const hit = await this.moment(() =>
-          this.pick(this.watch.inPhase(promos, phases).filter((p) => p.gateway !== undefined)),
+          this.pick(
+            this.watch
+              .inPhase(promos, phases)
+              .filter((p) => p.gateway !== undefined && !this.gatewaysDown.has(p.gateway)),
+          ),
         );
         if (hit?.gateway === undefined) return `no promotion in ${phases.join('/')}`;
         const g = hit.gateway;
         const target = `gateway-${g} (${hit.model} in ${this.watch.phases.get(hit.workflowId) ?? '?'})`;
         if (kind === 'gateway-freeze')
-          return { target, act: () => this.stack.freezeGateway(g, s.gatewayFreezeMs) };
+          return {
+            target,
+            act: () => this.holdingGateway(g, () => this.stack.freezeGateway(g, s.gatewayFreezeMs)),
+          };
         return {
           target,
           act: async () => {
-            const r = await this.stack.restartGateway(g, s.gatewayDownMs);
+            const r = await this.holdingGateway(g, () => this.stack.restartGateway(g, s.gatewayDownMs));
             return r.readyAfterMs === undefined
               ? 'not ready 90 s after restart'
               : `ready ${r.readyAfterMs} ms after restart`;
@@ -356,6 +367,16 @@ export class FaultInjector {
           },
         };
       }
+    }
+  }
+
+  /** Runs a fault on gateway `g`, marking it down meanwhile (see `gatewaysDown`). */
+  private async holdingGateway<T>(g: number, fault: () => Promise<T>): Promise<T> {
+    this.gatewaysDown.add(g);
+    try {
+      return await fault();
+    } finally {
+      this.gatewaysDown.delete(g);
     }
   }
 

@@ -252,6 +252,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
       }
       if (todo.length === 0) todo.push(...plan(injector.available(), 12, 1, random));
+      // A stalk leaves the plan when it arms; one whose moment never came (the promotion ended first,
+      // its gateway was down) is owed again until its kind has struck `eachKindAtLeast` times: a
+      // rollback lasts seconds, and one armed stalk a round left gateway-kill-mid-rollback unstruck.
+      for (const kind of injector.available()) {
+        if (!(kind.endsWith('mid-rollback') || kind === 'worker-kill-phase-boundary')) continue;
+        const struck = injector.records.filter((r) => r.kind === kind).length;
+        if (struck < o.eachKindAtLeast && !todo.includes(kind)) todo.push(kind);
+      }
       // A listing of running workflows costs the dev server a second or more under this load.
       if (!injected) await sleep(1000);
     }
