@@ -17,7 +17,9 @@ import { ResultCache } from './evaluation/result-cache';
 import { createLogger } from './logging';
 import { ModelCache } from './mlflow/cache';
 import { mlflowClient } from './config/mlflow';
-import { workerTuning, type WorkerTuning } from './config/worker-tuning';
+import { Context } from '@temporalio/activity';
+import { defaultEvaluationSlots, workerTuning, type WorkerTuning } from './config/worker-tuning';
+import { RequestGate } from './mlflow/http';
 import { type MlflowClient } from './mlflow/client';
 import { startTelemetry, workerTracing, type Telemetry } from './telemetry';
 
@@ -92,6 +94,47 @@ function prebuiltBundle(traced: boolean): { codePath: string } | undefined {
   return existsSync(codePath) ? { codePath } : undefined;
 }
 
+/** The activities that open ONNX Runtime sessions and score: bounded by maxConcurrentEvaluations. */
+const EVALUATIONS = ['formatGate', 'performanceGate', 'fairnessGate', 'latencyGate'] as const;
+
+/** Offline gates running (and waiting) in this process, for diagnostics (the scale bench samples it). */
+export const evaluationGates = new Set<RequestGate>();
+
+/**
+ * Wraps the gate activities so at most `slots` run at once; the rest wait in order, heartbeating (the
+ * gates' heartbeat timeout is 20 s) and giving up their place when cancelled.
+ */
+function boundEvaluations<T extends Record<string, unknown>>(activities: T, slots: number): T {
+  const gate = new RequestGate(slots);
+  evaluationGates.add(gate);
+  const out: Record<string, unknown> = { ...activities };
+  for (const name of EVALUATIONS) {
+    const fn = activities[name];
+    if (typeof fn !== 'function') continue;
+    out[name] = async (...args: unknown[]): Promise<unknown> => {
+      const ctx = Context.current();
+      const slot = gate.acquire();
+      const timer = setInterval(() => ctx.heartbeat(), 5_000);
+      let release: () => void;
+      try {
+        release = await Promise.race([slot, ctx.cancelled]);
+      } catch (e) {
+        void slot.then((r) => r());
+        throw e;
+      } finally {
+        clearInterval(timer);
+      }
+      try {
+        gate.count(name);
+        return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      } finally {
+        release();
+      }
+    };
+  }
+  return out as T;
+}
+
 /** Builds a worker with real clients; the one place activities are constructed. */
 export async function createPromotionWorker(opts: PromotionWorkerOptions): Promise<Worker> {
   mkdirSync(opts.workDir, { recursive: true });
@@ -101,7 +144,11 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
     results: new ResultCache(join(opts.workDir, 'results')),
     downloadsDir: join(opts.workDir, 'downloads'),
   });
-  const activities = createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger });
+  const { maxConcurrentEvaluations, ...temporalTuning } = opts.tuning ?? workerTuning({});
+  const activities = boundEvaluations(
+    createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger }),
+    maxConcurrentEvaluations ?? defaultEvaluationSlots(),
+  );
   const bundle = opts.workflowBundle ?? prebuiltBundle(opts.tracing !== undefined);
   const traced = opts.tracing ? await workerTracing(opts.tracing) : undefined;
   return Worker.create({
@@ -117,7 +164,7 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
           dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
         }),
     ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.tuning ?? workerTuning({})),
+    ...temporalTuning,
     // A bundle carries its workflow interceptors; a worker that bundles adds the module itself.
     ...(traced
       ? {

@@ -1,4 +1,4 @@
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { Evaluator } from '../evaluation/evaluator';
 import type { MlflowClient } from '../mlflow/client';
@@ -61,10 +61,16 @@ export function createActivities(deps: ActivityDeps) {
       heartbeating(evaluator.fairnessGate(input)),
     latencyGate: (input: LatencyGateInput): Promise<GateVerdict> =>
       heartbeating(evaluator.latencyGate(input)),
+    // Both heartbeat: their MLflow calls may wait in the client's queue (src/mlflow/http.ts) behind a
+    // busy server, and a workflow that sets a heartbeat timeout then tells a slow attempt from a dead one.
     recordOutcome: (input: RecordOutcomeInput): Promise<RecordOutcomeOutput> =>
-      recordOutcome(deps.mlflow, input),
+      heartbeating(recordOutcome(deps.mlflow, input)),
     recordEvidenceRun: (input: RecordEvidenceInput): Promise<RecordEvidenceOutput> =>
-      recordEvidenceRun(deps.mlflow, input),
+      heartbeating(
+        recordEvidenceRun(deps.mlflow, input, Date.now(), {
+          firstAttempt: Context.current().info.attempt === 1,
+        }),
+      ),
     resolveTrust: (input: ResolveTrustInput): Promise<ResolveTrustOutput> => resolveTrust(input),
     readRouting,
     applyRouting,

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { InvalidInputError } from '../errors';
 
 /**
@@ -16,17 +17,34 @@ export interface WorkerTuning {
   readonly maxConcurrentWorkflowTaskExecutions: number;
   /** Workflows kept in the sticky cache between their tasks; 0 replays every task from history. */
   readonly maxCachedWorkflows?: number;
+  /**
+   * Offline gates (format, performance, fairness, latency: each opens ONNX Runtime sessions and
+   * scores) running at once in this process; the others wait their turn inside their activity slot,
+   * heartbeating. Not a Temporal option: src/worker.ts applies it.
+   */
+  readonly maxConcurrentEvaluations?: number;
 }
 
 export const WORKER_TUNING_ENV = {
   maxConcurrentActivityTaskExecutions: 'PROGRADE_WORKER_ACTIVITY_SLOTS',
   maxConcurrentWorkflowTaskExecutions: 'PROGRADE_WORKER_WORKFLOW_TASK_SLOTS',
   maxCachedWorkflows: 'PROGRADE_WORKER_CACHED_WORKFLOWS',
+  maxConcurrentEvaluations: 'PROGRADE_WORKER_EVALUATION_SLOTS',
 } as const;
+
+/**
+ * Default offline gates at once: one per core, at least 2. They are CPU work (scoring, bootstraps,
+ * latency loops) plus an ONNX Runtime session each, so more at once than cores only adds sessions
+ * and their arenas to memory, not throughput; see maxConcurrentEvaluations.
+ */
+export function defaultEvaluationSlots(): number {
+  return Math.max(2, availableParallelism());
+}
 
 export const WORKER_TUNING_DEFAULTS: WorkerTuning = {
   maxConcurrentActivityTaskExecutions: 100,
   maxConcurrentWorkflowTaskExecutions: 40,
+  maxConcurrentEvaluations: defaultEvaluationSlots(),
 };
 
 /** Far above anything one process can use; a larger number is a typo, not a setting. */
@@ -53,6 +71,7 @@ export function workerTuning(env: NodeJS.ProcessEnv = process.env): WorkerTuning
   const activities = integerFrom(env, WORKER_TUNING_ENV.maxConcurrentActivityTaskExecutions, 1);
   const workflowTasks = integerFrom(env, WORKER_TUNING_ENV.maxConcurrentWorkflowTaskExecutions, 1);
   const cached = integerFrom(env, WORKER_TUNING_ENV.maxCachedWorkflows, 0);
+  const evaluations = integerFrom(env, WORKER_TUNING_ENV.maxConcurrentEvaluations, 1);
   const tuning: WorkerTuning = {
     maxConcurrentActivityTaskExecutions:
       activities ?? WORKER_TUNING_DEFAULTS.maxConcurrentActivityTaskExecutions,
@@ -63,6 +82,7 @@ export function workerTuning(env: NodeJS.ProcessEnv = process.env): WorkerTuning
       : WORKER_TUNING_DEFAULTS.maxCachedWorkflows !== undefined
         ? { maxCachedWorkflows: WORKER_TUNING_DEFAULTS.maxCachedWorkflows }
         : {}),
+    maxConcurrentEvaluations: evaluations ?? defaultEvaluationSlots(),
   };
   // Temporal refuses a sticky cache with fewer than two workflow task slots; say so in our words.
   if (tuning.maxCachedWorkflows !== 0 && tuning.maxConcurrentWorkflowTaskExecutions < 2) {

@@ -15,6 +15,8 @@ export interface MlflowConfig {
   readonly timeoutMs: number;
   /** Trust for an https server, when the environment names a CA bundle or a client certificate. */
   readonly tls?: MlflowTls;
+  /** Requests in flight at once from this client; the rest queue (PROGRADE_MLFLOW_MAX_REQUESTS, src/mlflow/http.ts). */
+  readonly maxConcurrentRequests?: number;
 }
 
 export interface MlflowTls {
@@ -70,6 +72,11 @@ export function parseBaseUrl(raw: string, source = 'MLFLOW_TRACKING_URI'): strin
 }
 
 const TimeoutMs = z.coerce.number().int().positive();
+const MaxRequests = z
+  .string()
+  .regex(/^\d{1,4}$/)
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(1000));
 
 /** Reads the MLflow client's standard variables plus `PROGRADE_MLFLOW_TIMEOUT_MS`. */
 export function mlflowConfigFromEnv(env: NodeJS.ProcessEnv = process.env): MlflowConfig {
@@ -116,7 +123,24 @@ export function mlflowConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Mlflo
         ? { kind: 'bearer', token }
         : undefined;
   const tls = tlsFromEnv(env);
-  return { baseUrl, timeoutMs, ...(auth ? { auth } : {}), ...(tls ? { tls } : {}) };
+  const rawMax = env['PROGRADE_MLFLOW_MAX_REQUESTS'];
+  let maxConcurrentRequests: number | undefined;
+  if (rawMax !== undefined && rawMax.trim() !== '') {
+    const parsed = MaxRequests.safeParse(rawMax.trim());
+    if (!parsed.success)
+      throw configError(
+        `PROGRADE_MLFLOW_MAX_REQUESTS=${JSON.stringify(rawMax.slice(0, 40))} must be a whole number from 1 to 1000`,
+        { source: 'PROGRADE_MLFLOW_MAX_REQUESTS', value: rawMax.slice(0, 40) },
+      );
+    maxConcurrentRequests = parsed.data;
+  }
+  return {
+    baseUrl,
+    timeoutMs,
+    ...(auth ? { auth } : {}),
+    ...(tls ? { tls } : {}),
+    ...(maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests }),
+  };
 }
 
 /**

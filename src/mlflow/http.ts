@@ -17,6 +17,62 @@ export interface RequestOptions {
 const ErrorBody = z.looseObject({ error_code: z.string().min(1), message: z.string().optional() });
 
 /**
+ * Requests one client keeps in flight at once; the rest wait their turn in order (PROGRADE_MLFLOW_MAX_REQUESTS).
+ * Why a bound at all: a worker runs up to 100 activities, nearly all of them MLflow calls, and an MLflow
+ * server works through a handful at a time. Unbounded, three workers put ~300 requests on one server
+ * (the scale bench, bench/RESULTS.md "scale"): each one took minutes, every activity ran past its
+ * start-to-close timeout and its retry redid the work on the same queue. Bounded, the excess waits
+ * here, where waiting costs nothing, and the per-request timeout counts from the moment a request is
+ * sent, so a busy server reads as slow rather than as down. Why 8: the benchmark's MLflow (one
+ * gunicorn worker) answers no faster with more in flight; three workers then hold 24 at the server.
+ */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 8;
+
+const ARTIFACT_FILES = '/api/2.0/mlflow-artifacts/artifacts';
+
+/** A first-in, first-out counting semaphore. */
+export class RequestGate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** Requests sent so far, by method and endpoint path (for the scale benchmark's calls per promotion). */
+  readonly sent = new Map<string, number>();
+  /** The most requests that waited at once. */
+  maxWaiting = 0;
+
+  constructor(readonly limit: number) {}
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.limit) {
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        this.maxWaiting = Math.max(this.maxWaiting, this.waiting.length);
+      });
+    } else this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      // The slot passes straight to the next request in line, so `active` stays as it is.
+      if (next) next();
+      else this.active--;
+    };
+  }
+
+  count(key: string): void {
+    this.sent.set(key, (this.sent.get(key) ?? 0) + 1);
+  }
+}
+
+/**
  * A timer that aborts a request when it fires. Re-arming it on every chunk turns it into an idle
  * timeout for downloads, so a large file on a slow link is not cut off while bytes still arrive.
  */
@@ -70,10 +126,13 @@ function authHeader(config: MlflowConfig): string | undefined {
 export class MlflowHttp {
   /** Set when the server is https and the environment named a CA bundle or client certificate. */
   private readonly tls: TlsTransport | undefined;
+  /** The bound on requests in flight (DEFAULT_MAX_CONCURRENT_REQUESTS), and what was sent. */
+  readonly gate: RequestGate;
 
   constructor(readonly config: MlflowConfig) {
     this.tls =
       config.tls && config.baseUrl.startsWith('https:') ? new TlsTransport(config.tls.trust) : undefined;
+    this.gate = new RequestGate(config.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS);
   }
 
   /** Calls a JSON endpoint and validates the answer with `schema`. */
@@ -83,6 +142,7 @@ export class MlflowHttp {
     schema: S,
     options: RequestOptions = {},
   ): Promise<z.output<S>> {
+    const release = await this.gate.acquire();
     const deadline = new Deadline(this.config.timeoutMs);
     try {
       const response = await this.send(method, path, options, deadline);
@@ -104,25 +164,37 @@ export class MlflowHttp {
       return parsed.data;
     } finally {
       deadline.clear();
+      release();
     }
   }
 
   /** Sends raw bytes (artifact upload); the answer's body is ignored. */
   async put(path: string, bytes: Uint8Array): Promise<void> {
+    const release = await this.gate.acquire();
     const deadline = new Deadline(this.config.timeoutMs);
     try {
       const response = await this.send('PUT', path, { body: bytes }, deadline);
       await this.readText(response, path, deadline);
     } finally {
       deadline.clear();
+      release();
     }
   }
 
   /** Streams a response body; the timeout is the longest wait for the next chunk. */
   async *stream(path: string, query?: Query): AsyncGenerator<Uint8Array> {
+    // The slot is held until the answer's headers arrive, not while the caller reads the body at its
+    // own pace: a consumer that made another request mid-download could otherwise wait on itself.
+    let release: (() => void) | undefined = await this.gate.acquire();
     const deadline = new Deadline(this.config.timeoutMs);
     try {
-      const response = await this.send('GET', path, query ? { query } : {}, deadline);
+      let response: Response;
+      try {
+        response = await this.send('GET', path, query ? { query } : {}, deadline);
+      } finally {
+        release();
+        release = undefined;
+      }
       if (!response.body) return;
       const reader = response.body.getReader();
       try {
@@ -143,6 +215,7 @@ export class MlflowHttp {
       }
     } finally {
       deadline.clear();
+      release?.();
     }
   }
 
@@ -162,6 +235,9 @@ export class MlflowHttp {
     options: RequestOptions,
     deadline: Deadline,
   ): Promise<Response> {
+    // Artifact files by their endpoint, not by their path: a count per kind of call.
+    const artifact = path.startsWith(`${ARTIFACT_FILES}/`);
+    this.gate.count(`${method} ${artifact ? `${ARTIFACT_FILES}/…` : path}`);
     const headers: Record<string, string> = { accept: 'application/json' };
     const auth = authHeader(this.config);
     if (auth) headers['authorization'] = auth;

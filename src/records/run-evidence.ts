@@ -46,6 +46,15 @@ export interface RecordEvidenceInput {
   readonly temporalLink?: string;
 }
 
+export interface RecordEvidenceOptions {
+  /**
+   * This is the activity's first attempt, so no run of this attempt key can exist yet (the key names
+   * the workflow run, and a run records its evidence once): the search for it is skipped. A retry,
+   * which may follow an attempt that created the run, always searches.
+   */
+  readonly firstAttempt?: boolean;
+}
+
 export interface RecordEvidenceOutput {
   readonly runId: string;
   readonly experimentId: string;
@@ -91,15 +100,18 @@ async function findOrCreateRun(
   experimentId: string,
   input: RecordEvidenceInput,
   start: number,
+  search: boolean,
 ): Promise<Run> {
   const { state, workflowRunId } = input;
   const key = attemptKey(state.workflowId, workflowRunId);
-  const found = await client.searchRuns([experimentId], {
-    filter: `tags.\`${RUN_TAG.attemptKey}\` = '${key}'`,
-    maxResults: 1,
-  });
-  const existing = found.items[0];
-  if (existing) return existing;
+  if (search) {
+    const found = await client.searchRuns([experimentId], {
+      filter: `tags.\`${RUN_TAG.attemptKey}\` = '${key}'`,
+      maxResults: 1,
+    });
+    const existing = found.items[0];
+    if (existing) return existing;
+  }
   const attempt = input.attempt === undefined ? '' : ` #${input.attempt}`;
   return client.createRun(experimentId, {
     name: `${state.model} v${state.candidate.version}${attempt}`.slice(0, 250),
@@ -126,15 +138,22 @@ function note(state: PromotionState, links: readonly string[]): string {
   ].join('\n');
 }
 
+/**
+ * MLflow calls: experiment lookup, run search (retries only), run creation, one log-batch per 1000
+ * metrics / 100 params (one for a typical attempt), the version, three uploads, the outcome tags, up
+ * to two version tags and the run's end: 10–12 for an offline promotion (13–15 before the search was
+ * skipped on first attempts and params, metrics and the outcome tags were sent together).
+ */
 export async function recordEvidenceRun(
   client: MlflowClient,
   input: RecordEvidenceInput,
   now: number = Date.now(),
+  options: RecordEvidenceOptions = {},
 ): Promise<RecordEvidenceOutput> {
   const { state, workflowRunId } = input;
   const { start, end } = attemptTimes(state, now);
   const experimentId = await experimentFor(client, state.model);
-  const run = await findOrCreateRun(client, experimentId, input, start);
+  const run = await findOrCreateRun(client, experimentId, input, start, options.firstAttempt !== true);
   const url = runUrl(client.baseUrl, experimentId, run.runId);
 
   const log = runLog(state, input.spec, now);

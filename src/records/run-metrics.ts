@@ -194,13 +194,21 @@ export interface SpecParams {
   readonly decisionThreshold: number;
 }
 
-/** Splits a log into calls the server accepts: ≤ 1000 metrics and ≤ 100 params per call. */
+/**
+ * Splits a log into as few calls as the server accepts: ≤ 1000 metrics, ≤ 100 params and ≤ 1000
+ * items in all per call. Params ride with the first metrics, so a typical attempt (a few dozen
+ * params, a few hundred metrics) is one call; it was two, params and metrics apart.
+ */
 export function batches(log: RunLog): { metrics: MetricPoint[]; params: Record<string, string> }[] {
   const out: { metrics: MetricPoint[]; params: Record<string, string> }[] = [];
   const params = Object.entries(log.params);
-  for (let i = 0; i < params.length; i += 100)
-    out.push({ metrics: [], params: Object.fromEntries(params.slice(i, i + 100)) });
-  for (let i = 0; i < log.metrics.length; i += 1000)
-    out.push({ metrics: log.metrics.slice(i, i + 1000), params: {} });
+  let m = 0;
+  for (let i = 0; i < params.length || (i === 0 && m < log.metrics.length); i += 100) {
+    const p = params.slice(i, i + 100);
+    const take = log.metrics.slice(m, m + 1000 - p.length);
+    m += take.length;
+    out.push({ metrics: take, params: Object.fromEntries(p) });
+  }
+  for (; m < log.metrics.length; m += 1000) out.push({ metrics: log.metrics.slice(m, m + 1000), params: {} });
   return out;
 }

@@ -341,9 +341,13 @@ async function writeOutcome(run: PromotionRun): Promise<void> {
   // lost (chaos). A retryable failure (MLflow down or frozen) is retried without a maximum, at most a
   // minute apart, and the run shows phase `recording` while it waits; a terminal one still fails.
   // Retry policies are not part of the command sequence, so no patch is needed.
+  // Behind a busy MLflow its calls queue in the worker (src/mlflow/http.ts): the two writes heartbeat and
+  // get 10 minutes an attempt, so a slow server no longer times attempts out into retries that redo them.
+  const slowMlflow = patched(MLFLOW_HEARTBEAT_PATCH) ? MLFLOW_WRITE_TIMEOUTS : {};
   const recorded = await recordOutcome.executeWithOptions(
     {
       ...serviceOptions,
+      ...slowMlflow,
       retry: {
         ...serviceOptions.retry,
         maximumInterval: '1 minute',
@@ -355,22 +359,30 @@ async function writeOutcome(run: PromotionRun): Promise<void> {
   );
   run.update({ reportUri: recorded.reportUri });
   run.audit('recorded', `outcome ${outcome} written to MLflow (${recorded.reportUri})`);
-  if (patched(EVIDENCE_RUN_PATCH)) await recordEvidence(run, recorded.attempt);
+  if (patched(EVIDENCE_RUN_PATCH)) await recordEvidence(run, recorded.attempt, slowMlflow);
 }
 
 /** The attempt's MLflow run (metrics, charts, report.html); added after recordOutcome, hence the patch. */
 const EVIDENCE_RUN_PATCH = 'mlflow-evidence-run';
+const MLFLOW_HEARTBEAT_PATCH = 'mlflow-writes-heartbeat';
+/** A dead worker is still noticed within a minute; a live one waiting on MLflow is not cut off. */
+const MLFLOW_WRITE_TIMEOUTS = { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute' } as const;
 
 /**
  * Evidence for people, not a decision: if MLflow cannot take it after the retries, the outcome already
  * written stands and the audit says the run is missing.
  */
-async function recordEvidence(run: PromotionRun, attempt: number | undefined): Promise<void> {
+async function recordEvidence(
+  run: PromotionRun,
+  attempt: number | undefined,
+  timeouts: Partial<typeof MLFLOW_WRITE_TIMEOUTS>,
+): Promise<void> {
   const { evaluation } = run.spec;
   try {
     const evidence = await recordEvidenceRun.executeWithOptions(
       {
         startToCloseTimeout: '2 minutes',
+        ...timeouts,
         retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 },
         summary: 'log the attempt as an MLflow run (metrics, report.html)',
       },

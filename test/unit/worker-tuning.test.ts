@@ -5,6 +5,7 @@ import { InvalidInputError } from '../../src/errors';
 const { maxConcurrentActivityTaskExecutions: ACTIVITIES, maxConcurrentWorkflowTaskExecutions: TASKS } =
   WORKER_TUNING_ENV;
 const CACHE = WORKER_TUNING_ENV.maxCachedWorkflows;
+const EVALS = WORKER_TUNING_ENV.maxConcurrentEvaluations;
 
 describe('worker tuning from the environment', () => {
   it('gives the measured defaults when nothing is set, and for blank values', () => {
@@ -13,10 +14,11 @@ describe('worker tuning from the environment', () => {
   });
 
   it('reads each setting, surrounding spaces allowed', () => {
-    expect(workerTuning({ [ACTIVITIES]: ' 24 ', [TASKS]: '10', [CACHE]: '300' })).toEqual({
+    expect(workerTuning({ [ACTIVITIES]: ' 24 ', [TASKS]: '10', [CACHE]: '300', [EVALS]: '3' })).toEqual({
       maxConcurrentActivityTaskExecutions: 24,
       maxConcurrentWorkflowTaskExecutions: 10,
       maxCachedWorkflows: 300,
+      maxConcurrentEvaluations: 3,
     });
   });
 
@@ -37,6 +39,8 @@ describe('worker tuning from the environment', () => {
     [TASKS, '100001'],
     [CACHE, '-1'],
     [CACHE, '9'.repeat(400)],
+    [EVALS, '0'],
+    [EVALS, 'all'],
   ])('refuses %s=%s as invalid input naming the variable', (name, value) => {
     const attempt = (): unknown => workerTuning({ [name]: value });
     expect(attempt).toThrow(InvalidInputError);
