@@ -353,7 +353,8 @@ function liveFrom(path: string): LiveResults {
     raw?: { live?: LiveResults };
   };
   if (!saved.raw?.live) throw new Error(`${path} holds no live parts of a scale run`);
-  return { ...saved.raw.live, measuredBy: saved.startedAt ?? path };
+  // A run that itself reused an earlier run's parts names that run, not itself.
+  return { ...saved.raw.live, measuredBy: saved.raw.live.measuredBy ?? saved.startedAt ?? path };
 }
 
 /** The overhead part again on a second dev server with SQLite's defaults (same MLflow and gateway). */
@@ -455,6 +456,23 @@ function overheadComparison(live: LiveResults): string[] {
   return lines;
 }
 
+const MIB = 1024 ** 2;
+
+/** What each worker saw of itself: memory at its RSS peak, and MLflow calls per promotion. */
+function diagnosticsLine(l: LoadResult): string[] {
+  const d = (l.diagnostics ?? []).filter((x): x is NonNullable<typeof x> => x !== null);
+  if (d.length === 0) return [];
+  const calls = d.reduce((n, x) => n + x.mlflowCallsTotal, 0);
+  const mib = (b: number): string => (b / MIB).toFixed(0);
+  const per = d.map(
+    (x) =>
+      `RSS ${mib(x.atPeakRss.rss)} MiB = heap ${mib(x.atPeakRss.heapUsed)} used of ${mib(x.atPeakRss.heapTotal)}, external ${mib(x.atPeakRss.external)} (array buffers ${mib(x.atPeakRss.arrayBuffers)}), the rest native (ONNX Runtime, the Temporal core); then ${x.atPeakRss.cachedWorkflows} cached workflows, ${x.atPeakRss.activities} activities, ${x.atPeakRss.evaluationsRunning} gates running and ${x.atPeakRss.evaluationsWaiting} waiting, MLflow ${x.atPeakRss.mlflowInFlight} in flight and ${x.atPeakRss.mlflowQueued} queued (most queued at once ${x.mlflowMaxQueued})`,
+  );
+  return [
+    `${l.name}, each worker at its own RSS peak (sampled every second): ${per.join('; ')}. MLflow requests sent by the workers: ${calls} in all, ${(calls / l.promotions).toFixed(1)} per promotion.`,
+  ];
+}
+
 /** The result from what was measured; exported so a saved result can be rendered again. */
 export function report(
   command: string,
@@ -474,6 +492,7 @@ export function report(
   for (const l of loads) {
     const peak = Math.max(...l.usage.map((u) => u.peakRssBytes));
     interpretation.push(
+      ...diagnosticsLine(l),
       `${l.name}: ${l.promotions} promotions on ${l.workers} worker process(es) in ${l.wallSec.toFixed(0)} s (${l.promotionsPerMinute.toFixed(0)}/min); end to end p50 ${(l.endToEndMs.p50 / 1000).toFixed(1)} s, p95 ${(l.endToEndMs.p95 / 1000).toFixed(1)} s; peak worker RSS ${(peak / GIB).toFixed(2)} GiB (goal ≤ 1 GiB: ${peak <= GIB ? 'met' : 'NOT met'}); activity schedule-to-start p95 ${(l.activityScheduleToStartMs.p95 / 1000).toFixed(1)} s; load average ${l.loadAverage.mean} (max ${l.loadAverage.max}).`,
     );
   }

@@ -4,6 +4,7 @@
  * promotions' histories.
  */
 import type { Client } from '@temporalio/client';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startPromotion } from '../../src/client/promotions';
 import type { PromotionState } from '../../src/promotion/state';
@@ -11,6 +12,7 @@ import { treeCpuMs } from './scale-cpu';
 import { startFleet, type WorkerUsage } from './scale-fleet';
 import { analyzeHistory, percentile, type HistoryAnalysis } from './scale-history';
 import { offlineSpec, pool, promotionInput, type ScaleStack } from './scale-setup';
+import type { WorkerDiagnostics } from './scale-worker';
 
 export interface LoadContext {
   readonly stack: ScaleStack;
@@ -55,6 +57,8 @@ export interface LoadResult {
   readonly workflowTaskTimeouts: number;
   readonly workflowTaskFailures: number;
   readonly usage: readonly WorkerUsage[];
+  /** Each worker's own view (memory at its RSS peak, cached workflows, MLflow calls); absent in older runs. */
+  readonly diagnostics?: readonly (WorkerDiagnostics | null)[];
   /** CPU the servers used during the point (their whole process trees), seconds. */
   readonly serverCpuSec: { readonly temporal: number; readonly mlflow: number };
   /** 1-minute load average of the machine: at the start, at the end, and the mean and max of samples. */
@@ -188,6 +192,10 @@ export async function runLoadPoint(
     const outcome = state.outcome ?? 'none';
     outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
   });
+  const diagnostics = Array.from({ length: point.workers }, (_, i) => {
+    const file = `${ctx.dir}/${point.name}/worker-${i}/diagnostics.json`;
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as WorkerDiagnostics) : null;
+  });
   const firstStart = Math.min(...analyses.map((a) => a.startedMs));
   const lastClose = Math.max(...analyses.map((a) => a.closedMs ?? NaN));
   const wallSec = (lastClose - firstStart) / 1000;
@@ -209,6 +217,7 @@ export async function runLoadPoint(
     workflowTaskTimeouts: analyses.reduce((n, a) => n + (a.eventsByType['WORKFLOW_TASK_TIMED_OUT'] ?? 0), 0),
     workflowTaskFailures: analyses.reduce((n, a) => n + (a.eventsByType['WORKFLOW_TASK_FAILED'] ?? 0), 0),
     usage,
+    diagnostics,
     serverCpuSec,
     loadAverage: loadAverage ?? load.stop(),
   };
