@@ -16,7 +16,7 @@ export interface ScoringSession {
   readonly scoreOutput: string;
   /**
    * One score per row of a row-major `rows × nFeatures` matrix, fed to the model's single input
-   * (converted to float64 if the model takes float64), read by the rule of `./score-output`: [N] or
+   * (converted to its dtype: float64, or int64/int32 when every value is whole), read by the rule of `./score-output`: [N] or
    * [N,1] give the score directly; [N,2] (a classifier's class probabilities) gives column 1, P(class 1).
    */
   score(features: Float32Array, rows: number, nFeatures: number): Promise<Float32Array>;
@@ -111,15 +111,12 @@ class OrtScoringSession implements ScoringSession {
     if (inputNames.length !== 1 || !input) {
       throw new ProgradeError(
         'SCORE_INPUT_INVALID',
-        `score() needs a model with exactly one tensor input; this one has ${inputNames.join(', ') || 'none'}`,
+        `prograde feeds each row's ${nFeatures} feature values to one input tensor [N,${nFeatures}], and this model has ${inputNames.length} inputs (${inputNames.join(', ') || 'none'}): export it with one input (in skl2onnx, one initial_types entry for all feature columns; a ColumnTransformer can then select columns by index)`,
         'terminal',
         { inputs: inputNames },
       );
     }
-    const tensor =
-      input.dtype === 'float64'
-        ? new ort.Tensor('float64', Float64Array.from(features), [rows, nFeatures])
-        : new ort.Tensor('float32', features, [rows, nFeatures]);
+    const tensor = inputTensor(input, features, rows, nFeatures);
     // Fetch only the score: other outputs (e.g. a ZipMap's sequence of maps) may not be tensors at all.
     const result = await this.runRaw({ [input.name]: tensor }, [this.scoreOutput]);
     const output = result[this.scoreOutput];
@@ -142,6 +139,50 @@ class OrtScoringSession implements ScoringSession {
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+}
+
+/**
+ * The rows as the model's input dtype: float32 as read, float64 widened, int64/int32 when every value is
+ * a whole number (a feature column of counts or codes); a fraction for an integer input is refused
+ * rather than truncated. The gateway casts JSON rows by the same dtypes (src/serving/tensors.ts).
+ */
+function inputTensor(input: TensorSpec, features: Float32Array, rows: number, nFeatures: number): ort.Tensor {
+  const dims = [rows, nFeatures];
+  switch (input.dtype) {
+    case 'float32':
+      return new ort.Tensor('float32', features, dims);
+    case 'float64':
+      return new ort.Tensor('float64', Float64Array.from(features), dims);
+    case 'int64':
+    case 'int32': {
+      const limit = input.dtype === 'int32' ? 2 ** 31 : 2 ** 63;
+      const bad = features.findIndex((v) => !Number.isInteger(v) || Math.abs(v) >= limit);
+      if (bad >= 0) {
+        const row = Math.floor(bad / nFeatures);
+        const column = bad % nFeatures;
+        throw new ProgradeError(
+          'SCORE_INPUT_INVALID',
+          `input '${input.name}' is ${input.dtype}, but row ${row + 1} (of the rows scored) has ${features[bad]} in feature ${column + 1} of ${nFeatures}, which is not a whole ${input.dtype} number`,
+          'terminal',
+          { input: input.name, dtype: input.dtype, row, column, value: features[bad] },
+        );
+      }
+      return input.dtype === 'int64'
+        ? new ort.Tensor(
+            'int64',
+            BigInt64Array.from(features, (v) => BigInt(v)),
+            dims,
+          )
+        : new ort.Tensor('int32', Int32Array.from(features), dims);
+    }
+    default:
+      throw new ProgradeError(
+        'SCORE_INPUT_INVALID',
+        `input '${input.name}' is ${input.dtype}; prograde feeds numeric feature rows as float32, float64, int32 or int64 only`,
+        'terminal',
+        { input: input.name, dtype: input.dtype },
+      );
   }
 }
 
