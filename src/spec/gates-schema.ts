@@ -15,6 +15,8 @@ import { Duration } from './units';
 
 export const HigherIsBetterMetric = z.enum(HIGHER_IS_BETTER_METRICS);
 export const LowerIsBetterMetric = z.enum(LOWER_IS_BETTER_METRICS);
+type HigherIsBetterMetric = z.infer<typeof HigherIsBetterMetric>;
+type LowerIsBetterMetric = z.infer<typeof LowerIsBetterMetric>;
 export const PerformanceMetric = z.union([HigherIsBetterMetric, LowerIsBetterMetric]);
 export type PerformanceMetric = z.infer<typeof PerformanceMetric>;
 
@@ -39,8 +41,73 @@ export const RiseVsChampionCheck = z.strictObject({
   confidence: Confidence,
 });
 
-export const PerformanceCheck = z.union([DropVsChampionCheck, RiseVsChampionCheck, AbsoluteCheck]);
-export type PerformanceCheck = z.infer<typeof PerformanceCheck>;
+/**
+ * One performance check, read as one flat object and then narrowed to its kind. A union of the three
+ * objects let zod keep only the branch that did not abort: `{ metric: auc, maxDropVsChampion: 2% }`
+ * was told "give min, max, or both" and that maxDropVsChampion is an unknown key. Here the keys
+ * written say which kind is meant, and a wrong pairing gets a sentence saying which key fits.
+ */
+export const PerformanceCheck = z
+  .strictObject({
+    metric: PerformanceMetric,
+    maxDropVsChampion: z.number().min(0).optional(),
+    confidence: z
+      .number()
+      .gt(0.5)
+      .lt(1)
+      .optional()
+      .meta({ description: 'relative checks only; default 0.95' }),
+    maxRiseVsChampion: z.number().min(0).optional(),
+    min: z.number().optional(),
+    max: z.number().optional(),
+  })
+  .superRefine((c, ctx) => {
+    const absolute = c.min !== undefined || c.max !== undefined;
+    const relative = [c.maxDropVsChampion, c.maxRiseVsChampion].filter((x) => x !== undefined).length;
+    const higher = (HIGHER_IS_BETTER_METRICS as readonly string[]).includes(c.metric);
+    const problem = (message: string): void => {
+      ctx.addIssue({ code: 'custom', message });
+    };
+    if (!absolute && relative === 0)
+      problem('give min, max, or both; or maxDropVsChampion / maxRiseVsChampion');
+    else if (absolute && relative > 0)
+      problem('a check is absolute (min/max) or relative to the champion, not both: write two checks');
+    else if (relative > 1) problem('give maxDropVsChampion or maxRiseVsChampion, not both');
+    else if (c.maxDropVsChampion !== undefined && !higher)
+      problem(`${c.metric} is better when lower: use maxRiseVsChampion`);
+    else if (c.maxRiseVsChampion !== undefined && higher)
+      problem(`${c.metric} is better when higher: use maxDropVsChampion`);
+    else if (absolute && c.confidence !== undefined)
+      problem('confidence applies to checks relative to the champion only');
+  })
+  .transform(
+    (
+      c,
+    ):
+      | z.infer<typeof DropVsChampionCheck>
+      | z.infer<typeof RiseVsChampionCheck>
+      | z.infer<typeof AbsoluteCheck> => {
+      const confidence = c.confidence ?? 0.95;
+      if (c.maxDropVsChampion !== undefined)
+        return {
+          metric: c.metric as HigherIsBetterMetric,
+          maxDropVsChampion: c.maxDropVsChampion,
+          confidence,
+        };
+      if (c.maxRiseVsChampion !== undefined)
+        return {
+          metric: c.metric as LowerIsBetterMetric,
+          maxRiseVsChampion: c.maxRiseVsChampion,
+          confidence,
+        };
+      return {
+        metric: c.metric,
+        ...(c.min === undefined ? {} : { min: c.min }),
+        ...(c.max === undefined ? {} : { max: c.max }),
+      };
+    },
+  );
+export type PerformanceCheck = z.output<typeof PerformanceCheck>;
 
 export const FairnessMetric = z.enum(FAIRNESS_METRICS);
 export type FairnessMetric = z.infer<typeof FairnessMetric>;

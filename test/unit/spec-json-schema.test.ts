@@ -29,7 +29,12 @@ describe('promotion spec JSON Schema', () => {
     const gates = props['gates'];
     expect(gates?.description).toBe('Offline checks: performance, fairness, latency');
     expect(Object.keys(gates?.properties ?? {})).toEqual(['performance', 'fairness', 'latency']);
-    expect(gates?.properties?.['performance']?.items?.anyOf).toHaveLength(3);
+    // One flat object per check (like fairness checks): the keys written say absolute or relative.
+    const check = gates?.properties?.['performance']?.items;
+    expect(Object.keys(check?.properties ?? {}).sort()).toEqual(
+      ['confidence', 'max', 'maxDropVsChampion', 'maxRiseVsChampion', 'metric', 'min'].sort(),
+    );
+    expect(check?.required).toEqual(['metric']);
   });
 
   it('describes what a person writes: durations as text with a pattern, defaults as written', () => {
