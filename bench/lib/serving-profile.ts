@@ -192,7 +192,7 @@ export interface ProfileResult {
 
 const cachedModelDir = path.join(os.tmpdir(), 'prograde-serving-compare-model');
 
-async function cachedModel(): Promise<ServingModel> {
+export async function cachedModel(): Promise<ServingModel> {
   const file = path.join(cachedModelDir, 'model.json');
   if (existsSync(file)) return ServingModel.parse(JSON.parse(await readFile(file, 'utf8')));
   const model = await prepareModel(toolPaths().python, cachedModelDir);

@@ -8,6 +8,7 @@ import type { Gateway } from './gateway';
 import { RoutingPut, type ChangeAuthor } from './desired-state';
 import {
   HttpError,
+  bufferedBody,
   checkDeclaredBody,
   checkJsonContentType,
   headerValue,
@@ -79,6 +80,11 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
     idleTimeoutMs: limits.bodyIdleTimeoutMs,
     admit: (bytes) => ctx.ticket.growBody(bytes),
   });
+  /** The declared-size check needs no ticket (bytes are held once read): one object for all requests. */
+  const declaredLimits: BodyLimits = {
+    maxBytes: limits.maxBodyBytes,
+    idleTimeoutMs: limits.bodyIdleTimeoutMs,
+  };
 
   /**
    * Checks media type and declared size before anything else is done for the request. The body's
@@ -86,15 +92,22 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
    */
   const precheckBody = (ctx: Ctx): void => {
     checkJsonContentType(ctx.req);
-    checkDeclaredBody(ctx.req, { maxBytes: limits.maxBodyBytes, idleTimeoutMs: limits.bodyIdleTimeoutMs });
+    checkDeclaredBody(ctx.req, declaredLimits);
   };
 
   const readJsonBody = async (ctx: Ctx): Promise<unknown> =>
     parseJsonBody(await readBody(ctx.req, bodyLimits(ctx)), limits.maxJsonDepth);
 
+  /**
+   * The inference body, parsed. A body already buffered (the usual small one) is read and parsed
+   * without a promise; a body still arriving goes through `readBody`, a big one to the parse thread.
+   */
   const readInferBody = async (ctx: Ctx, kind: 'v2' | 'mlflow'): Promise<GivenRequest> => {
-    const given = await parser.parse(kind, await readBody(ctx.req, bodyLimits(ctx)));
-    const rows = Math.max(0, ...given.inputs.map((i) => i.shape[0] ?? 0));
+    const bytes =
+      bufferedBody(ctx.req, limits.maxBodyBytes, ctx.ticket) ?? (await readBody(ctx.req, bodyLimits(ctx)));
+    const given = parser.parsesHere(bytes) ? parser.parseHere(kind, bytes) : await parser.parse(kind, bytes);
+    let rows = 0;
+    for (const input of given.inputs) rows = Math.max(rows, input.shape[0] ?? 0);
     const refused = ctx.ticket.takeRows(rows);
     if (refused) throw refused;
     return given;
@@ -124,7 +137,8 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
     // Before anything else: a refused force never reaches routing, nor costs a body read.
     const force = forcedVariant(ctx);
     precheckBody(ctx);
-    // An unknown model is refused before its body is read or parsed.
+    // An unknown model is refused before its body is read or parsed. This await also lets Node's
+    // parser take in the rest of the packet, so a small body is buffered by the time it is read.
     await gateway.checkServed(model);
     const given = await readInferBody(ctx, kind);
     const result = await gateway.infer({
@@ -135,12 +149,11 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
       requestId: ctx.requestId,
       parse: (signature) => checkRequest(signature, given),
     });
-    const headers = variantHeaders(result.variant, result.version);
     const body =
       kind === 'v2'
         ? encodeV2Infer(model, result.version, given, result.outputs)
         : encodeInvocations(result.outputs);
-    sendJson(ctx.res, 200, body, headers);
+    sendJson(ctx.res, 200, body, variantHeaders(result.variant, result.version));
   };
 
   const ready: Handler = ({ res }) => {
@@ -256,7 +269,7 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
           inferAndSend(
             ctx,
             invocationModel(
-              ctx.url.searchParams.get('model'),
+              ctx.query('model'),
               headerValue(ctx.req, 'x-prograde-model'),
               gateway.models(),
               checkName,

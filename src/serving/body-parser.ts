@@ -38,8 +38,13 @@ export class BodyParser {
   constructor(private readonly options: BodyParserOptions) {}
 
   async parse(kind: 'v2' | 'mlflow', bytes: Buffer): Promise<GivenRequest> {
-    if (bytes.length < this.options.offThreadBytes) return this.parseHere(kind, bytes);
+    if (this.parsesHere(bytes)) return this.parseHere(kind, bytes);
     return this.parseOffThread(kind, bytes);
+  }
+
+  /** Whether `parse` parses these bytes on the event loop (then `parseHere` gives the same, without a promise). */
+  parsesHere(bytes: Buffer): boolean {
+    return bytes.length < this.options.offThreadBytes;
   }
 
   /**
@@ -47,12 +52,16 @@ export class BodyParser {
    * general one (JSON.parse, then the codec), which also makes every refusal.
    */
   parseHere(kind: 'v2' | 'mlflow', bytes: Buffer): GivenRequest {
-    const { maxDepth, maxRows } = this.options;
-    const general = (): GivenRequest => parseRequest(kind, parseJsonBody(bytes, maxDepth), { maxRows });
-    const fast = fastParse(kind, bytes, { maxDepth, maxRows });
-    if (!fast) return general();
+    const fast = fastParse(kind, bytes, this.options);
+    if (!fast) return this.parseGeneral(kind, bytes);
     const { approximate, ...request } = fast;
-    return approximate ? { ...request, exact: general } : request;
+    // The closure only when needed: this runs for every small request.
+    return approximate ? { ...request, exact: () => this.parseGeneral(kind, bytes) } : request;
+  }
+
+  private parseGeneral(kind: 'v2' | 'mlflow', bytes: Buffer): GivenRequest {
+    const { maxDepth, maxRows } = this.options;
+    return parseRequest(kind, parseJsonBody(bytes, maxDepth), { maxRows });
   }
 
   private parseOffThread(kind: 'v2' | 'mlflow', bytes: Buffer): Promise<GivenRequest> {
