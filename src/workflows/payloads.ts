@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { MAX_ARMORED } from '../identity/sshsig';
-import { MAX_STATEMENT } from '../identity/statement';
+import type * as Identity from './identity-code';
 import { UndecodablePayload } from './payload-converter';
 
 /**
@@ -48,22 +47,37 @@ export const OperatorRequestSchema = z.strictObject(
 /**
  * A signed decision: the canonical statement text and the armored `ssh-keygen -Y sign` output. Only
  * the shape is checked here; src/identity checks the content and the signature.
+ *
+ * Built on first use, with its limits read from src/identity then: importing those modules here would
+ * load src/identity (its statement schemas, SSH signatures over @noble/curves) with the workflow code,
+ * which the sandbox evaluates again for every new run (src/workflows/identity.ts loads the rest of
+ * src/identity the same way, and says what it saves).
  */
-export const SignedStatementSchema = z.strictObject(
-  {
-    statement: z
-      .string({ error: (i) => `statement must be a string (got ${describe(i.input)})` })
-      .min(1, 'statement must not be empty')
-      .max(MAX_STATEMENT, `statement is too long (at most ${MAX_STATEMENT} characters)`),
-    signature: z
-      .string({ error: (i) => `signature must be a string (got ${describe(i.input)})` })
-      .min(1, 'signature must not be empty')
-      .max(MAX_ARMORED, `signature is too long (at most ${MAX_ARMORED} characters)`),
-  },
-  objectOf('statement, signature'),
-);
+export function signedStatementSchema(): z.ZodType<SignedStatementPayload> {
+  if (signedSchema) return signedSchema;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose, see above
+  const { MAX_STATEMENT, MAX_ARMORED } = require('./identity-code') as typeof Identity;
+  signedSchema = z.strictObject(
+    {
+      statement: z
+        .string({ error: (i) => `statement must be a string (got ${describe(i.input)})` })
+        .min(1, 'statement must not be empty')
+        .max(MAX_STATEMENT, `statement is too long (at most ${MAX_STATEMENT} characters)`),
+      signature: z
+        .string({ error: (i) => `signature must be a string (got ${describe(i.input)})` })
+        .min(1, 'signature must not be empty')
+        .max(MAX_ARMORED, `signature is too long (at most ${MAX_ARMORED} characters)`),
+    },
+    objectOf('statement, signature'),
+  );
+  return signedSchema;
+}
+let signedSchema: z.ZodType<SignedStatementPayload> | undefined;
 
-export type SignedStatementPayload = z.infer<typeof SignedStatementSchema>;
+export interface SignedStatementPayload {
+  statement: string;
+  signature: string;
+}
 
 export function isSigned(v: object): v is SignedStatementPayload {
   return 'statement' in v && 'signature' in v;
@@ -79,7 +93,7 @@ export function parseEither<T>(
 ): ParseResult<T | SignedStatementPayload> {
   const first = args[0];
   const signed = typeof first === 'object' && first !== null && 'statement' in first;
-  return signed ? parseArgs(SignedStatementSchema, args) : parseArgs(named, args);
+  return signed ? parseArgs(signedStatementSchema(), args) : parseArgs(named, args);
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; problem: string };
