@@ -77,6 +77,13 @@ const defaults = (): Record<string, string> => ({
 const POINTS: readonly LoadPoint[] = [
   { name: '1w-activities-100', workers: 1, tuningEnv: { [A]: '100' } },
   { name: '1w-activities-20', workers: 1, tuningEnv: { [A]: '20' } },
+  // The sticky cache at 200 instead of Temporal's default (every open promotion cached), to see whether
+  // cached workflows are what holds one worker's RSS near 1 GiB at 500 promotions.
+  {
+    name: '1w-cache-200',
+    workers: 1,
+    tuningEnv: { [A]: '100', [WORKER_TUNING_ENV.maxCachedWorkflows]: '200' },
+  },
   { name: '3w-best', workers: 3, tuningEnv: {} },
   { name: '1w-activities-8', workers: 1, tuningEnv: { [A]: '8' } },
   { name: '3w-default', workers: 3, tuningEnv: defaults() },

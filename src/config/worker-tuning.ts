@@ -3,12 +3,27 @@ import { InvalidInputError } from '../errors';
 
 /**
  * The worker settings that decide how many promotions one worker process carries at once, read from
- * the environment. Activity slots are the one that matters (bench/RESULTS.md, section scale): at 8 or 20
- * instead of 100, one worker finished about half as many promotions a minute and saved only ~0.1 GiB,
- * because the activities mostly wait on MLflow. Workflow task slots and the sticky cache keep
- * Temporal's defaults, which the benchmark did not vary: the cache's default, (heap MiB − 200) × 0.6
- * workflows (≈ 2,300 on Node's 4 GiB heap), holds all 500 promotions of the benchmark, so no step
- * replays its history. The time between steps is set by the Temporal server's commits, not by these.
+ * the environment, with the measured reason for each default (bench/RESULTS.md, section scale):
+ *
+ * - Activity slots 100 (PROGRADE_WORKER_ACTIVITY_SLOTS): most activities wait on MLflow, not on the
+ *   CPU. At 8 or 20 instead of 100 one worker finished about half as many promotions a minute and saved
+ *   only ~0.1 GiB (N = 100).
+ * - Evaluation slots, one per core and at least 2 (PROGRADE_WORKER_EVALUATION_SLOTS): the offline gates
+ *   are the CPU work and each opens ONNX Runtime sessions. Without this bound 100 activity slots meant
+ *   up to 100 gates (and their sessions) at once on 2 cores, for no more throughput; with it, the other
+ *   gate activities wait in their slot, heartbeating, and at most 2 gates run (N = 80 on one worker:
+ *   29 promotions a minute as before, 0.49 GiB). It is not what holds a 500-promotion worker near
+ *   1 GiB: there, ~830 MiB of the RSS is V8 heap pages, only ~210 MiB of them the main thread's heap,
+ *   so the rest is the workflow thread's isolate, and it rose and fell by ~0.1 GiB within a minute:
+ *   garbage V8 collects lazily, not cached state (a sticky cache of 200 instead of 500 left the peak
+ *   at 1.07 GiB).
+ * - Workflow task slots 40 and the sticky cache are Temporal's defaults: a decision takes
+ *   milliseconds and at 500 promotions workflow tasks waited for the CPU, not for slots; the cache's
+ *   default, (heap MiB − 200) × 0.6 workflows (≈ 2,300 on Node's 4 GiB heap), holds all 500
+ *   promotions, so no step replays its history, and a smaller one saved no memory (above).
+ *
+ * MLflow requests in flight per client are bounded too (PROGRADE_MLFLOW_MAX_REQUESTS, src/mlflow/http.ts).
+ * The time between steps is set by the Temporal server's commits, not by these.
  */
 export interface WorkerTuning {
   /** Activities (gates, fetches, registry writes, watches) running at once in this process. */
