@@ -2,6 +2,7 @@
 // with the field descriptions the JSON Schema shows; the gates' part is already in gates-schema.ts.
 import { z } from 'zod';
 import { TensorSpec } from '../onnx/tensor-spec';
+import { isScoreDtype } from '../onnx/score-output';
 import { ReplicaDns, ReplicaUrl } from '../routing/replicas';
 import { RoutingPercent } from '../routing/schema';
 import { MetricsProviderSpec } from './metrics-provider';
@@ -129,6 +130,25 @@ export const Contract = z
           path: ['scoreOutput'],
         });
       }
+      // The output scored (src/onnx/score-output.ts): a fixed width other than 1 or 2 values per row
+      // (a multiclass model's [N,3] probabilities) has no score, which the format gate would find only
+      // after the promotion started.
+      const index =
+        c.scoreOutput !== undefined
+          ? c.outputs.findIndex((o) => o.name === c.scoreOutput)
+          : c.outputs.findIndex((o) => isScoreDtype(o.dtype));
+      const scored = c.outputs[index];
+      if (scored === undefined || !isScoreDtype(scored.dtype)) return;
+      const width = scored.shape.length === 2 ? (scored.shape[1] ?? -1) : scored.shape.length === 1 ? 1 : -2;
+      if (width === -1 || width === 1 || width === 2) return;
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          width === -2
+            ? `score output ${quote(scored.name)} has shape [${scored.shape.join(', ')}]; a score is read from [N], [N,1] or [N,2] (column 1, P(class 1))`
+            : `score output ${quote(scored.name)} has ${width} values per row; a score is read from [N], [N,1] or [N,2] (column 1, P(class 1)): prograde judges binary classifiers and regressors, not multiclass models`,
+        path: ['outputs', index, 'shape'],
+      });
     },
     whenValid('outputs', 'scoreOutput'),
   );

@@ -73,3 +73,40 @@ describe('performance checks', () => {
     ]);
   });
 });
+
+describe('the contract output that is scored', () => {
+  const withOutputs = (outputs: string, scoreOutput = ''): string =>
+    VALID.replace(
+      '    - { name: probability, dtype: float32, shape: [-1, 1] }\n',
+      `${outputs}${scoreOutput === '' ? '' : `  scoreOutput: ${scoreOutput}\n`}`,
+    ).replace('gates:\n  performance:\n', '');
+
+  const refusals = (text: string): string[] => {
+    try {
+      parseSpec(text, 'promotion.yaml');
+    } catch (e) {
+      if (e instanceof SpecError) return e.problems.map((p) => `${p.path}: ${p.message}`);
+      throw e;
+    }
+    return [];
+  };
+
+  it('refuses a multiclass [N,3] score output at validate time, at its shape', () => {
+    const outputs =
+      '    - { name: label, dtype: int64, shape: [-1] }\n    - { name: probabilities, dtype: float32, shape: [-1, 3] }\n';
+    const expected = [
+      "contract.outputs[1].shape: score output 'probabilities' has 3 values per row; a score is read from [N], [N,1] or [N,2] (column 1, P(class 1)): prograde judges binary classifiers and regressors, not multiclass models",
+    ];
+    expect(refusals(withOutputs(outputs, 'probabilities'))).toEqual(expected);
+    // Without scoreOutput the first float output is the one scored.
+    expect(refusals(withOutputs(outputs))).toEqual(expected);
+  });
+
+  it('accepts [N], [N,1], [N,2] and a free width, and does not judge outputs that are not scored', () => {
+    for (const shape of ['[-1]', '[-1, 1]', '[-1, 2]', '[-1, -1]'])
+      expect(refusals(withOutputs(`    - { name: p, dtype: float32, shape: ${shape} }\n`))).toEqual([]);
+    const outputs =
+      '    - { name: embedding, dtype: float32, shape: [-1, 8] }\n    - { name: p, dtype: float64, shape: [-1, 2] }\n';
+    expect(refusals(withOutputs(outputs, 'p'))).toEqual([]);
+  });
+});
