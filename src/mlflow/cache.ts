@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { ProgradeError } from '../errors';
 import { proxiedArtifactPath } from './artifact-path';
 import { type MlflowClient } from './client';
+import { MlflowError } from './errors';
 import { notOnnxMessage, parseMlmodel, type Mlmodel } from './mlmodel';
 import { resolveModelVersion, type ModelUri } from './uri';
 
@@ -252,6 +253,52 @@ export class ModelCache {
     };
   }
 
+  /**
+   * `fetchVersion`, except while the registry cannot be reached (unreachable, timed out, 5xx or 429):
+   * then a copy already on disk whose manifest still verifies (every file's size and sha256) is
+   * served. A gateway restarting during an MLflow outage restores the routing it served before from
+   * its own verified files instead of answering 503 until MLflow is back (chaos: restarted gateways
+   * stayed unready 46-90 s). The registry is asked first every time, so once it answers, a version
+   * registered again under the same number is caught exactly as by `fetchVersion`.
+   */
+  async fetchVersionOrCached(name: string, version: string): Promise<FetchedModel> {
+    try {
+      return await this.fetchVersion(name, version);
+    } catch (e) {
+      if (!(e instanceof MlflowError) || e.retry !== 'retryable') throw e;
+      const cached = await this.verifiedCopy(name, version);
+      if (!cached) throw e;
+      return cached;
+    }
+  }
+
+  /** The copy of a version on disk whose manifest and files still verify, without asking the registry. */
+  private async verifiedCopy(name: string, version: string): Promise<FetchedModel | undefined> {
+    const parent = this.versionParent(name, version);
+    const entries = await readdir(parent).catch(() => [] as string[]);
+    for (const entry of entries) {
+      const dir = join(parent, entry);
+      let manifest: Manifest;
+      try {
+        const parsed = Manifest.safeParse(JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')));
+        if (!parsed.success) continue;
+        manifest = parsed.data;
+      } catch {
+        continue;
+      }
+      if (
+        manifest.name !== name ||
+        manifest.version !== version ||
+        manifest.baseUrl !== this.client.baseUrl ||
+        entry !== identityKey(manifest.identity) ||
+        !(await this.filesVerify(dir, manifest.files))
+      )
+        continue;
+      return this.describe(dir, name, version, manifest.identity, manifest.files);
+    }
+    return undefined;
+  }
+
   /** Resolves a `models:/name/N` or `models:/name@alias` URI and fetches that version. */
   async fetchUri(uri: string | ModelUri): Promise<FetchedModel> {
     const mv = await resolveModelVersion(this.client, uri);
@@ -322,20 +369,25 @@ export class ModelCache {
       !listingMatches(manifest.files, listing)
     )
       return undefined;
-    for (const f of manifest.files) {
+    return (await this.filesVerify(dir, manifest.files)) ? manifest.files : undefined;
+  }
+
+  /** Every file of a manifest present at its size and sha256 under `dir`. */
+  private async filesVerify(dir: string, files: readonly CachedFile[]): Promise<boolean> {
+    for (const f of files) {
       const path = safeJoin(dir, f.path);
       try {
         const st = await lstat(path);
-        if (!st.isFile() || st.size !== f.size) return undefined;
+        if (!st.isFile() || st.size !== f.size) return false;
         await assertInside(dir, path, f.path);
         // Re-hashing catches a cached file that was edited in place.
-        if ((await sha256OfFile(path)) !== f.sha256) return undefined;
+        if ((await sha256OfFile(path)) !== f.sha256) return false;
       } catch (e) {
         if (e instanceof ProgradeError) throw e;
-        return undefined;
+        return false;
       }
     }
-    return manifest.files;
+    return true;
   }
 
   private async download(

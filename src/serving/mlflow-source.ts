@@ -20,7 +20,8 @@ export class MlflowModelSource implements ModelSource {
 
   async load(model: string, version: string): Promise<ModelArtifact> {
     try {
-      const fetched = await this.cache.fetchVersion(model, version);
+      // With MLflow down, the verified copy on disk: a restart restores what it served (src/mlflow/cache.ts).
+      const fetched = await this.cache.fetchVersionOrCached(model, version);
       return { onnxPath: fetched.onnxPath, sha256: fetched.sha256 };
     } catch (e) {
       if (isMlflowNotFound(e)) {
