@@ -271,7 +271,7 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
             invocationModel(
               ctx.query('model'),
               headerValue(ctx.req, 'x-prograde-model'),
-              gateway.models(),
+              gateway.modelList(),
               checkName,
             ),
             undefined,

@@ -98,9 +98,24 @@ export class MicroBatcher {
   }
 }
 
+/** Whether a typed array spans its whole buffer, so the buffer itself can stand for it. */
+function ownsBuffer(data: TensorData): boolean {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+}
+
 function concatenate(items: readonly Queued[], totalRows: number): WireTensor[] {
   const first = items[0];
   if (!first) return [];
+  // A lone request (the usual case at low concurrency) runs on its own tensors: no new buffer and
+  // copy per input (each ArrayBuffer is an off-heap allocation the GC must also sweep). Safe
+  // because nothing downstream writes to the feeds: ORT reads them, the pool copies them to a thread.
+  if (items.length === 1 && first.inputs.every((t) => ownsBuffer(t.data)))
+    return first.inputs.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      dims: t.dims,
+      buffer: t.data.buffer as ArrayBuffer,
+    }));
   return first.inputs.map((template, i) => {
     const width = rowWidth(template.dims);
     const data = allocate(template.dtype, totalRows * width);
@@ -130,6 +145,8 @@ function sliceRows(t: Tensor, start: number, rows: number, totalRows: number): T
       { output: t.name },
     );
   }
+  // The whole batch was one request's: its outputs are already its own.
+  if (start === 0 && rows === totalRows) return t;
   const width = rowWidth(t.dims);
   const data = t.data.slice(start * width, (start + rows) * width) as TensorData;
   return { name: t.name, dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };

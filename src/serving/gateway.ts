@@ -86,6 +86,11 @@ export class Gateway {
     return this.routing.models();
   }
 
+  /** The served models, sorted, without a copy (for the per-request default model of `/invocations`). */
+  modelList(): readonly string[] {
+    return this.routing.modelList();
+  }
+
   /** Throws the answer for a model that cannot take traffic (404 unknown, 503 not routed or not ready). */
   async checkServed(model: string): Promise<void> {
     await this.routing.require(model);

@@ -25,11 +25,27 @@ export class RoutingState {
   }
 
   set(model: string, routing: AppliedRouting): void {
+    if (!this.applied.has(model)) this.sortedModels = undefined;
     this.applied.set(model, routing);
   }
 
+  /** Sorted names, kept until a model is added: `/invocations` without a model name reads it per request. */
+  private sortedModels: readonly string[] | undefined;
+
   models(): string[] {
-    return [...this.applied.keys()].sort();
+    this.sortedModels ??= [...this.applied.keys()].sort();
+    return [...this.sortedModels];
+  }
+
+  /** The same list, shared and read-only: no copy per request. */
+  modelList(): readonly string[] {
+    this.sortedModels ??= [...this.applied.keys()].sort();
+    return this.sortedModels;
+  }
+
+  /** The applied routing when the model can take traffic now; undefined: `require` says why not. */
+  appliedNow(model: string): AppliedRouting | undefined {
+    return this.restoredFlag ? this.applied.get(model) : undefined;
   }
 
   /** Throws the answer for a model that cannot take traffic (404 unknown, 503 not routed or not ready). */

@@ -243,8 +243,11 @@ export class InlineSession {
       if (!value || !isNumeric(value.type))
         throw new ProgradeError('SERVING_INFERENCE_FAILED', `inference returned no numeric '${name}'`);
       const data = value.data as TensorData;
-      // Our own buffer: ORT's output may be a view over a larger one.
-      const buffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+      // Our own buffer: ORT's output may be a view over a larger one (copied only then).
+      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+      const buffer = (
+        whole ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)
+      ) as ArrayBuffer;
       return { name, dtype: value.type, dims: [...value.dims], buffer };
     });
   }
