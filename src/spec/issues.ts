@@ -49,6 +49,15 @@ function describeValue(v: unknown): string {
   return 'a mapping';
 }
 
+/** A number written as text, the way people write it: quoted, or with a percent sign. */
+function numberHint(expected: string, input: unknown): string {
+  if ((expected !== 'number' && expected !== 'int') || typeof input !== 'string') return '';
+  const text = input.trim();
+  if (/^[+-]?(\d+\.?\d*|\.\d+)\s*%$/.test(text)) return ' (write a plain number, without %)';
+  if (text !== '' && Number.isFinite(Number(text))) return ' (write it without quotes)';
+  return '';
+}
+
 const EXPECTED: Record<string, string> = {
   string: 'text',
   number: 'a number',
@@ -66,7 +75,7 @@ function messageFor(iss: RawIssue): string | undefined {
       if (iss.inst === Duration.in)
         return `expected a duration such as 30s or 5m, got ${describeValue(input)}`;
       if (iss.inst === Size.in) return `expected a size such as 200MB, got ${describeValue(input)}`;
-      return `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describeValue(input)}`;
+      return `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${describeValue(input)}${numberHint(iss.expected, input)}`;
     }
     case 'invalid_value': {
       const values = iss.values.map((v) => String(v));

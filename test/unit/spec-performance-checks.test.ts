@@ -35,7 +35,7 @@ const messages = (check: string): string[] => problemsOf(check).map((p) => `${p.
 describe('performance checks', () => {
   it('a percent sign in a relative margin is reported at the margin', () => {
     expect(messages('{ metric: auc, maxDropVsChampion: 2%, confidence: 0.95 }')).toEqual([
-      "gates.performance[0].maxDropVsChampion: expected a number, got the text '2%'",
+      "gates.performance[0].maxDropVsChampion: expected a number, got the text '2%' (write a plain number, without %)",
     ]);
   });
 
@@ -108,5 +108,19 @@ describe('the contract output that is scored', () => {
     const outputs =
       '    - { name: embedding, dtype: float32, shape: [-1, 8] }\n    - { name: p, dtype: float64, shape: [-1, 2] }\n';
     expect(refusals(withOutputs(outputs, 'p'))).toEqual([]);
+  });
+});
+
+describe('numbers written as text', () => {
+  it('says to drop the quotes or the percent sign', () => {
+    expect(messages('{ metric: auc, min: "0.75" }')).toEqual([
+      "gates.performance[0].min: expected a number, got the text '0.75' (write it without quotes)",
+    ]);
+    expect(messages('{ metric: auc, min: 75% }')).toEqual([
+      "gates.performance[0].min: expected a number, got the text '75%' (write a plain number, without %)",
+    ]);
+    expect(messages('{ metric: auc, min: high }')).toEqual([
+      "gates.performance[0].min: expected a number, got the text 'high'",
+    ]);
   });
 });
