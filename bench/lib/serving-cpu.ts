@@ -1,7 +1,7 @@
 /**
  * CPU time per request of the gateway and of the bare server, measured the same way in the same
  * minute: a load-robust figure on a shared machine, where req/s and latency measure the neighbours
- * as much as the server. For each point, each system runs a 1 s wrk warm-up, then a measured wrk
+ * as much as the server. For each point, each system runs a 2 s wrk warm-up, then a measured wrk
  * run; the CPU it used is the process's utime + stime (all its threads, ended ones included, from
  * /proc/<pid>/stat) over that run, divided by the requests wrk counted. The main thread's share
  * (/proc/<pid>/task/<pid>/stat) is given apart, since the event loop is what limits throughput.
@@ -61,7 +61,7 @@ async function measure(
 ): Promise<Sample> {
   const url = `${system.url}${routeOf(point.protocol)}`;
   const threads = point.connections === 1 ? 1 : 2;
-  await runWrk({ url, script, connections: point.connections, durationSec: 1, threads });
+  await runWrk({ url, script, connections: point.connections, durationSec: 2, threads });
   const procStat = `/proc/${system.pid}/stat`;
   const mainStat = `/proc/${system.pid}/task/${system.pid}/stat`;
   const before = ticksOf(procStat);
