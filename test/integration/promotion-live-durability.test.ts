@@ -161,11 +161,15 @@ describe('promotion workflow – live durability', () => {
       hc = await createHarness();
     });
     afterAll(async () => {
+      // A test that timed out never reached its finally: its worker processes would outlive the run.
+      for (const child of workerProcesses)
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await hc?.close();
     });
 
     // Longer than the default 60 s: a 30 s heartbeat timeout, then a fresh worker process that
-    // bundles the workflow code before it takes the retried activity.
+    // bundles the workflow code before it takes the retried activity. Beside other test files on a
+    // 2-core machine at load 20 it ran past 150 s.
     it('a worker killed during a canary bake is replaced and the rollout finishes, each routing generation applied once', async () => {
       const { model, champion } = await servedChampion(hc, gateway, 'kill-bake');
       const candidate = await hc.register(model, 'good', undefined, 60);
@@ -221,13 +225,16 @@ describe('promotion workflow – live durability', () => {
           }
         }
       }
-    }, 150_000);
+    }, 300_000);
   });
 });
 
+/** Every worker process this file started, killed in afterAll if still running. */
+const workerProcesses: ChildProcess[] = [];
+
 /** A `prograde worker` in its own process, so the test can kill it like a crashed machine would. */
 function spawnWorker(h: Harness): ChildProcess {
-  return spawn(process.execPath, ['bin/prograde.js', 'worker'], {
+  const child = spawn(process.execPath, ['bin/prograde.js', 'worker'], {
     cwd: repoRoot,
     env: {
       ...process.env,
@@ -240,6 +247,8 @@ function spawnWorker(h: Harness): ChildProcess {
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  workerProcesses.push(child);
+  return child;
 }
 
 /** Analysis ticks of the (single) canary verdict, from its summary "step N, T ticks: …". */

@@ -98,7 +98,10 @@ export async function createHarness(): Promise<Harness> {
       try {
         experimentId = (await mlflow.getExperimentByName('prograde')).experimentId;
       } catch {
-        experimentId = await mlflow.createExperiment('prograde');
+        // Test files run in parallel on the one MLflow server: another may create it first.
+        experimentId = await mlflow
+          .createExperiment('prograde')
+          .catch(async () => (await mlflow.getExperimentByName('prograde')).experimentId);
       }
       const logged = await mlflow.createLoggedModel(experimentId, { name: 'model' });
       const root = proxiedArtifactPath(logged.artifactUri);
