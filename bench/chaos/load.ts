@@ -89,8 +89,16 @@ export function specFor(kind: PromoKind, model: string, gatewayUrl: string): Pro
       },
     });
   }
-  // Bad candidates skip shadow so that they reach the canary and are rolled back there.
-  return liveSpec(model, gatewayUrl, { shadow: kind === 'live-good', weights: [25, 50], bake: '4s' });
+  // Bad candidates skip shadow so that they reach the canary and are rolled back there. Five 3 s
+  // extensions, not the test default two: a 25 % canary of 12 rps expects about 30 samples in the
+  // 10 s a step had, against minSamples 20, and a fault or a starved traffic generator took the rest
+  // (11 of the 16 good candidates rolled back in run 95622 were short of samples at the deadline).
+  return liveSpec(model, gatewayUrl, {
+    shadow: kind === 'live-good',
+    weights: [25, 50],
+    bake: '4s',
+    maxExtensions: 5,
+  });
 }
 
 export interface LoadContext {
