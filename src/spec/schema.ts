@@ -130,6 +130,15 @@ export const Contract = z
           path: ['scoreOutput'],
         });
       }
+      // The offline gates feed the evaluation.features to one input tensor [N, k]
+      // (src/onnx/session.ts): a second input could never pass the format gate.
+      if (c.inputs.length > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `prograde feeds the evaluation.features to one input tensor [N, k]; a model with ${c.inputs.length} inputs cannot be gated: export it with one input (in skl2onnx, one initial_types entry for all feature columns)`,
+          path: ['inputs', 1],
+        });
+      }
       // The output scored (src/onnx/score-output.ts): a fixed width other than 1 or 2 values per row
       // (a multiclass model's [N,3] probabilities) has no score, which the format gate would find only
       // after the promotion started.

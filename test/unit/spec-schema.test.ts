@@ -234,6 +234,7 @@ describe('promotion spec schema – rules across fields', () => {
         approval: { approvers: ['alice', 'alice'] },
       }),
     ).toEqual([
+      'contract.inputs[1]: prograde feeds the evaluation.features to one input tensor [N, k]; a model with 2 inputs cannot be gated: export it with one input (in skl2onnx, one initial_types entry for all feature columns)',
       "contract.inputs[1].name: tensor 'x' is listed more than once",
       "evaluation.features[2]: feature column 'f0' is listed more than once",
       "evaluation.sensitive[1]: sensitive column 'g' is listed more than once",
