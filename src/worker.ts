@@ -18,7 +18,12 @@ import { createLogger } from './logging';
 import { ModelCache } from './mlflow/cache';
 import { mlflowClient } from './config/mlflow';
 import { Context } from '@temporalio/activity';
-import { defaultEvaluationSlots, workerTuning, type WorkerTuning } from './config/worker-tuning';
+import {
+  defaultEvaluationSlots,
+  limitLaterIsolatesHeap,
+  workerTuning,
+  type WorkerTuning,
+} from './config/worker-tuning';
 import { RequestGate } from './mlflow/http';
 import { type MlflowClient } from './mlflow/client';
 import { startTelemetry, workerTracing, type Telemetry } from './telemetry';
@@ -144,7 +149,8 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
     results: new ResultCache(join(opts.workDir, 'results')),
     downloadsDir: join(opts.workDir, 'downloads'),
   });
-  const { maxConcurrentEvaluations, ...temporalTuning } = opts.tuning ?? workerTuning({});
+  const { maxConcurrentEvaluations, workflowHeapMb, ...temporalTuning } = opts.tuning ?? workerTuning({});
+  if (workflowHeapMb !== undefined) limitLaterIsolatesHeap(workflowHeapMb);
   const activities = boundEvaluations(
     createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger }),
     maxConcurrentEvaluations ?? defaultEvaluationSlots(),
