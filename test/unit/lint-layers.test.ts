@@ -19,7 +19,18 @@ function layersOnly(): ESLint {
   return new ESLint({
     cwd: root,
     overrideConfigFile: true,
-    overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser } }, ...layerConfigs()],
+    overrideConfig: [
+      // The plugin registered (none of its rules on) so that src/'s eslint-disable comments naming its
+      // rules resolve, as they do under eslint.config.mjs; with only the layer rules on, those comments
+      // are unused here by design (npm run lint still reports a stale one).
+      {
+        files: ['**/*.ts'],
+        languageOptions: { parser: tseslint.parser },
+        plugins: { '@typescript-eslint': tseslint.plugin },
+        linterOptions: { reportUnusedDisableDirectives: 'off' },
+      },
+      ...layerConfigs(),
+    ],
   });
 }
 
