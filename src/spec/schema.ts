@@ -123,6 +123,9 @@ export const Contract = z
   })
   .superRefine(
     (c, ctx) => {
+      // Zod runs this refinement even when a field already failed (e.g. `inputs: null`), and that
+      // field's own issue says what is wrong: nothing more to check here.
+      if (!Array.isArray(c.inputs) || !Array.isArray(c.outputs)) return;
       if (c.scoreOutput !== undefined && !c.outputs.some((o) => o.name === c.scoreOutput)) {
         ctx.addIssue({
           code: 'custom',
