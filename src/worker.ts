@@ -24,7 +24,7 @@ import {
   workerTuning,
   type WorkerTuning,
 } from './config/worker-tuning';
-import { RequestGate } from './mlflow/http';
+import { RequestGate } from './mlflow/request-gate';
 import { type MlflowClient } from './mlflow/client';
 import { startTelemetry, workerTracing, type Telemetry } from './telemetry';
 
