@@ -84,13 +84,6 @@ const POINTS: readonly LoadPoint[] = [
     workers: 1,
     tuningEnv: { [A]: '100', [WORKER_TUNING_ENV.maxCachedWorkflows]: '200' },
   },
-  // The workflow thread's old space capped (PROGRADE_WORKER_WORKFLOW_HEAP_MB): its lazily collected
-  // garbage was ~620 MiB of 1w-activities-100's peak.
-  {
-    name: '1w-heap-384',
-    workers: 1,
-    tuningEnv: { [A]: '100', [WORKER_TUNING_ENV.workflowHeapMb]: '384' },
-  },
   { name: '3w-best', workers: 3, tuningEnv: {} },
   { name: '1w-activities-8', workers: 1, tuningEnv: { [A]: '8' } },
   { name: '3w-default', workers: 3, tuningEnv: defaults() },

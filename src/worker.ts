@@ -18,12 +18,7 @@ import { createLogger } from './logging';
 import { ModelCache } from './mlflow/cache';
 import { mlflowClient } from './config/mlflow';
 import { Context } from '@temporalio/activity';
-import {
-  defaultEvaluationSlots,
-  limitLaterIsolatesHeap,
-  workerTuning,
-  type WorkerTuning,
-} from './config/worker-tuning';
+import { defaultEvaluationSlots, workerTuning, type WorkerTuning } from './config/worker-tuning';
 import { RequestGate } from './mlflow/request-gate';
 import { type MlflowClient } from './mlflow/client';
 import { startTelemetry, workerTracing, type Telemetry } from './telemetry';
@@ -149,8 +144,7 @@ export async function createPromotionWorker(opts: PromotionWorkerOptions): Promi
     results: new ResultCache(join(opts.workDir, 'results')),
     downloadsDir: join(opts.workDir, 'downloads'),
   });
-  const { maxConcurrentEvaluations, workflowHeapMb, ...temporalTuning } = opts.tuning ?? workerTuning({});
-  if (workflowHeapMb !== undefined) limitLaterIsolatesHeap(workflowHeapMb);
+  const { maxConcurrentEvaluations, ...temporalTuning } = opts.tuning ?? workerTuning({});
   const activities = boundEvaluations(
     createActivities({ mlflow: opts.mlflow, evaluator, logger: opts.logger }),
     maxConcurrentEvaluations ?? defaultEvaluationSlots(),

@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
 import { InvalidInputError } from '../errors';
 
 /**
@@ -15,9 +14,11 @@ import { InvalidInputError } from '../errors';
  *   gate activities wait in their slot, heartbeating, and at most 2 gates run (N = 80 on one worker:
  *   29 promotions a minute as before, 0.49 GiB). It is not what holds a 500-promotion worker near
  *   1 GiB: there, ~830 MiB of the RSS is V8 heap pages, only ~210 MiB of them the main thread's heap,
- *   so the rest is the workflow thread's isolate, and it rose and fell by ~0.1 GiB within a minute:
- *   garbage V8 collects lazily, not cached state (a sticky cache of 200 instead of 500 left the peak
- *   at 1.07 GiB).
+ *   so the rest is the workflow thread's isolate; it rose and fell by ~0.1 GiB within a minute, and a
+ *   sticky cache of 200 instead of 500 did not lower the peak. Nor is it only garbage: with that
+ *   isolate's old space capped at 384 MiB (the V8 flag set before Temporal starts the thread) the
+ *   workflow thread ran out of memory (ERR_WORKER_OUT_OF_MEMORY) within 5 minutes of 500 promotions
+ *   starting, and the worker stopped; so there is no such cap here, and the 1 GiB goal is open.
  * - Workflow task slots 40 and the sticky cache are Temporal's defaults: a decision takes
  *   milliseconds and at 500 promotions workflow tasks waited for the CPU, not for slots; the cache's
  *   default, (heap MiB − 200) × 0.6 workflows (≈ 2,300 on Node's 4 GiB heap), holds all 500
@@ -39,13 +40,6 @@ export interface WorkerTuning {
    * heartbeating. Not a Temporal option: src/worker.ts applies it.
    */
   readonly maxConcurrentEvaluations?: number;
-  /**
-   * Old-space limit, MiB, of the isolates created after the worker starts: Temporal's workflow thread
-   * (the main thread keeps its own). Unset: V8's default (~4 GiB on 64-bit), which lets the workflow
-   * thread's garbage grow to ~620 MiB before V8 collects it at 500 promotions. Not a Temporal option:
-   * src/worker.ts sets the V8 flag before Temporal creates the thread.
-   */
-  readonly workflowHeapMb?: number;
 }
 
 export const WORKER_TUNING_ENV = {
@@ -53,11 +47,7 @@ export const WORKER_TUNING_ENV = {
   maxConcurrentWorkflowTaskExecutions: 'PROGRADE_WORKER_WORKFLOW_TASK_SLOTS',
   maxCachedWorkflows: 'PROGRADE_WORKER_CACHED_WORKFLOWS',
   maxConcurrentEvaluations: 'PROGRADE_WORKER_EVALUATION_SLOTS',
-  workflowHeapMb: 'PROGRADE_WORKER_WORKFLOW_HEAP_MB',
 } as const;
-
-/** Below this the workflow thread cannot hold its own bundle and a few promotions. */
-const MIN_WORKFLOW_HEAP_MB = 128;
 
 /**
  * Default offline gates at once: one per core, at least 2. They are CPU work (scoring, bootstraps,
@@ -99,7 +89,6 @@ export function workerTuning(env: NodeJS.ProcessEnv = process.env): WorkerTuning
   const workflowTasks = integerFrom(env, WORKER_TUNING_ENV.maxConcurrentWorkflowTaskExecutions, 1);
   const cached = integerFrom(env, WORKER_TUNING_ENV.maxCachedWorkflows, 0);
   const evaluations = integerFrom(env, WORKER_TUNING_ENV.maxConcurrentEvaluations, 1);
-  const workflowHeapMb = integerFrom(env, WORKER_TUNING_ENV.workflowHeapMb, MIN_WORKFLOW_HEAP_MB);
   const tuning: WorkerTuning = {
     maxConcurrentActivityTaskExecutions:
       activities ?? WORKER_TUNING_DEFAULTS.maxConcurrentActivityTaskExecutions,
@@ -111,7 +100,6 @@ export function workerTuning(env: NodeJS.ProcessEnv = process.env): WorkerTuning
         ? { maxCachedWorkflows: WORKER_TUNING_DEFAULTS.maxCachedWorkflows }
         : {}),
     maxConcurrentEvaluations: evaluations ?? defaultEvaluationSlots(),
-    ...(workflowHeapMb !== undefined ? { workflowHeapMb } : {}),
   };
   // Temporal refuses a sticky cache with fewer than two workflow task slots; say so in our words.
   if (tuning.maxCachedWorkflows !== 0 && tuning.maxConcurrentWorkflowTaskExecutions < 2) {
@@ -121,13 +109,4 @@ export function workerTuning(env: NodeJS.ProcessEnv = process.env): WorkerTuning
     );
   }
   return tuning;
-}
-
-/**
- * Caps the old space of every isolate created from now on in this process: V8 reads the flag when an
- * isolate is made, so it limits the workflow thread Temporal starts next, not the main thread (sized
- * at process start). Process-wide and one-way, which is why only the worker's start calls it.
- */
-export function limitLaterIsolatesHeap(mb: number): void {
-  setFlagsFromString(`--max-old-space-size=${mb}`);
 }

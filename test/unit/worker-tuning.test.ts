@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Worker } from 'node:worker_threads';
-import {
-  WORKER_TUNING_DEFAULTS,
-  WORKER_TUNING_ENV,
-  limitLaterIsolatesHeap,
-  workerTuning,
-} from '../../src/config/worker-tuning';
+import { WORKER_TUNING_DEFAULTS, WORKER_TUNING_ENV, workerTuning } from '../../src/config/worker-tuning';
 import { InvalidInputError } from '../../src/errors';
 
 const { maxConcurrentActivityTaskExecutions: ACTIVITIES, maxConcurrentWorkflowTaskExecutions: TASKS } =
@@ -64,33 +58,5 @@ describe('worker tuning from the environment', () => {
 
   it('refuses one workflow task slot while workflows are cached, which Temporal cannot run', () => {
     expect(() => workerTuning({ [TASKS]: '1' })).toThrow(/at least 2 while workflows are cached/);
-  });
-
-  it('reads the workflow thread heap cap, and refuses one too small to run workflows', () => {
-    const HEAP = WORKER_TUNING_ENV.workflowHeapMb;
-    expect(workerTuning({ [HEAP]: '384' })).toMatchObject({ workflowHeapMb: 384 });
-    expect(workerTuning({})).not.toHaveProperty('workflowHeapMb');
-    expect(() => workerTuning({ [HEAP]: '64' })).toThrow(
-      new RegExp(`${HEAP}='64' must be a whole number from 128`),
-    );
-    expect(() => workerTuning({ [HEAP]: '1g' })).toThrow(InvalidInputError);
-  });
-
-  it('caps the heap of a thread started after the limit, not the thread that set it', async () => {
-    const { getHeapStatistics } = await import('node:v8');
-    const mainBefore = getHeapStatistics().heap_size_limit;
-    limitLaterIsolatesHeap(200);
-    expect(getHeapStatistics().heap_size_limit).toBe(mainBefore);
-    const threadLimit = await new Promise<number>((resolve, reject) => {
-      const thread = new Worker(
-        "require('node:worker_threads').parentPort.postMessage(require('node:v8').getHeapStatistics().heap_size_limit)",
-        { eval: true },
-      );
-      thread.once('message', (limit: number) => resolve(limit));
-      thread.once('error', reject);
-    });
-    // Old space 200 MiB plus the young generation: far below the main thread's default (~4 GiB).
-    expect(threadLimit / 2 ** 20).toBeGreaterThanOrEqual(200);
-    expect(threadLimit / 2 ** 20).toBeLessThan(300);
   });
 });
