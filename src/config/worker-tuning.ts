@@ -18,7 +18,7 @@ import { InvalidInputError } from '../errors';
  *   sticky cache of 200 instead of 500 did not lower the peak. Nor is it only garbage: with that
  *   isolate's old space capped at 384 MiB (the V8 flag set before Temporal starts the thread) the
  *   workflow thread ran out of memory (ERR_WORKER_OUT_OF_MEMORY) about 90 s after 500 promotions
- *   starting, and the worker stopped; so there is no such cap here, and the 1 GiB goal is open.
+ *   had started, and the worker stopped; so there is no such cap here, and the 1 GiB goal is open.
  * - Workflow task slots 40 and the sticky cache are Temporal's defaults: a decision takes
  *   milliseconds and at 500 promotions workflow tasks waited for the CPU, not for slots; the cache's
  *   default, (heap MiB − 200) × 0.6 workflows (≈ 2,300 on Node's 4 GiB heap), holds all 500
