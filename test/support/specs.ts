@@ -5,6 +5,23 @@ import type { PromotionSpecInput } from '../../src/spec/schema';
  * plain scripts such as test/fixtures/histories/record.ts can use them too.
  */
 
+/**
+ * The smallest valid promotion.yaml (11 lines, no gates): spec tests splice one mistake into it so that
+ * each problem is seen alone, at a line they can predict.
+ */
+export const MINIMAL_SPEC_YAML = `apiVersion: prograde/v1
+model: fraud-detector
+contract:
+  inputs:
+    - { name: features, dtype: float32, shape: [-1, 3] }
+  outputs:
+    - { name: probability, dtype: float32, shape: [-1, 1] }
+evaluation:
+  dataset: data/holdout.csv
+  label: is_fraud
+  features: [f0, f1, f2]
+`;
+
 /** The sample spec of the fraud-detector demo, with per-test overrides. */
 export function sampleSpec(model: string, overrides: Partial<PromotionSpecInput> = {}): PromotionSpecInput {
   return {

@@ -11,6 +11,7 @@ import { register as registerValidate } from '../../src/cli/commands/validate';
 import { runCli } from '../../src/cli/run';
 import { MAX_PROBLEMS, MAX_SPEC_BYTES, parseSpec } from '../../src/spec/load';
 import { SpecError } from '../../src/spec/spec-error';
+import { MINIMAL_SPEC_YAML } from '../support/specs';
 
 /**
  * `prograde validate` against hostile specs: every one must end in exit 2 with each problem at a
@@ -23,18 +24,7 @@ const BIN = path.join(ROOT, 'bin/prograde.js');
 const EXAMPLE = path.join(ROOT, 'examples/promotion.yaml');
 
 /** A small valid spec (11 lines); cases splice one mistake into it. */
-const VALID = `apiVersion: prograde/v1
-model: fraud-detector
-contract:
-  inputs:
-    - { name: features, dtype: float32, shape: [-1, 3] }
-  outputs:
-    - { name: probability, dtype: float32, shape: [-1, 1] }
-evaluation:
-  dataset: data/holdout.csv
-  label: is_fraud
-  features: [f0, f1, f2]
-`;
+const VALID = MINIMAL_SPEC_YAML;
 
 let dir: string;
 let socketServer: Server | undefined;

@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { register as registerSchema } from '../../src/cli/commands/schema';
 import { register as registerValidate } from '../../src/cli/commands/validate';
 import { runCli } from '../../src/cli/run';
+import { MINIMAL_SPEC_YAML } from '../support/specs';
 
 const ROOT = path.join(__dirname, '../..');
 const EXAMPLE = path.join(ROOT, 'examples/promotion.yaml');
@@ -95,18 +96,7 @@ describe('prograde validate', () => {
 describe('prograde validate – warnings', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'prograde-validate-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const base = `apiVersion: prograde/v1
-model: fraud-detector
-contract:
-  inputs:
-    - { name: features, dtype: float32, shape: [-1, 3] }
-  outputs:
-    - { name: probability, dtype: float32, shape: [-1, 1] }
-evaluation:
-  dataset: data/holdout.csv
-  label: is_fraud
-  features: [f0, f1, f2]
-`;
+  const base = MINIMAL_SPEC_YAML;
   function spec(name: string, text: string): string {
     const file = path.join(dir, name);
     writeFileSync(file, text);

@@ -6,23 +6,13 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_SPEC_BYTES, loadSpec, parseSpec, resolveDatasetLocation } from '../../src/spec/load';
 import { SpecError, type SpecProblem } from '../../src/spec/spec-error';
+import { MINIMAL_SPEC_YAML } from '../support/specs';
 
 const EXAMPLE = path.join(__dirname, '../../examples/promotion.yaml');
 const INVALID = path.join(__dirname, '../../examples/invalid-promotion.yaml');
 
 /** A small valid spec; tests splice one mistake into it so each problem is seen alone. */
-const VALID = `apiVersion: prograde/v1
-model: fraud-detector
-contract:
-  inputs:
-    - { name: features, dtype: float32, shape: [-1, 3] }
-  outputs:
-    - { name: probability, dtype: float32, shape: [-1, 1] }
-evaluation:
-  dataset: data/holdout.csv
-  label: is_fraud
-  features: [f0, f1, f2]
-`;
+const VALID = MINIMAL_SPEC_YAML;
 
 function problemsOf(text: string): SpecProblem[] {
   try {

@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseSpec } from '../../src/spec/load';
 import { SpecError, type SpecProblem } from '../../src/spec/spec-error';
+import { MINIMAL_SPEC_YAML } from '../support/specs';
 
 // Performance checks as people edit the example: the keys they wrote decide which kind of check they
 // meant, so a wrong value is reported at that value, not as "give min, max, or both" plus unknown keys.
 
-const VALID = `apiVersion: prograde/v1
-model: fraud-detector
-contract:
-  inputs:
-    - { name: features, dtype: float32, shape: [-1, 3] }
-  outputs:
-    - { name: probability, dtype: float32, shape: [-1, 1] }
-evaluation:
-  dataset: data/holdout.csv
-  label: is_fraud
-  features: [f0, f1, f2]
-gates:
+const VALID = `${MINIMAL_SPEC_YAML}gates:
   performance:
 `;
 
