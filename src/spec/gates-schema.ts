@@ -41,6 +41,36 @@ export const RiseVsChampionCheck = z.strictObject({
   confidence: Confidence,
 });
 
+/** The keys of a performance or fairness check as written, before they are narrowed to one kind. */
+interface WrittenCheck {
+  readonly metric: string;
+  readonly min?: number | undefined;
+  readonly max?: number | undefined;
+  readonly maxDropVsChampion?: number | undefined;
+  readonly maxRiseVsChampion?: number | undefined;
+  readonly confidence?: number | undefined;
+}
+
+/**
+ * Which kind of check the written keys make (absolute, or one direction relative to the champion),
+ * or what is wrong with them: the performance and fairness gates read their checks by this one rule.
+ * `higher` says whether the metric gets better (or fairer) as it rises.
+ */
+function checkKindProblem(c: WrittenCheck, higher: boolean, better: 'better' | 'fairer'): string | undefined {
+  const absolute = c.min !== undefined || c.max !== undefined;
+  const relative = [c.maxDropVsChampion, c.maxRiseVsChampion].filter((x) => x !== undefined).length;
+  if (!absolute && relative === 0) return 'give min, max, or both; or maxDropVsChampion / maxRiseVsChampion';
+  if (absolute && relative > 0)
+    return 'a check is absolute (min/max) or relative to the champion, not both: write two checks';
+  if (relative > 1) return 'give maxDropVsChampion or maxRiseVsChampion, not both';
+  if (c.maxDropVsChampion !== undefined && !higher)
+    return `${c.metric} is ${better} when lower: use maxRiseVsChampion`;
+  if (c.maxRiseVsChampion !== undefined && higher)
+    return `${c.metric} is ${better} when higher: use maxDropVsChampion`;
+  if (absolute && c.confidence !== undefined)
+    return 'confidence applies to checks relative to the champion only';
+  return undefined;
+}
 /**
  * One performance check, read as one flat object and then narrowed to its kind. A union of the three
  * objects let zod keep only the branch that did not abort: `{ metric: auc, maxDropVsChampion: 2% }`
@@ -62,23 +92,9 @@ export const PerformanceCheck = z
     max: z.number().optional(),
   })
   .superRefine((c, ctx) => {
-    const absolute = c.min !== undefined || c.max !== undefined;
-    const relative = [c.maxDropVsChampion, c.maxRiseVsChampion].filter((x) => x !== undefined).length;
     const higher = (HIGHER_IS_BETTER_METRICS as readonly string[]).includes(c.metric);
-    const problem = (message: string): void => {
-      ctx.addIssue({ code: 'custom', message });
-    };
-    if (!absolute && relative === 0)
-      problem('give min, max, or both; or maxDropVsChampion / maxRiseVsChampion');
-    else if (absolute && relative > 0)
-      problem('a check is absolute (min/max) or relative to the champion, not both: write two checks');
-    else if (relative > 1) problem('give maxDropVsChampion or maxRiseVsChampion, not both');
-    else if (c.maxDropVsChampion !== undefined && !higher)
-      problem(`${c.metric} is better when lower: use maxRiseVsChampion`);
-    else if (c.maxRiseVsChampion !== undefined && higher)
-      problem(`${c.metric} is better when higher: use maxDropVsChampion`);
-    else if (absolute && c.confidence !== undefined)
-      problem('confidence applies to checks relative to the champion only');
+    const problem = checkKindProblem(c, higher, 'better');
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   })
   .transform(
     (
@@ -134,22 +150,8 @@ export const FairnessCheck = z
       .meta({ description: 'relative checks only; default 0.95' }),
   })
   .superRefine((c, ctx) => {
-    const absolute = c.min !== undefined || c.max !== undefined;
-    const relative = [c.maxDropVsChampion, c.maxRiseVsChampion].filter((x) => x !== undefined).length;
-    const problem = (message: string): void => {
-      ctx.addIssue({ code: 'custom', message });
-    };
-    if (!absolute && relative === 0)
-      problem('give min, max, or both; or maxDropVsChampion / maxRiseVsChampion');
-    else if (absolute && relative > 0)
-      problem('a check is absolute (min/max) or relative to the champion, not both: write two checks');
-    else if (relative > 1) problem('give maxDropVsChampion or maxRiseVsChampion, not both');
-    else if (c.maxDropVsChampion !== undefined && !isFairerWhenHigher(c.metric))
-      problem(`${c.metric} is fairer when lower: use maxRiseVsChampion`);
-    else if (c.maxRiseVsChampion !== undefined && isFairerWhenHigher(c.metric))
-      problem(`${c.metric} is fairer when higher: use maxDropVsChampion`);
-    else if (absolute && c.confidence !== undefined)
-      problem('confidence applies to checks relative to the champion only');
+    const problem = checkKindProblem(c, isFairerWhenHigher(c.metric), 'fairer');
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 export type FairnessCheck = z.infer<typeof FairnessCheck>;
 
