@@ -1,5 +1,5 @@
 import { ProgradeError } from '../errors';
-import { allocate, fromWire, rowWidth, type Tensor, type TensorData } from './tensors';
+import { allocate, fromWire, rowWidth, spansBuffer, type Tensor, type TensorData } from './tensors';
 import type { WireTensor } from './worker/messages';
 
 export interface BatchingOptions {
@@ -98,18 +98,13 @@ export class MicroBatcher {
   }
 }
 
-/** Whether a typed array spans its whole buffer, so the buffer itself can stand for it. */
-function ownsBuffer(data: TensorData): boolean {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-}
-
 function concatenate(items: readonly Queued[], totalRows: number): WireTensor[] {
   const first = items[0];
   if (!first) return [];
   // A lone request (the usual case at low concurrency) runs on its own tensors: no new buffer and
   // copy per input (each ArrayBuffer is an off-heap allocation the GC must also sweep). Safe
   // because nothing downstream writes to the feeds: ORT reads them, the pool copies them to a thread.
-  if (items.length === 1 && first.inputs.every((t) => ownsBuffer(t.data)))
+  if (items.length === 1 && first.inputs.every((t) => spansBuffer(t.data)))
     return first.inputs.map((t) => ({
       name: t.name,
       dtype: t.dtype,

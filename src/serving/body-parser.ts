@@ -4,6 +4,7 @@ import { fastParse } from './codecs/fast-numeric';
 import { HttpError } from './http-util';
 import { parseJsonBody } from './json-body';
 import { parseRequest, type GivenRequest } from './request-tensors';
+import { ownedBuffer } from './tensors';
 import type { ParseReply, ParseTask } from './worker/parse-messages';
 import { spawnModuleWorker } from './worker/worker-pool';
 
@@ -70,10 +71,7 @@ export class BodyParser {
     const worker = this.ensureWorker();
     const id = this.nextId++;
     // The buffer is handed over: copy only when it is a view on a shared pool.
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-    const buffer = own
-      ? (bytes.buffer as ArrayBuffer)
-      : (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+    const buffer = ownedBuffer(bytes);
     const task: ParseTask = {
       id,
       kind,

@@ -33,8 +33,7 @@ export class RoutingState {
   private sortedModels: readonly string[] | undefined;
 
   models(): string[] {
-    this.sortedModels ??= [...this.applied.keys()].sort();
-    return [...this.sortedModels];
+    return [...this.modelList()];
   }
 
   /** The same list, shared and read-only: no copy per request. */

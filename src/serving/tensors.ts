@@ -19,6 +19,18 @@ export const V2_DATATYPE: Readonly<Record<NumericDtype, string>> = {
   int64: 'INT64',
 };
 
+/** Whether a view spans its whole buffer, so the buffer itself can stand for it (no copy). */
+export function spansBuffer(view: ArrayBufferView): boolean {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+}
+
+/** A buffer holding exactly the view's bytes: its own when it spans it, else a copy of its range. */
+export function ownedBuffer(view: ArrayBufferView): ArrayBuffer {
+  return (
+    spansBuffer(view) ? view.buffer : view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)
+  ) as ArrayBuffer;
+}
+
 export function allocate(dtype: NumericDtype, length: number): TensorData {
   switch (dtype) {
     case 'float32':

@@ -41,6 +41,14 @@ export const RiseVsChampionCheck = z.strictObject({
   confidence: Confidence,
 });
 
+/** The confidence of a check relative to the champion (its interval's two-sided level). */
+const RelativeConfidence = z
+  .number()
+  .gt(0.5)
+  .lt(1)
+  .optional()
+  .meta({ description: 'relative checks only; default 0.95' });
+
 /** The keys of a performance or fairness check as written, before they are narrowed to one kind. */
 interface WrittenCheck {
   readonly metric: string;
@@ -81,12 +89,7 @@ export const PerformanceCheck = z
   .strictObject({
     metric: PerformanceMetric,
     maxDropVsChampion: z.number().min(0).optional(),
-    confidence: z
-      .number()
-      .gt(0.5)
-      .lt(1)
-      .optional()
-      .meta({ description: 'relative checks only; default 0.95' }),
+    confidence: RelativeConfidence,
     maxRiseVsChampion: z.number().min(0).optional(),
     min: z.number().optional(),
     max: z.number().optional(),
@@ -142,12 +145,7 @@ export const FairnessCheck = z
     max: z.number().optional(),
     maxDropVsChampion: z.number().min(0).optional(),
     maxRiseVsChampion: z.number().min(0).optional(),
-    confidence: z
-      .number()
-      .gt(0.5)
-      .lt(1)
-      .optional()
-      .meta({ description: 'relative checks only; default 0.95' }),
+    confidence: RelativeConfidence,
   })
   .superRefine((c, ctx) => {
     const problem = checkKindProblem(c, isFairerWhenHigher(c.metric), 'fairer');

@@ -111,15 +111,7 @@ describe('mergeStats', () => {
       windowStartMs: 10,
       windowEndMs: 20,
     };
-    const noPairs = {
-      pairs: 0,
-      observedPairs: 0,
-      agreements: 0,
-      threshold: 0.5,
-      meanAbsDiff: null,
-      maxAbsDiff: null,
-      nanCount: 0,
-    };
+    const noPairs = NO_SHADOW_COMPARISON;
     const one: StatsSnapshot = {
       ...base,
       variants: { stable: { version: '1', requests: 2, errors: 0, latencyMs: [1, 2], scores: [0.1, 0.2] } },

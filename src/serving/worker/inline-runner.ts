@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ProgradeError } from '../../errors';
-import type { TensorData } from '../tensors';
+import { ownedBuffer, type TensorData } from '../tensors';
 import type { ModelSignature, NumericDtype, WireTensor } from './messages';
 
 function isNumeric(type: string): type is NumericDtype {
@@ -244,11 +244,7 @@ export class InlineSession {
         throw new ProgradeError('SERVING_INFERENCE_FAILED', `inference returned no numeric '${name}'`);
       const data = value.data as TensorData;
       // Our own buffer: ORT's output may be a view over a larger one (copied only then).
-      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-      const buffer = (
-        whole ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)
-      ) as ArrayBuffer;
-      return { name, dtype: value.type, dims: [...value.dims], buffer };
+      return { name, dtype: value.type, dims: [...value.dims], buffer: ownedBuffer(data) };
     });
   }
 
