@@ -251,6 +251,7 @@ export const ERROR_CODES = {
   SERVING_OUTPUT_NOT_BATCHED: infra('a model output has no batch dimension'),
   SERVING_BATCH_MISMATCH: infra('a batched request lacks an input'),
   SERVING_INFERENCE_FAILED: infra('inference failed'),
+  SERVING_INLINE_UNAVAILABLE: infra('onnxruntime-node offers no synchronous native session for inline runs'),
   SERVING_NON_FINITE_OUTPUT: infra('the model returned NaN or infinity'),
   SERVING_PARSE_FAILED: infra('the parse thread failed on a request'),
   SERVING_PARSE_THREAD_CRASHED: infra('the parse thread crashed'),

@@ -15,6 +15,7 @@ import {
   quoted,
   readBody,
   sendJson,
+  sendText,
   type BodyLimits,
 } from './http-util';
 import { parseJsonBody } from './json-body';
@@ -227,8 +228,7 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
       path: ['metrics'],
       methods: {
         GET: ({ res }) => {
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-          res.end(metrics.render());
+          sendText(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4' });
         },
       },
     },

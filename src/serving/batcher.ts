@@ -1,5 +1,5 @@
 import { ProgradeError } from '../errors';
-import { allocate, fromWire, rowWidth, spansBuffer, type Tensor, type TensorData } from './tensors';
+import { allocate, fromWire, ownedBuffer, rowWidth, type Tensor, type TensorData } from './tensors';
 import type { WireTensor } from './worker/messages';
 
 export interface BatchingOptions {
@@ -98,19 +98,21 @@ export class MicroBatcher {
   }
 }
 
-function concatenate(items: readonly Queued[], totalRows: number): WireTensor[] {
+/** A request's inputs and its rows along their first dimension. */
+export interface RowsOf {
+  readonly inputs: readonly Tensor[];
+  readonly rows: number;
+}
+
+/**
+ * The inputs of several requests with the same non-batch shape, joined along the first dimension in
+ * their order. A lone request's own tensors are returned as they are (no new buffer and copy: each
+ * ArrayBuffer is an off-heap allocation the GC must also sweep); nothing downstream writes to them.
+ */
+export function concatRows(items: readonly RowsOf[], totalRows: number): readonly Tensor[] {
   const first = items[0];
   if (!first) return [];
-  // A lone request (the usual case at low concurrency) runs on its own tensors: no new buffer and
-  // copy per input (each ArrayBuffer is an off-heap allocation the GC must also sweep). Safe
-  // because nothing downstream writes to the feeds: ORT reads them, the pool copies them to a thread.
-  if (items.length === 1 && first.inputs.every((t) => spansBuffer(t.data)))
-    return first.inputs.map((t) => ({
-      name: t.name,
-      dtype: t.dtype,
-      dims: t.dims,
-      buffer: t.data.buffer as ArrayBuffer,
-    }));
+  if (items.length === 1) return first.inputs;
   return first.inputs.map((template, i) => {
     const width = rowWidth(template.dims);
     const data = allocate(template.dtype, totalRows * width);
@@ -122,16 +124,22 @@ function concatenate(items: readonly Queued[], totalRows: number): WireTensor[] 
       (data as Float32Array).set(part.data as Float32Array, offset);
       offset += part.data.length;
     }
-    return {
-      name: template.name,
-      dtype: template.dtype,
-      dims: [totalRows, ...template.dims.slice(1)],
-      buffer: data.buffer as ArrayBuffer,
-    };
+    return { name: template.name, dtype: template.dtype, dims: [totalRows, ...template.dims.slice(1)], data };
   });
 }
 
-function sliceRows(t: Tensor, start: number, rows: number, totalRows: number): Tensor {
+function concatenate(items: readonly Queued[], totalRows: number): WireTensor[] {
+  return concatRows(items, totalRows).map((t) => ({
+    name: t.name,
+    dtype: t.dtype,
+    dims: t.dims,
+    // The pool copies the feeds to a thread; a view that does not span its buffer is copied first.
+    buffer: ownedBuffer(t.data),
+  }));
+}
+
+/** One request's rows `start…start+rows` of a batch output (the output itself when the batch was all its own). */
+export function sliceRows(t: Tensor, start: number, rows: number, totalRows: number): Tensor {
   if (t.dims[0] !== totalRows) {
     throw new ProgradeError(
       'SERVING_OUTPUT_NOT_BATCHED',
@@ -140,7 +148,6 @@ function sliceRows(t: Tensor, start: number, rows: number, totalRows: number): T
       { output: t.name },
     );
   }
-  // The whole batch was one request's: its outputs are already its own.
   if (start === 0 && rows === totalRows) return t;
   const width = rowWidth(t.dims);
   const data = t.data.slice(start * width, (start + rows) * width) as TensorData;

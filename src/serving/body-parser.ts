@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { fastParse } from './codecs/fast-numeric';
 import { HttpError } from './http-util';
 import { parseJsonBody } from './json-body';
+import type { ExactReading } from './codecs/given';
 import { parseRequest, type GivenRequest } from './request-tensors';
 import { ownedBuffer } from './tensors';
 import type { ParseReply, ParseTask } from './worker/parse-messages';
@@ -30,6 +31,19 @@ interface Pending {
  * JSON tree is alive at a time. A crashed thread fails its requests with 503 and is restarted on the
  * next big body.
  */
+/** The general path's reading of a body the fast path read within float32 rounding. */
+class GeneralReading implements ExactReading {
+  constructor(
+    private readonly parser: BodyParser,
+    private readonly kind: 'v2' | 'mlflow',
+    private readonly bytes: Buffer,
+  ) {}
+
+  read(): GivenRequest {
+    return this.parser.parseGeneral(this.kind, this.bytes);
+  }
+}
+
 export class BodyParser {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
@@ -55,12 +69,12 @@ export class BodyParser {
   parseHere(kind: 'v2' | 'mlflow', bytes: Buffer): GivenRequest {
     const fast = fastParse(kind, bytes, this.options);
     if (!fast) return this.parseGeneral(kind, bytes);
-    const { approximate, ...request } = fast;
-    // The closure only when needed: this runs for every small request.
-    return approximate ? { ...request, exact: () => this.parseGeneral(kind, bytes) } : request;
+    if (fast.approximate) fast.exact = new GeneralReading(this, kind, bytes);
+    return fast;
   }
 
-  private parseGeneral(kind: 'v2' | 'mlflow', bytes: Buffer): GivenRequest {
+  /** The general path: JSON.parse, then the codec; every refusal is made here. */
+  parseGeneral(kind: 'v2' | 'mlflow', bytes: Buffer): GivenRequest {
     const { maxDepth, maxRows } = this.options;
     return parseRequest(kind, parseJsonBody(bytes, maxDepth), { maxRows });
   }

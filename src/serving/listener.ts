@@ -3,7 +3,7 @@ import { Server as HttpsServer, createServer as createHttpsServer } from 'node:h
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { answerClientErrors, capConnections } from './connections';
-import { HttpError, sendError } from './http-util';
+import { GatewayResponse, HttpError, sendError } from './http-util';
 import type { GatewayLimits } from './limits';
 import type { GatewayMetrics } from './metrics';
 import type { TlsPair } from './tls';
@@ -38,6 +38,8 @@ export interface Listening {
 export async function listen(options: ListenOptions): Promise<Listening> {
   const { limits, metrics, onRequest } = options;
   const httpOptions = {
+    // Carries the request id into the answer's header block (http-util.ts).
+    ServerResponse: GatewayResponse,
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     // How often Node checks the two timeouts above; its default (30 s) would let a slow sender

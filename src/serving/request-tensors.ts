@@ -82,7 +82,7 @@ function toTensorData(dtype: NumericDtype, values: Float64Array): Tensor['data']
 /** Matches given inputs to the signature (by name; an unnamed input is the model's sole input). */
 export function checkRequest(signature: ModelSignature, request: GivenRequest): CheckedRequest {
   if (request.exact && signature.inputs.some((s) => s.dtype !== 'float32'))
-    return checkRequest(signature, request.exact());
+    return checkRequest(signature, request.exact.read());
   const expectedNames = signature.inputs.map((s) => `'${s.name}'`).join(', ');
   const only = signature.inputs[0];
   const given = request.inputs.map((g): GivenInput & { name: string } => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Caller } from './access';
 import type { Ticket } from './admission';
-import { HttpError, quoted } from './http-util';
+import { HttpError, quoted, sendText } from './http-util';
 
 /** One request being served: the parsed URL, its path parameters and what it holds of the budgets. */
 export interface Ctx {
@@ -136,8 +136,7 @@ export function dispatch(
   const { route, allow } = match.compiled;
   const handler = route.methods[method as keyof Route['methods']];
   if (method === 'OPTIONS') {
-    res.writeHead(204, { allow });
-    res.end();
+    sendText(res, 204, '', { allow });
     return;
   }
   if (!handler)

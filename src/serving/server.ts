@@ -51,7 +51,14 @@ import { apiRoutes, variantHeaders } from './api-routes';
 import type { BatchingOptions } from './batcher';
 import { BodyParser } from './body-parser';
 import { Gateway, VariantError } from './gateway';
-import { HttpError, DiscardRate, discardBody, publicMessageOf, sendError } from './http-util';
+import {
+  GatewayResponse,
+  HttpError,
+  DiscardRate,
+  discardBody,
+  publicMessageOf,
+  sendError,
+} from './http-util';
 import { resolveLimits } from './limits';
 import { listen } from './listener';
 import { LogThrottle } from './log-throttle';
@@ -219,7 +226,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   /** Gives the request its id, echoed on every answer (errors included) and in every log line. */
   const stampRequestId = (req: IncomingMessage, res: ServerResponse): string => {
     const requestId = requestIdOf(req);
-    res.setHeader(REQUEST_ID_HEADER, requestId);
+    if (res instanceof GatewayResponse) res.requestId = requestId;
+    else res.setHeader(REQUEST_ID_HEADER, requestId);
     return requestId;
   };
 

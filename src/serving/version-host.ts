@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { ProgradeError, messageOf } from '../errors';
 import { publicMessageOf } from './http-util';
 import { MicroBatcher, type BatchingOptions } from './batcher';
+import { InlineLane } from './inline-lane';
 import type { ModelSource } from './model-source';
 import type { Tensor } from './tensors';
 import { InlineSession, type InlineOptions } from './worker/inline-runner';
@@ -21,7 +22,7 @@ export interface VersionStatus {
 export class ReadyVersion {
   private inflight = 0;
   private readonly batcher: MicroBatcher;
-  private readonly inlineBatcher: MicroBatcher | undefined;
+  private readonly lane: InlineLane | undefined;
 
   constructor(
     readonly model: string,
@@ -37,26 +38,23 @@ export class ReadyVersion {
     const key = versionKey(model, version);
     const fetches = signature.outputs.map((o) => o.name);
     this.batcher = new MicroBatcher((feeds, f) => pool.run(key, feeds, f), fetches, batching);
-    if (inline) {
-      const session = inline;
-      this.inlineBatcher = new MicroBatcher((feeds, f) => session.run(feeds, f), fetches, {
-        // Read at every request: the rows one run may hold within the bound, as the estimate moves.
-        get maxBatchSize() {
-          return Math.max(1, session.maxRows());
-        },
-        maxWaitMs: batching.maxWaitMs,
-        // The event loop is one thread: a run waits for the one before it, and takes what queued meanwhile.
-        maxConcurrentRuns: 1,
-      });
-    }
+    this.lane = inline ? new InlineLane(inline) : undefined;
+  }
+
+  /**
+   * The outputs at once, when the request is small enough for the event loop and nothing ran there in
+   * this turn (inline-lane.ts); undefined when it must wait (then `infer`). Throws what the run throws.
+   */
+  inferNow(inputs: readonly Tensor[], rows: number): readonly Tensor[] | undefined {
+    if (!this.lane || rows > this.lane.maxRows()) return undefined;
+    return this.lane.runNow(inputs);
   }
 
   async infer(inputs: readonly Tensor[], rows: number): Promise<readonly Tensor[]> {
     this.inflight += 1;
     try {
       // Small enough for one run within the stated bound: on the event loop; otherwise the threads.
-      if (this.inlineBatcher && this.inline && rows <= this.inline.maxRows())
-        return await this.inlineBatcher.submit(inputs, rows);
+      if (this.lane && rows <= this.lane.maxRows()) return await this.lane.submit(inputs, rows);
       return await this.batcher.submit(inputs, rows);
     } finally {
       this.inflight -= 1;

@@ -332,6 +332,18 @@ describe('gateway access – request ids', () => {
     expect(notFound.headers.get('x-request-id')).toBe('missing-route');
     const generated = await fetch(`${gw.url}/v2/health/live`);
     expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    // Answers that are not JSON carry it too: OPTIONS (no body) and the Prometheus text.
+    const options = await fetch(`${gw.url}/v2/health/live`, {
+      method: 'OPTIONS',
+      headers: { 'x-request-id': 'options-1' },
+    });
+    expect(options.status).toBe(204);
+    expect(options.headers.get('x-request-id')).toBe('options-1');
+    const metrics = await fetch(`${gw.url}/metrics`, {
+      headers: { 'x-request-id': 'metrics-1', ...bearer(KEY_B) },
+    });
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('x-request-id')).toBe('metrics-1');
   });
 
   it('writes the request id into the prediction log', async () => {

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BodyParser } from '../../src/serving/body-parser';
+import type { GivenRequest } from '../../src/serving/request-tensors';
 
 const parser = new BodyParser({
   maxDepth: 8,
@@ -26,7 +27,15 @@ describe('body parser – on the parse thread as in place', () => {
 
   it('returns the same inputs from the parse thread and in place', async () => {
     const [threaded, local] = await Promise.all([parser.parse('v2', v2), inline.parse('v2', v2)]);
-    expect(threaded).toEqual(local);
+    // The request as the codecs define it (the fast path in place also says how exact its numbers are).
+    const fields = (r: GivenRequest): Partial<GivenRequest> => ({
+      kind: r.kind,
+      format: r.format,
+      inputs: r.inputs,
+      id: r.id,
+      outputs: r.outputs,
+    });
+    expect(fields(threaded)).toEqual(fields(local));
     expect(threaded.inputs[0]?.values).toEqual(new Float64Array([1, 2, 3, 4]));
     expect(threaded).toMatchObject({ kind: 'v2', id: 'r', inputs: [{ name: 'x', shape: [2, 2] }] });
   });

@@ -35,6 +35,8 @@ const outputs: readonly Tensor[] = [
 function host(infer: () => Promise<readonly Tensor[]> = () => Promise.resolve(outputs)): VersionHost {
   const ready = {
     signature,
+    // Never at once: these versions answer through the asynchronous path.
+    inferNow: () => undefined,
     infer,
   } as unknown as ReadyVersion;
   return {

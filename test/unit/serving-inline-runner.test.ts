@@ -5,10 +5,11 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildLogisticModel } from '../../src/onnx/build';
 import type { ModelSource } from '../../src/serving/model-source';
+import { InlineLane } from '../../src/serving/inline-lane';
 import { fromNumbers, type Tensor } from '../../src/serving/tensors';
 import { VersionHost } from '../../src/serving/version-host';
 import { InlineSession } from '../../src/serving/worker/inline-runner';
-import type { ModelSignature, WireTensor } from '../../src/serving/worker/messages';
+import type { ModelSignature } from '../../src/serving/worker/messages';
 import { WorkerPool } from '../../src/serving/worker/worker-pool';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'prograde-inline-'));
@@ -21,9 +22,10 @@ const signature: ModelSignature = {
 };
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
-function wire(rows: readonly (readonly number[])[]): WireTensor[] {
-  const data = Float32Array.from(rows.flat());
-  return [{ name: 'features', dtype: 'float32', dims: [rows.length, 2], buffer: data.buffer }];
+function rowsOf(rows: readonly (readonly number[])[]): Tensor[] {
+  return [
+    { name: 'features', dtype: 'float32', dims: [rows.length, 2], data: Float32Array.from(rows.flat()) },
+  ];
 }
 
 describe('inline session – inference on the event loop within a bound', () => {
@@ -40,25 +42,39 @@ describe('inline session – inference on the event loop within a bound', () => 
     expect(maxRows).toBeGreaterThanOrEqual(1);
     expect(session.estimateMs(maxRows)).toBeLessThanOrEqual(1);
     if (maxRows < 4096) expect(session.estimateMs(maxRows + 1)).toBeGreaterThan(1);
-    const [out] = await session.run(wire([[2, 0.5]]), ['probability']);
+    const [out] = session.runNow(rowsOf([[2, 0.5]]));
     expect(out?.dims).toEqual([1, 1]);
-    expect(new Float32Array(out?.buffer ?? new ArrayBuffer(4))[0]).toBeCloseTo(sigmoid(1.5), 5);
+    expect((out?.data as Float32Array)[0]).toBeCloseTo(sigmoid(1.5), 5);
+    // Each run's outputs are its own: a later run leaves an earlier answer as it was.
+    session.runNow(rowsOf([[-3, 0]]));
+    expect((out?.data as Float32Array)[0]).toBeCloseTo(sigmoid(1.5), 5);
     await session.close();
   });
 
-  it('runs queued batches one at a time, each answered with its own rows', async () => {
+  it('runs a lone request at once; what comes after it in the same turn shares one run at the end of the turn', async () => {
     const session = await InlineSession.open({ bytes }, signature, { maxBlockMs: 1, maxModelBytes: 1 << 20 });
     if (!session) throw new Error('no inline session');
+    const lane = new InlineLane(session);
+    const first = lane.runNow(rowsOf([[5, 0]]));
+    expect((first?.[0]?.data as Float32Array)[0]).toBeCloseTo(sigmoid(5), 5);
+    // The same turn: the lane has had its run, so the rest waits and batches.
+    expect(lane.runNow(rowsOf([[6, 0]]))).toBeUndefined();
     const order: number[] = [];
     const runs = [0, 1, 2, 3].map((i) =>
-      session.run(wire([[i, 0]]), ['probability']).then((o) => {
+      lane.submit(rowsOf(Array.from({ length: i + 1 }, () => [i, 0])), i + 1).then((o) => {
         order.push(i);
-        return new Float32Array(o[0]?.buffer ?? new ArrayBuffer(4))[0];
+        expect(o[0]?.dims).toEqual([i + 1, 1]);
+        return Array.from(o[0]?.data as Float32Array);
       }),
     );
     const values = await Promise.all(runs);
     expect(order).toEqual([0, 1, 2, 3]);
-    values.forEach((v, i) => expect(v).toBeCloseTo(sigmoid(i), 5));
+    values.forEach((v, i) => v.forEach((x) => expect(x).toBeCloseTo(sigmoid(i), 5)));
+    // Under load the lane stays armed (every request batches) until a turn passes with nothing waiting.
+    expect(lane.runNow(rowsOf([[1, 0]]))).toBeUndefined();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(lane.runNow(rowsOf([[1, 0]]))).toBeDefined();
     await session.close();
   });
 

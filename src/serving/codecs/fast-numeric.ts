@@ -1,5 +1,5 @@
 // Over 350 lines on purpose: one byte-level reader for two body shapes; its hot loop and the rules that make it give up belong together.
-import type { GivenInput, GivenRequest, ParseLimits } from './given';
+import type { ExactReading, GivenInput, GivenRequest, ParseLimits } from './given';
 
 /**
  * A fast path for the two request bodies that carry almost all inference traffic, read straight from
@@ -231,24 +231,33 @@ function numberRow(c: Cursor, out: Values): number {
   }
 }
 
-/** Reads `{ "key": value, ... }`, calling `member` for each key; a repeated key gives up. */
-function object(c: Cursor, member: (key: string) => void): void {
+/**
+ * Members of `{ "key": value, ... }`, read as a loop: `firstKey` reads the `{` and the first key,
+ * `nextKey` the separator after a value and then the next key (undefined at the `}`). The caller reads
+ * each value in between. A repeated key gives up. A loop rather than a callback per member: no
+ * closure is created per body.
+ */
+function firstKey(c: Cursor, seen: string[]): string {
   expect(c, 0x7b);
-  const seen: string[] = [];
   if (peek(c) === 0x7d) return bail(); // {}: no fast case has an empty object
-  for (;;) {
-    const key = plainString(c, 64);
-    if (seen.includes(key)) return bail();
-    seen.push(key);
-    expect(c, 0x3a);
-    member(key);
-    ws(c);
-    const x = c.b[c.i];
-    c.i++;
-    if (x === 0x2c) continue;
-    if (x === 0x7d) return;
-    return bail();
-  }
+  return key(c, seen);
+}
+
+function nextKey(c: Cursor, seen: string[]): string | undefined {
+  ws(c);
+  const x = c.b[c.i];
+  c.i++;
+  if (x === 0x2c) return key(c, seen);
+  if (x === 0x7d) return undefined;
+  return bail();
+}
+
+function key(c: Cursor, seen: string[]): string {
+  const name = plainString(c, 64);
+  if (seen.includes(name)) return bail();
+  seen.push(name);
+  expect(c, 0x3a);
+  return name;
 }
 
 function end(c: Cursor): void {
@@ -256,49 +265,55 @@ function end(c: Cursor): void {
   if (c.i !== c.b.length) bail();
 }
 
+/** `[ "name", ... ]` of plain strings, skipped. */
+function columns(c: Cursor): void {
+  expect(c, 0x5b);
+  if (peek(c) === 0x5d) {
+    c.i++;
+    return;
+  }
+  for (;;) {
+    skipPlainString(c, 256);
+    ws(c);
+    const x = c.b[c.i];
+    c.i++;
+    if (x === 0x2c) continue;
+    if (x === 0x5d) return;
+    return bail();
+  }
+}
+
+/** `[[n, ...], ...]`: rows of the same width. */
+function rowsOfNumbers(c: Cursor, limits: ParseLimits): GivenInput {
+  expect(c, 0x5b);
+  const out = new Values(32);
+  let rows = 0;
+  let width = -1;
+  for (;;) {
+    const n = numberRow(c, out);
+    if (width < 0) width = n;
+    else if (n !== width) return bail();
+    rows++;
+    if (rows > limits.maxRows) return bail();
+    ws(c);
+    const x = c.b[c.i];
+    c.i++;
+    if (x === 0x2c) continue;
+    if (x === 0x5d) break;
+    return bail();
+  }
+  return { name: undefined, shape: [rows, width], values: out.done() };
+}
+
 function dataframeSplit(c: Cursor, limits: ParseLimits): GivenInput {
-  let values: Float64Array | undefined;
-  let shape: number[] | undefined;
-  object(c, (key) => {
-    if (key === 'columns') {
-      expect(c, 0x5b);
-      if (peek(c) === 0x5d) {
-        c.i++;
-        return;
-      }
-      for (;;) {
-        skipPlainString(c, 256);
-        ws(c);
-        const x = c.b[c.i];
-        c.i++;
-        if (x === 0x2c) continue;
-        if (x === 0x5d) return;
-        return bail();
-      }
-    }
-    if (key !== 'data') return bail();
-    expect(c, 0x5b);
-    const out = new Values(32);
-    let rows = 0;
-    let width = -1;
-    for (;;) {
-      const n = numberRow(c, out);
-      if (width < 0) width = n;
-      else if (n !== width) return bail();
-      rows++;
-      if (rows > limits.maxRows) return bail();
-      ws(c);
-      const x = c.b[c.i];
-      c.i++;
-      if (x === 0x2c) continue;
-      if (x === 0x5d) break;
-      return bail();
-    }
-    values = out.done();
-    shape = [rows, width];
-  });
-  if (!values || !shape) return bail();
-  return { name: undefined, shape, values };
+  let input: GivenInput | undefined;
+  const seen: string[] = [];
+  for (let k: string | undefined = firstKey(c, seen); k !== undefined; k = nextKey(c, seen)) {
+    if (k === 'columns') columns(c);
+    else if (k === 'data') input = rowsOfNumbers(c, limits);
+    else return bail();
+  }
+  return input ?? bail();
 }
 
 function v2Input(c: Cursor, limits: ParseLimits): GivenInput {
@@ -306,16 +321,17 @@ function v2Input(c: Cursor, limits: ParseLimits): GivenInput {
   let datatype: string | undefined;
   let shape: number[] | undefined;
   let values: Float64Array | undefined;
-  object(c, (key) => {
-    switch (key) {
+  const seen: string[] = [];
+  for (let k: string | undefined = firstKey(c, seen); k !== undefined; k = nextKey(c, seen)) {
+    switch (k) {
       case 'name':
         name = plainString(c, 256);
         if (name.length === 0) bail();
-        return;
+        break;
       case 'datatype':
         datatype = plainString(c, 32);
         if (datatype.length === 0) bail();
-        return;
+        break;
       case 'shape': {
         const dims = new Values(4);
         const n = numberRow(c, dims);
@@ -323,46 +339,68 @@ function v2Input(c: Cursor, limits: ParseLimits): GivenInput {
         shape = Array.from(dims.done());
         if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bail();
         if ((shape[0] ?? 0) > limits.maxRows) bail();
-        return;
+        break;
       }
       case 'data': {
         const size = shape?.reduce((a, b) => a * b, 1) ?? 256;
         const out = new Values(Math.min(size, 1 << 20));
         numberRow(c, out);
         values = out.done();
-        return;
+        break;
       }
       default:
         bail();
     }
-  });
+  }
   if (name === undefined || datatype === undefined || !shape || !values) return bail();
   return { name, datatype, shape, values };
 }
 
-function v2(c: Cursor, limits: ParseLimits): Omit<GivenRequest, 'exact'> {
+/**
+ * A fast reading: a `GivenRequest` (the same object shape for both kinds, so the code that reads it
+ * stays monomorphic), with whether some values are exact only as float32; the caller attaches `exact`.
+ */
+export interface FastReading extends GivenRequest {
+  readonly approximate: boolean;
+  exact: ExactReading | undefined;
+}
+
+function reading(
+  kind: 'v2' | 'mlflow',
+  format: string,
+  inputs: readonly GivenInput[],
+  id: string | undefined,
+  approximate: boolean,
+): FastReading {
+  return { kind, format, inputs, id, outputs: undefined, approximate, exact: undefined };
+}
+
+/** `[ {input}, ... ]`: at most 64 inputs. */
+function v2Inputs(c: Cursor, limits: ParseLimits, inputs: GivenInput[]): void {
+  expect(c, 0x5b);
+  for (;;) {
+    inputs.push(v2Input(c, limits));
+    if (inputs.length > 64) bail();
+    ws(c);
+    const x = c.b[c.i];
+    c.i++;
+    if (x === 0x2c) continue;
+    if (x === 0x5d) return;
+    return bail();
+  }
+}
+
+function v2(c: Cursor, limits: ParseLimits): FastReading {
   const inputs: GivenInput[] = [];
   let id: string | undefined;
-  object(c, (key) => {
-    if (key === 'id') {
-      id = plainString(c, 256);
-      return;
-    }
-    if (key !== 'inputs') return bail();
-    expect(c, 0x5b);
-    for (;;) {
-      inputs.push(v2Input(c, limits));
-      if (inputs.length > 64) bail();
-      ws(c);
-      const x = c.b[c.i];
-      c.i++;
-      if (x === 0x2c) continue;
-      if (x === 0x5d) return;
-      return bail();
-    }
-  });
+  const seen: string[] = [];
+  for (let k: string | undefined = firstKey(c, seen); k !== undefined; k = nextKey(c, seen)) {
+    if (k === 'id') id = plainString(c, 256);
+    else if (k === 'inputs') v2Inputs(c, limits, inputs);
+    else return bail();
+  }
   if (inputs.length === 0) return bail();
-  return { kind: 'v2', format: 'v2', inputs, id, outputs: undefined };
+  return reading('v2', 'v2', inputs, id, c.approximate);
 }
 
 /**
@@ -373,23 +411,24 @@ export function fastParse(
   kind: 'v2' | 'mlflow',
   bytes: Buffer,
   limits: ParseLimits & { readonly maxDepth: number },
-): (Omit<GivenRequest, 'exact'> & { readonly approximate: boolean }) | undefined {
+): FastReading | undefined {
   if (limits.maxDepth < 4 || bytes.length === 0) return undefined;
   const c: Cursor = { b: bytes, i: 0, approximate: false };
   try {
     if (kind === 'v2') {
       const request = v2(c, limits);
       end(c);
-      return { ...request, approximate: c.approximate };
+      return request;
     }
+    const seen: string[] = [];
     let input: GivenInput | undefined;
-    object(c, (key) => {
-      if (key !== 'dataframe_split') return bail();
+    for (let k: string | undefined = firstKey(c, seen); k !== undefined; k = nextKey(c, seen)) {
+      if (k !== 'dataframe_split') return bail();
       input = dataframeSplit(c, limits);
-    });
+    }
     end(c);
     if (!input) return undefined;
-    return { kind: 'mlflow', format: 'dataframe_split', inputs: [input], approximate: c.approximate };
+    return reading('mlflow', 'dataframe_split', [input], undefined, c.approximate);
   } catch (e) {
     if (e === BAIL) return undefined;
     // A RangeError (an allocation too big for this process) is not the caller's fault either way:

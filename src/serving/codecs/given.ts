@@ -29,7 +29,12 @@ export interface GivenRequest {
    * once rounded to float32: the general path's exact reading of the same body, for a model with an
    * input of another dtype.
    */
-  readonly exact?: (() => GivenRequest) | undefined;
+  readonly exact?: ExactReading | undefined;
+}
+
+/** Reads a body again, exactly (an object rather than a closure: this is made for most 1-row requests). */
+export interface ExactReading {
+  read(): GivenRequest;
 }
 
 export interface ParseLimits {

@@ -2,32 +2,23 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ProgradeError } from '../../errors';
-import { ownedBuffer, type TensorData } from '../tensors';
-import type { ModelSignature, NumericDtype, WireTensor } from './messages';
+import type { Tensor, TensorData } from '../tensors';
+import type { ModelSignature, NumericDtype } from './messages';
+import { NativeOrtSession } from './ort-native';
 
 function isNumeric(type: string): type is NumericDtype {
   return type === 'float32' || type === 'float64' || type === 'int32' || type === 'int64';
-}
-
-function typedArray(w: WireTensor): TensorData {
-  switch (w.dtype) {
-    case 'float32':
-      return new Float32Array(w.buffer);
-    case 'float64':
-      return new Float64Array(w.buffer);
-    case 'int32':
-      return new Int32Array(w.buffer);
-    case 'int64':
-      return new BigInt64Array(w.buffer);
-  }
 }
 
 /**
  * Inference on the event loop for small requests: posting a batch to an inference thread and waking
  * it costs more than running a small model where the request already is (profiled: the `postMessage`
  * hop was a third of the event loop's time at one connection, and on a busy host every wake-up of
- * another thread waits for a time slice). Requests that arrive while a run is under way are batched
- * into the next run (src/serving/batcher.ts), so a run's fixed cost is shared as on the threads.
+ * another thread waits for a time slice). A request that finds nothing else running here runs at
+ * once; requests arriving behind it share one run at the end of the loop's turn (src/serving/
+ * inline-lane.ts), so a run's fixed cost is shared as on the threads. Runs call ORT's native binding
+ * synchronously (worker/ort-native.ts): the run blocks this thread either way, and the public API's
+ * extra turn and promises were a measurable share of a 1-row request.
  *
  * The bound. ORT's run blocks the thread it runs on, so a run here stalls every other request for as
  * long as it takes. A run here holds at most the rows whose estimated cost is within `maxBlockMs`;
@@ -35,11 +26,11 @@ function typedArray(w: WireTensor): TensorData {
  * a fixed cost plus a cost per row) and corrected by the runs made here (the median observed /
  * predicted time of the last 32, never below the calibration): so the bound holds for the estimate,
  * and a single run can exceed it when the OS preempts the thread mid-run or a model's cost depends on
- * its input values (Loop, Scan). Runs here go one at a time, each in its
- * own turn of the event loop, so sockets are polled between two of them. Only models up to
- * `maxModelBytes` (every file of the version's folder together, so external weights count) get a
- * session here, so opening one is a short stall too. A request with more rows than fit the bound,
- * and every shadow copy, goes to the inference threads.
+ * its input values (Loop, Scan). Between two polls of the sockets the loop makes at most two runs
+ * here (one at once, one batched at the end of the turn). Only models up to `maxModelBytes` (every
+ * file of the version's folder together, so external weights count) get a session here, so opening
+ * one is a short stall too. A request with more rows than fit the bound, and every shadow copy, goes
+ * to the inference threads.
  */
 export interface InlineOptions {
   /** Longest estimated run allowed on the event loop, ms; 0 turns inline inference off. */
@@ -87,26 +78,6 @@ function zeros(signature: ModelSignature, rows: number): Record<string, ort.Tens
   return feeds;
 }
 
-/**
- * Runs the session and measures how long the run blocked the event loop. ORT's node binding runs
- * the session synchronously inside a setImmediate callback; an immediate queued just before it runs
- * just before it, so the time from there to the awaited result is the run, not the wait for its turn.
- */
-async function timedRun(
-  session: ort.InferenceSession,
-  feeds: Record<string, ort.Tensor>,
-  fetches: readonly string[],
-): Promise<{ result: ort.InferenceSession.ReturnType; blockedMs: number }> {
-  let startedAt = Number.NaN;
-  setImmediate(() => {
-    startedAt = performance.now();
-  });
-  const queuedAt = performance.now();
-  const result = await session.run(feeds, [...fetches]);
-  const end = performance.now();
-  return { result, blockedMs: end - (Number.isNaN(startedAt) ? queuedAt : startedAt) };
-}
-
 /** One version's session on the event loop, with its measured cost. */
 export class InlineSession {
   /** Observed / predicted cost of recent runs here (≥ 1 raises the estimate). */
@@ -114,11 +85,9 @@ export class InlineSession {
   /** Observed / predicted ratios of the last RECENT runs (a ring). */
   private readonly recent: number[] = [];
   private recentCount = 0;
-  /** Settles when the last run queued here has finished. */
-  private tail: Promise<void> = Promise.resolve();
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: NativeOrtSession,
     private readonly fetches: readonly string[],
     /** Measured at load: ms for a run of one row, and ms per further row. */
     readonly fixedMs: number,
@@ -138,38 +107,41 @@ export class InlineSession {
     if (options.maxBlockMs <= 0) return undefined;
     if ((await modelBytes(model)) > options.maxModelBytes) return undefined;
     if (!signature.inputs.every((s) => s.shape.length >= 1 && s.shape[0] === -1)) return undefined;
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    };
-    const session =
-      'onnxPath' in model
-        ? await ort.InferenceSession.create(model.onnxPath, sessionOptions)
-        : await ort.InferenceSession.create(model.bytes, sessionOptions);
     const fetches = signature.outputs.map((o) => o.name);
-    const timed = async (rows: number): Promise<number> => {
+    const session = NativeOrtSession.open(
+      model,
+      {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+      },
+      fetches,
+    );
+    const timed = (rows: number): number => {
       const feeds = zeros(signature, rows);
       const times: number[] = [];
-      for (let i = 0; i < CALIBRATION_RUNS; i++)
-        times.push((await timedRun(session, feeds, fetches)).blockedMs);
+      for (let i = 0; i < CALIBRATION_RUNS; i++) {
+        const started = performance.now();
+        session.run(feeds);
+        times.push(performance.now() - started);
+      }
       return median(times);
     };
     try {
-      await timed(1); // first runs allocate
-      const one = await timed(1);
-      const many = await timed(CALIBRATION_ROWS);
+      timed(1); // first runs allocate
+      const one = timed(1);
+      const many = timed(CALIBRATION_ROWS);
       const perRow = Math.max(0, (many - one) / (CALIBRATION_ROWS - 1));
       if (one > options.maxBlockMs) {
-        await session.release();
+        session.release();
         return undefined;
       }
       return new InlineSession(session, fetches, one, perRow, options.maxBlockMs);
     } catch {
       // A model that cannot run zeros here still runs on the threads, which report its errors.
-      await session.release();
+      session.release();
       return undefined;
     }
   }
@@ -206,30 +178,19 @@ export class InlineSession {
     return this.perRowMs > 0 ? Math.min(4096, 1 + Math.floor(spare / this.perRowMs)) : 4096;
   }
 
-  /** One batch, as the batcher hands it to an inference thread; one run at a time, each in its own loop turn. */
-  run(feeds: readonly WireTensor[], fetches: readonly string[]): Promise<readonly WireTensor[]> {
-    const next = this.tail.then(() => this.runNow(feeds, fetches));
-    this.tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    return next;
-  }
-
-  private async runNow(
-    feeds: readonly WireTensor[],
-    fetches: readonly string[],
-  ): Promise<readonly WireTensor[]> {
-    const inputs: Record<string, ort.Tensor> = {};
-    for (const f of feeds)
-      inputs[f.name] = new ort.Tensor(f.dtype, typedArray(f) as Float32Array, [...f.dims]);
-    const rows = feeds[0]?.dims[0] ?? 1;
+  /**
+   * Runs `inputs` (all with the same rows along the first dimension) now, blocking this thread for
+   * the run, and returns one tensor per output of the signature. Callers keep within `maxRows()`.
+   */
+  runNow(inputs: readonly Tensor[]): Tensor[] {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const t of inputs) feeds[t.name] = new ort.Tensor(t.dtype, t.data as Float32Array, t.dims);
+    const rows = inputs[0]?.dims[0] ?? 1;
     const predicted = this.estimateMs(rows) / this.drift;
-    let result: ort.InferenceSession.ReturnType;
-    let blockedMs: number;
+    const started = performance.now();
+    let result: ReturnType<NativeOrtSession['run']>;
     try {
-      // ORT's node binding runs the session in a setImmediate callback: its own turn of the loop.
-      ({ result, blockedMs } = await timedRun(this.session, inputs, fetches));
+      result = this.session.run(feeds);
     } catch (e) {
       throw new ProgradeError(
         'SERVING_INFERENCE_FAILED',
@@ -237,18 +198,19 @@ export class InlineSession {
         'terminal',
       );
     }
-    this.observe(blockedMs / Math.max(predicted, 1e-3));
-    return fetches.map((name): WireTensor => {
+    this.observe((performance.now() - started) / Math.max(predicted, 1e-3));
+    const outputs: Tensor[] = [];
+    for (const name of this.fetches) {
       const value = result[name];
       if (!value || !isNumeric(value.type))
         throw new ProgradeError('SERVING_INFERENCE_FAILED', `inference returned no numeric '${name}'`);
-      const data = value.data as TensorData;
-      // Our own buffer: ORT's output may be a view over a larger one (copied only then).
-      return { name, dtype: value.type, dims: [...value.dims], buffer: ownedBuffer(data) };
-    });
+      outputs.push({ name, dtype: value.type, dims: value.dims, data: value.data as TensorData });
+    }
+    return outputs;
   }
 
-  async close(): Promise<void> {
-    await this.session.release();
+  close(): Promise<void> {
+    this.session.release();
+    return Promise.resolve();
   }
 }

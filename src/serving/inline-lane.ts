@@ -1,0 +1,115 @@
+import { concatRows, sliceRows } from './batcher';
+import type { Tensor } from './tensors';
+import type { InlineSession } from './worker/inline-runner';
+
+interface Waiting {
+  readonly inputs: readonly Tensor[];
+  readonly rows: number;
+  readonly resolve: (outputs: readonly Tensor[]) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * When a version's small requests run on the event loop (worker/inline-runner.ts): one run per turn
+ * of the loop, either at once or batched at the end of the turn.
+ *
+ * - A request that finds the lane idle runs at once, inside its own handler: no promise, no extra
+ *   turn. This is the one-connection case, where waiting for company only adds latency (and where the
+ *   gateway measured 0.72× a bare server's req/s while it still deferred every run).
+ * - Requests arriving after that, in the same turn, wait for its end (`setImmediate`: after the poll
+ *   phase has handed over every socket that was ready) and share one run there. That run re-arms the
+ *   lane, so under sustained load every request waits for the end of its turn and batches: one run per
+ *   turn, each holding as many rows as the load brings, within `maxRows()`.
+ *
+ * So between two polls of the sockets the event loop runs at most two inline runs (one at once, one
+ * batched), each estimated within the session's `maxBlockMs`.
+ */
+export class InlineLane {
+  /** An end-of-turn callback is queued: this turn has had its run at once, or a batch is waiting. */
+  private armed = false;
+  private readonly waiting = new Map<string, Waiting[]>();
+  private readonly endOfTurn = (): void => this.endTurn();
+
+  constructor(private readonly session: InlineSession) {}
+
+  /** The most rows a request may have to run here (0: none, while the session's estimate is over its bound). */
+  maxRows(): number {
+    return this.session.maxRows();
+  }
+
+  /**
+   * The outputs of `inputs`, computed now when nothing ran here in this turn; undefined otherwise
+   * (then `submit` it). Throws what the run throws.
+   */
+  runNow(inputs: readonly Tensor[]): readonly Tensor[] | undefined {
+    if (this.armed) return undefined;
+    this.arm();
+    return this.session.runNow(inputs);
+  }
+
+  /** The outputs of `inputs`, from the batch run at the end of this turn. */
+  submit(inputs: readonly Tensor[], rows: number): Promise<readonly Tensor[]> {
+    return new Promise((resolve, reject) => {
+      const key = shapeKey(inputs);
+      const queue = this.waiting.get(key);
+      if (queue) queue.push({ inputs, rows, resolve, reject });
+      else this.waiting.set(key, [{ inputs, rows, resolve, reject }]);
+      this.arm();
+    });
+  }
+
+  private arm(): void {
+    if (this.armed) return;
+    this.armed = true;
+    setImmediate(this.endOfTurn);
+  }
+
+  /** Runs one batch of what waited (the first shape's, as many rows as fit); re-arms if anything ran. */
+  private endTurn(): void {
+    this.armed = false;
+    const first = this.waiting.entries().next();
+    if (first.done) return;
+    const [key, queue] = first.value;
+    const maxRows = Math.max(1, this.session.maxRows());
+    let rows = 0;
+    let count = 0;
+    while (count < queue.length) {
+      const next = (queue[count] as Waiting).rows;
+      if (count > 0 && rows + next > maxRows) break;
+      rows += next;
+      count++;
+    }
+    const batch = queue.splice(0, count);
+    // Served after the shapes that waited behind this one, so no shape starves another.
+    this.waiting.delete(key);
+    if (queue.length > 0) this.waiting.set(key, queue);
+    this.arm();
+    let outputs: readonly Tensor[];
+    try {
+      outputs = this.session.runNow(concatRows(batch, rows));
+    } catch (e) {
+      for (const item of batch) item.reject(e);
+      return;
+    }
+    let offset = 0;
+    for (const item of batch) {
+      try {
+        item.resolve(outputs.map((o) => sliceRows(o, offset, item.rows, rows)));
+      } catch (e) {
+        item.reject(e);
+      }
+      offset += item.rows;
+    }
+  }
+}
+
+/** Requests share a run only when every input has the same name, dtype and non-batch dimensions. */
+function shapeKey(inputs: readonly Tensor[]): string {
+  let key = '';
+  for (const t of inputs) {
+    key += `${t.name}:${t.dtype}:`;
+    for (let i = 1; i < t.dims.length; i++) key += `${t.dims[i]}x`;
+    key += '|';
+  }
+  return key;
+}
