@@ -223,21 +223,23 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     else discardBody(req, discard);
   };
 
+  // While close() drains, answers say `Connection: close`: a keep-alive client (or a load balancer)
+  // then opens its next connection to another replica instead of reusing one that is going away, and
+  // the socket closes right after the answer instead of idling until the keep-alive timeout. Answers
+  // read the flag when their headers are written (GatewayResponse, http-util.ts).
+  const lifecycle = { draining: false };
+
   /** Gives the request its id, echoed on every answer (errors included) and in every log line. */
   const stampRequestId = (req: IncomingMessage, res: ServerResponse): string => {
     const requestId = requestIdOf(req);
-    if (res instanceof GatewayResponse) res.requestId = requestId;
-    else res.setHeader(REQUEST_ID_HEADER, requestId);
+    if (res instanceof GatewayResponse) {
+      res.requestId = requestId;
+      res.policy = lifecycle;
+    } else {
+      res.setHeader(REQUEST_ID_HEADER, requestId);
+      if (lifecycle.draining) res.setHeader('connection', 'close');
+    }
     return requestId;
-  };
-
-  // While close() drains, answers say `Connection: close`: a keep-alive client (or a load balancer)
-  // then opens its next connection to another replica instead of reusing one that is going away, and
-  // the socket closes right after the answer instead of idling until the keep-alive timeout.
-  let draining = false;
-  const unanswered = new Set<ServerResponse>();
-  const closeAfterAnswer = (res: ServerResponse): void => {
-    if (!res.headersSent) res.setHeader('connection', 'close');
   };
 
   const logDebug = logger.isLevelEnabled('debug');
@@ -251,12 +253,9 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     const started = logDebug ? performance.now() : 0;
     const requestId = stampRequestId(req, res);
     traceRequest?.(req, res, requestId);
-    if (draining) closeAfterAnswer(res);
-    unanswered.add(res);
     const ticket = admission.ticket();
     // 'close' is emitted once per response, so `on` does what `once` would without its wrapper.
     res.on('close', () => {
-      unanswered.delete(res);
       ticket.release();
     });
     // One listener less per request when nobody reads debug lines (the level is fixed at start).
@@ -322,8 +321,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     whenReady: () => restored,
     close: () => {
       closing ??= (async () => {
-        draining = true;
-        for (const res of unanswered) closeAfterAnswer(res);
+        lifecycle.draining = true;
         await new Promise<void>((resolve) => {
           // Requests in flight finish; keep-alive sockets that stay open past the grace period are cut.
           const force = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
