@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { toolPaths } from '../src/devstack/tools';
 import { machineInfo } from './lib/machine';
+import { waitForQuiet } from './lib/quiet';
 import { BENCH_DIR, runRecord, type BenchResult, type Table } from './lib/report';
 import { bodiesFor, BODY_ROWS, type BodyKey } from './lib/serving-bodies';
 import { CATEGORIES, type ProfileResult } from './lib/serving-profile';
@@ -150,6 +151,7 @@ export async function runServingCompareBench(
           });
 
     const runs: Runs = new Map();
+    const settleMs: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       loadAverages.push(loadAverage());
       for (const point of points) {
@@ -157,6 +159,8 @@ export async function runServingCompareBench(
         // Rotate the order each round: no system always runs first after another's load.
         const order = eligible.map((_, i) => eligible[(i + round) % eligible.length] as RunningSystem);
         for (const s of order) {
+          // Each run starts on a settled machine, not in the previous system's wake (lib/quiet.ts).
+          settleMs.push(await waitForQuiet());
           const { raw: _raw, ...result } = await runWrk({
             url: `${s.url}${routeOf(point.protocol)}`,
             script: scripts.get(`${point.body}|${point.protocol}`) as string,
@@ -318,6 +322,7 @@ export async function runServingCompareBench(
       notes: [
         `The machine is shared: other work ran during the benchmark (1-minute load average over the rounds: ${loadAverages.join(' → ')} on ${machine.cores} cores). Absolute numbers are a floor; the ratios compare systems measured interleaved under the same load.`,
         'wrk runs on the same 2 cores as the servers; with 2 threads at 8 and 64 connections it takes up to one core itself.',
+        `Before each run the benchmark waited for the CPUs to settle (busy below 15 % of one CPU over 250 ms, at most 10 s; bench/lib/quiet.ts), so no run starts in the previous system's wake: median wait ${Math.round(spreadOf(settleMs).median)} ms, longest ${Math.round(Math.max(0, ...settleMs))} ms.`,
         'The CPU profiles come from `npx tsx bench/lib/serving-profile.ts <before|after>` (gateway under --cpu-prof, wrk load, main thread only; each sample goes to the deepest frame on its stack that belongs to a category). Profiling slows the gateway, so their req/s is not comparable with the table above.',
       ],
       raw: Object.fromEntries([...runs.entries()].map(([k, m]) => [k, Object.fromEntries(m)])),

@@ -70,10 +70,12 @@ const RULES: readonly (readonly [Category, (fn: string, url: string) => boolean]
       /zod|json-body|fast-json|request-tensors|codecs\/|body-parser/.test(url) ||
       (fn === 'decode' && url === ''),
   ],
-  ['ORT (main thread)', (_fn, url) => /onnxruntime|inline-runner/.test(url)],
+  ['ORT (main thread)', (_fn, url) => /onnxruntime|inline-runner|ort-native/.test(url)],
   [
     'worker-thread hop',
-    (_fn, url) => /worker-pool|batcher|node:internal\/worker|worker_threads|messageport/i.test(url),
+    // The inline lane is the event loop's batcher: the hop it replaces.
+    (_fn, url) =>
+      /worker-pool|batcher|inline-lane|node:internal\/worker|worker_threads|messageport/i.test(url),
   ],
   [
     'routing + gateway logic',

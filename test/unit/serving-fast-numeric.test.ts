@@ -122,6 +122,15 @@ describe('fast numeric parse – takes the common bodies', () => {
       '1e22',
       '1e23',
       '123.456e-20',
+      // Digits crossing the 15th and 19th significant digit in the integer part, the fraction, or both.
+      '1234567890123456789.123',
+      '123456789012345.6789',
+      '12345678901234567890123',
+      '0.000000000000000000001234567890123456789',
+      '0.0000001',
+      '-0.0',
+      '100000000000000000000.5',
+      '0.12345678901234567890123e5',
     ];
     for (let i = 0; i < 3000; i++) {
       const v =

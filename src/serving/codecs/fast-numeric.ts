@@ -103,6 +103,9 @@ function number(c: Cursor): number {
   let x = b[i];
   if (x === undefined || x < 0x30 || x > 0x39) return bail();
   // Significant digits: the first 15 exactly in `hi`, up to 4 more in `lo`; `exponent` scales them.
+  // One loop per stage of a digit's fate (into `hi`, into `lo`, past the 19th), so the loop a digit is
+  // read in has one comparison besides the digit test: this is the hot loop of a numeric body.
+  // (`undefined` past the end fails every digit test, so the bounds need no check of their own.)
   let hi = 0;
   let lo = 0;
   let loDigits = 0;
@@ -112,38 +115,51 @@ function number(c: Cursor): number {
   if (x === 0x30) {
     i++;
     x = b[i];
-    if (x !== undefined && x >= 0x30 && x <= 0x39) return bail(); // leading zero
+    if ((x as number) >= 0x30 && (x as number) <= 0x39) return bail(); // leading zero
   } else {
-    while (x !== undefined && x >= 0x30 && x <= 0x39) {
-      if (significant < 15) hi = hi * 10 + (x - 0x30);
-      else if (significant < 19) {
-        lo = lo * 10 + (x - 0x30);
-        loDigits++;
-      } else dropped++;
+    while ((x as number) >= 0x30 && (x as number) <= 0x39 && significant < 15) {
+      hi = hi * 10 + ((x as number) - 0x30);
       significant++;
-      i++;
-      x = b[i];
+      x = b[++i];
+    }
+    while ((x as number) >= 0x30 && (x as number) <= 0x39 && significant < 19) {
+      lo = lo * 10 + ((x as number) - 0x30);
+      loDigits++;
+      significant++;
+      x = b[++i];
+    }
+    while ((x as number) >= 0x30 && (x as number) <= 0x39) {
+      dropped++;
+      significant++;
+      x = b[++i];
     }
   }
   if (x === 0x2e) {
-    i++;
-    x = b[i];
+    x = b[++i];
     if (x === undefined || x < 0x30 || x > 0x39) return bail();
-    while (x !== undefined && x >= 0x30 && x <= 0x39) {
-      const d = x - 0x30;
-      if (significant === 0 && d === 0)
-        exponent -= 1; // leading zeros of a fraction
-      else {
-        if (significant < 15) hi = hi * 10 + d;
-        else if (significant < 19) {
-          lo = lo * 10 + d;
-          loDigits++;
-        }
-        significant++;
-        if (significant <= 19) exponent -= 1;
+    if (significant === 0)
+      // Leading zeros of a fraction only scale.
+      while (x === 0x30) {
+        exponent--;
+        x = b[++i];
       }
-      i++;
-      x = b[i];
+    while ((x as number) >= 0x30 && (x as number) <= 0x39 && significant < 15) {
+      hi = hi * 10 + ((x as number) - 0x30);
+      significant++;
+      exponent--;
+      x = b[++i];
+    }
+    while ((x as number) >= 0x30 && (x as number) <= 0x39 && significant < 19) {
+      lo = lo * 10 + ((x as number) - 0x30);
+      loDigits++;
+      significant++;
+      exponent--;
+      x = b[++i];
+    }
+    // Fraction digits past the 19th change nothing but the count (the value then goes to Number()).
+    while ((x as number) >= 0x30 && (x as number) <= 0x39) {
+      significant++;
+      x = b[++i];
     }
   }
   let exact = true;
