@@ -36,6 +36,7 @@ import { formatSpread, spreadOf, type Spread } from './lib/summary';
 
 const ROUNDS = Number(process.env.SERVING_COMPARE_ROUNDS ?? 3);
 const SECONDS = Number(process.env.SERVING_COMPARE_SECONDS ?? 3);
+const WARMUP_SECONDS = 1;
 const CONNECTIONS = [1, 8, 64] as const;
 const BODIES = Object.keys(BODY_ROWS) as BodyKey[];
 const PROTOCOLS: readonly Protocol[] = ['invocations', 'v2'];
@@ -159,8 +160,17 @@ export async function runServingCompareBench(
         // Rotate the order each round: no system always runs first after another's load.
         const order = eligible.map((_, i) => eligible[(i + round) % eligible.length] as RunningSystem);
         for (const s of order) {
-          // Each run starts on a settled machine, not in the previous system's wake (lib/quiet.ts).
+          // Each run starts on a settled machine, not in the previous system's wake (lib/quiet.ts),
+          // and after a short unrecorded warm-up of the same point: every system had sat idle while
+          // the others were measured, and what is compared is each one's steady state.
           settleMs.push(await waitForQuiet());
+          await runWrk({
+            url: `${s.url}${routeOf(point.protocol)}`,
+            script: scripts.get(`${point.body}|${point.protocol}`) as string,
+            connections: point.connections,
+            durationSec: WARMUP_SECONDS,
+            threads: point.connections >= 8 ? 2 : 1,
+          });
           const { raw: _raw, ...result } = await runWrk({
             url: `${s.url}${routeOf(point.protocol)}`,
             script: scripts.get(`${point.body}|${point.protocol}`) as string,
@@ -306,6 +316,7 @@ export async function runServingCompareBench(
           'GradientBoostingClassifier(n_estimators=100, max_depth=3), 30 float features, skl2onnx (zipmap off, one output: P(class 1) [N]), mlflow.onnx.log_model',
         rounds: ROUNDS,
         secondsPerRun: SECONDS,
+        warmupSecondsPerRun: WARMUP_SECONDS,
         connections: CONNECTIONS,
         bodies: Object.fromEntries(
           BODIES.flatMap((b) => PROTOCOLS.map((p) => [`${b} ${p}`, `${bodies[b][p].length} bytes`])),
