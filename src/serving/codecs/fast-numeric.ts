@@ -260,16 +260,21 @@ class Values {
 function numberRow(c: Cursor, out: Values): number {
   expect(c, 0x5b);
   let n = 0;
-  for (;;) {
+  do {
     out.push(number(c));
     n++;
-    ws(c);
-    const x = c.b[c.i];
-    c.i++;
-    if (x === 0x2c) continue;
-    if (x === 0x5d) return n;
-    return bail();
-  }
+  } while (moreItems(c));
+  return n;
+}
+
+/** After an array item: true at `,` (another item follows), false at `]` (consumed); anything else gives up. */
+function moreItems(c: Cursor): boolean {
+  ws(c);
+  const x = c.b[c.i];
+  c.i++;
+  if (x === 0x2c) return true;
+  if (x === 0x5d) return false;
+  return bail();
 }
 
 /**
@@ -313,15 +318,8 @@ function columns(c: Cursor): void {
     c.i++;
     return;
   }
-  for (;;) {
-    skipPlainString(c, 256);
-    ws(c);
-    const x = c.b[c.i];
-    c.i++;
-    if (x === 0x2c) continue;
-    if (x === 0x5d) return;
-    return bail();
-  }
+  do skipPlainString(c, 256);
+  while (moreItems(c));
 }
 
 /** `[[n, ...], ...]`: rows of the same width. */
@@ -330,19 +328,13 @@ function rowsOfNumbers(c: Cursor, limits: ParseLimits): GivenInput {
   const out = Values.onScratch();
   let rows = 0;
   let width = -1;
-  for (;;) {
+  do {
     const n = numberRow(c, out);
     if (width < 0) width = n;
     else if (n !== width) return bail();
     rows++;
     if (rows > limits.maxRows) return bail();
-    ws(c);
-    const x = c.b[c.i];
-    c.i++;
-    if (x === 0x2c) continue;
-    if (x === 0x5d) break;
-    return bail();
-  }
+  } while (moreItems(c));
   return { name: undefined, shape: [rows, width], values: out.done() };
 }
 
@@ -419,16 +411,10 @@ function reading(
 /** `[ {input}, ... ]`: at most 64 inputs. */
 function v2Inputs(c: Cursor, limits: ParseLimits, inputs: GivenInput[]): void {
   expect(c, 0x5b);
-  for (;;) {
+  do {
     inputs.push(v2Input(c, limits));
     if (inputs.length > 64) bail();
-    ws(c);
-    const x = c.b[c.i];
-    c.i++;
-    if (x === 0x2c) continue;
-    if (x === 0x5d) return;
-    return bail();
-  }
+  } while (moreItems(c));
 }
 
 function v2(c: Cursor, limits: ParseLimits): FastReading {
