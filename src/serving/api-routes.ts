@@ -14,10 +14,9 @@ import {
   headerValue,
   quoted,
   readBody,
-  sendJson,
-  sendText,
   type BodyLimits,
 } from './http-util';
+import { sendJson, sendText } from './answers';
 import { parseJsonBody } from './json-body';
 import type { GatewayLimits } from './limits';
 import type { GatewayMetrics } from './metrics';

@@ -1,4 +1,4 @@
-import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { ProgradeError, messageOf, type ErrorCode } from '../errors';
 
 /** An error with the HTTP status it is answered with; `code` is stable, the message says what is wrong. */
@@ -310,92 +310,6 @@ export function checkJsonContentType(req: IncomingMessage): void {
       'SERVING_CONTENT_ENCODING_UNSUPPORTED',
       `content-encoding ${quoted(encoding)} is not supported; send the body uncompressed`,
     );
-}
-
-/** What every answer of one server shares: whether it is draining (then answers close their connection). */
-export interface AnswerPolicy {
-  readonly draining: boolean;
-}
-
-/**
- * The gateway's answer object (the server is created with it). It carries what every answer adds to
- * its headers, read when the headers are written rather than set with `setHeader` when the request
- * arrives:
- * - the request's id, sent as `x-request-id`: one `setHeader` before `writeHead` moves Node's header
- *   writing onto its slow path (every header of the answer then goes through `setHeader`), a
- *   measurable share of a 1-row request;
- * - the server's drain state, sent as `Connection: close`: answers in flight when a drain starts
- *   need no list to be found in. The gateway kept one (a Set of unanswered responses), and that Set
- *   alone made requests that waited across a loop turn survive into the old generation (each rehash
- *   of its table left the old table, with its responses, reachable from the new one): at 8
- *   connections, 1 MB promoted per scavenge, scavenges of 2.5–5 ms and a p99 of 4–5 ms. Without it,
- *   0 KB, 0.5 ms and 1.4 ms (bench/RESULTS.md, serving-compare).
- */
-export class GatewayResponse<
-  Request extends IncomingMessage = IncomingMessage,
-> extends ServerResponse<Request> {
-  requestId: string | undefined = undefined;
-  policy: AnswerPolicy | undefined = undefined;
-}
-
-/** The header block of an answer: `headers` with the request's id and, while draining, `Connection: close`. */
-function answerHeaders(
-  res: ServerResponse,
-  headers: Record<string, string | number>,
-): Record<string, string | number> {
-  const { requestId, policy } = res as Partial<GatewayResponse>;
-  if (requestId !== undefined) headers['x-request-id'] = requestId;
-  if (policy?.draining === true) headers.connection = 'close';
-  return headers;
-}
-
-/** An answer whose body is already text (`text` may be empty: no body). */
-export function sendText(
-  res: ServerResponse,
-  status: number,
-  text: string,
-  headers: Record<string, string>,
-): void {
-  res.writeHead(
-    status,
-    answerHeaders(res, text === '' ? headers : { ...headers, 'content-length': Buffer.byteLength(text) }),
-  );
-  res.end(text === '' ? undefined : text);
-}
-
-export function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers?: Readonly<Record<string, string>>,
-): void {
-  const text = JSON.stringify(body);
-  // All headers in one writeHead and the body in one end(): Node sends them in a single write.
-  const head: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  };
-  if (headers) for (const name of Object.keys(headers)) head[name] = headers[name] as string;
-  res.writeHead(status, answerHeaders(res, head));
-  res.end(text);
-}
-
-export function sendError(
-  res: ServerResponse,
-  e: HttpError,
-  headers: Readonly<Record<string, string>> = {},
-): void {
-  const retry =
-    e.status === 429 || e.status === 503
-      ? { 'retry-after': String(Math.max(1, Math.ceil(e.reply.retryAfterSec ?? 1))) }
-      : {};
-  const close = e.reply.close ? { connection: 'close' } : {};
-  sendJson(
-    res,
-    e.status,
-    { error: e.message, code: e.code, ...e.details },
-    { ...retry, ...close, ...e.reply.headers, ...headers },
-  );
 }
 
 export function headerValue(req: IncomingMessage, name: string): string | undefined {

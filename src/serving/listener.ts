@@ -3,7 +3,8 @@ import { Server as HttpsServer, createServer as createHttpsServer } from 'node:h
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { answerClientErrors, capConnections } from './connections';
-import { GatewayResponse, HttpError, sendError } from './http-util';
+import { GatewayResponse, sendError } from './answers';
+import { HttpError } from './http-util';
 import type { GatewayLimits } from './limits';
 import type { GatewayMetrics } from './metrics';
 import type { TlsPair } from './tls';

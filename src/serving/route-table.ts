@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Caller } from './access';
 import type { Ticket } from './admission';
-import { HttpError, quoted, sendText } from './http-util';
+import { sendText } from './answers';
+import { HttpError, quoted } from './http-util';
 
 /** One request being served: the parsed URL, its path parameters and what it holds of the budgets. */
 export interface Ctx {

@@ -51,14 +51,8 @@ import { apiRoutes, variantHeaders } from './api-routes';
 import type { BatchingOptions } from './batcher';
 import { BodyParser } from './body-parser';
 import { Gateway, VariantError } from './gateway';
-import {
-  GatewayResponse,
-  HttpError,
-  DiscardRate,
-  discardBody,
-  publicMessageOf,
-  sendError,
-} from './http-util';
+import { GatewayResponse, answerHeader, sendError } from './answers';
+import { HttpError, DiscardRate, discardBody, publicMessageOf } from './http-util';
 import { resolveLimits } from './limits';
 import { listen } from './listener';
 import { LogThrottle } from './log-throttle';
@@ -96,7 +90,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const limits = resolveLimits(options.limits, options.maxBodyBytes);
   const metrics = new GatewayMetrics();
   // OpenTelemetry server spans (src/telemetry) when OTEL_EXPORTER_OTLP_ENDPOINT is set; else undefined.
-  const traceRequest = await gatewayRequestHook();
+  const traceRequest = await gatewayRequestHook(process.env, answerHeader);
   // Credentials and certificates first: a bad file stops the start before any thread is spawned.
   const security = await openSecurity(
     { ...options, token: options.token ?? process.env.PROGRADE_GATEWAY_TOKEN },
@@ -267,7 +261,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
             url: req.url?.slice(0, 200),
             status: res.statusCode,
             ms: performance.now() - started,
-            variant: res.getHeader('x-prograde-variant'),
+            variant: answerHeader(res, 'x-prograde-variant'),
             reqId: requestId,
           },
           'request',

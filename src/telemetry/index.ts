@@ -108,10 +108,11 @@ export type RequestHook = (req: IncomingMessage, res: ServerResponse, requestId:
  */
 export async function gatewayRequestHook(
   env: NodeJS.ProcessEnv = process.env,
+  headerOf?: (res: ServerResponse, name: string) => unknown,
 ): Promise<RequestHook | undefined> {
   const telemetry = await startTelemetry('prograde-gateway', env);
   if (!telemetry) return undefined;
-  return (await loadSdk()).serverSpanHook(telemetry);
+  return (await loadSdk()).serverSpanHook(telemetry, headerOf);
 }
 
 /** The commands that talk to a promotion's workflow: each is a span the workflow's spans continue. */

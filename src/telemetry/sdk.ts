@@ -246,12 +246,19 @@ const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
 };
 
 /**
+ * Reads a header of an answer once it is sent. The gateway writes its headers in one `writeHead`
+ * (src/serving/answers.ts), which `getHeader` does not see, and passes its own reader.
+ */
+export type AnswerHeaderReader = (res: ServerResponse, name: string) => unknown;
+
+/**
  * The gateway's SERVER span of one request: it continues the caller's traceparent (a malformed one
  * starts a new trace, as W3C Trace Context says) and ends when the answer is sent or the connection
  * closes, with the status code and the request id.
  */
 export function serverSpanHook(
   telemetry: Telemetry,
+  headerOf: AnswerHeaderReader = (res, name) => res.getHeader(name),
 ): (req: IncomingMessage, res: ServerResponse, requestId: string) => void {
   return (req, res, requestId) => {
     const parent: Context = propagation.extract(ROOT_CONTEXT, req.headers, headerGetter);
@@ -273,7 +280,7 @@ export function serverSpanHook(
     );
     res.once('close', () => {
       span.setAttribute('http.response.status_code', res.statusCode);
-      const variant = res.getHeader('x-prograde-variant');
+      const variant = headerOf(res, 'x-prograde-variant');
       if (typeof variant === 'string') span.setAttribute('prograde.variant', variant);
       if (!res.writableFinished)
         span.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the answer' });

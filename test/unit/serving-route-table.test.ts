@@ -2,7 +2,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Admission } from '../../src/serving/admission';
-import { HttpError, bufferedBody, readBody, sendError, sendJson } from '../../src/serving/http-util';
+import { sendError, sendJson } from '../../src/serving/answers';
+import { HttpError, bufferedBody, readBody } from '../../src/serving/http-util';
 import { compileRoutes, dispatch, type Route } from '../../src/serving/route-table';
 
 /**
