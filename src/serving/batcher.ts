@@ -50,22 +50,22 @@ export class MicroBatcher {
 
   /** `inputs` all carry `rows` rows along their first dimension. */
   submit(inputs: readonly Tensor[], rows: number): Promise<readonly Tensor[]> {
-    const shapeKey = inputs.map((t) => `${t.name}:${t.dtype}:${t.dims.slice(1).join('x')}`).join('|');
+    const key = shapeKey(inputs);
     return new Promise((resolve, reject) => {
-      let queue = this.queues.get(shapeKey);
+      let queue = this.queues.get(key);
       if (!queue) {
         queue = { items: [], rows: 0, timer: undefined };
-        this.queues.set(shapeKey, queue);
+        this.queues.set(key, queue);
       }
-      if (queue.rows > 0 && queue.rows + rows > this.options.maxBatchSize) this.flush(shapeKey);
-      queue = this.queues.get(shapeKey) ?? { items: [], rows: 0, timer: undefined };
-      this.queues.set(shapeKey, queue);
+      if (queue.rows > 0 && queue.rows + rows > this.options.maxBatchSize) this.flush(key);
+      queue = this.queues.get(key) ?? { items: [], rows: 0, timer: undefined };
+      this.queues.set(key, queue);
       queue.items.push({ inputs, rows, resolve, reject });
       queue.rows += rows;
       const idle =
         this.options.maxConcurrentRuns !== undefined && this.inFlight < this.options.maxConcurrentRuns;
-      if (queue.rows >= this.options.maxBatchSize || idle) this.flush(shapeKey);
-      else queue.timer ??= setTimeout(() => this.flush(shapeKey), this.options.maxWaitMs);
+      if (queue.rows >= this.options.maxBatchSize || idle) this.flush(key);
+      else queue.timer ??= setTimeout(() => this.flush(key), this.options.maxWaitMs);
     });
   }
 
@@ -152,4 +152,15 @@ export function sliceRows(t: Tensor, start: number, rows: number, totalRows: num
   const width = rowWidth(t.dims);
   const data = t.data.slice(start * width, (start + rows) * width) as TensorData;
   return { name: t.name, dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };
+}
+
+/** Requests share a run only when every input has the same name, dtype and non-batch dimensions. */
+export function shapeKey(inputs: readonly Tensor[]): string {
+  let key = '';
+  for (const t of inputs) {
+    key += `${t.name}:${t.dtype}:`;
+    for (let i = 1; i < t.dims.length; i++) key += `${t.dims[i]}x`;
+    key += '|';
+  }
+  return key;
 }

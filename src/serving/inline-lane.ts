@@ -1,4 +1,4 @@
-import { concatRows, sliceRows } from './batcher';
+import { concatRows, shapeKey, sliceRows } from './batcher';
 import type { Tensor } from './tensors';
 import type { InlineSession } from './worker/inline-runner';
 
@@ -101,15 +101,4 @@ export class InlineLane {
       offset += item.rows;
     }
   }
-}
-
-/** Requests share a run only when every input has the same name, dtype and non-batch dimensions. */
-function shapeKey(inputs: readonly Tensor[]): string {
-  let key = '';
-  for (const t of inputs) {
-    key += `${t.name}:${t.dtype}:`;
-    for (let i = 1; i < t.dims.length; i++) key += `${t.dims[i]}x`;
-    key += '|';
-  }
-  return key;
 }
