@@ -233,7 +233,7 @@ function waitingForSamples(
 function latencyCheck(stable: Window, canary: Window, analysis: CanaryAnalysis): CheckResult {
   const name = 'latency increase';
   const metric = 'canary/stable median latency ratio (Hodges–Lehmann)';
-  const { alpha, maxIncreaseRatio } = analysis.latency;
+  const { alpha, maxIncreaseRatio, maxIncreaseMs } = analysis.latency;
   const base = { name, metric, threshold: maxIncreaseRatio, comparator: '<=' as const };
   const c = finite(latencySamples(canary));
   const s = finite(latencySamples(stable));
@@ -246,12 +246,15 @@ function latencyCheck(stable: Window, canary: Window, analysis: CanaryAnalysis):
   const stableMedian = median(s);
   // Latencies are positive milliseconds; a zero median only happens with a broken clock.
   const ratio = stableMedian > 0 ? (stableMedian + shift) / stableMedian : shift > 0 ? Infinity : 1;
+  const margin = latencyMargin(analysis, stableMedian);
   const evidence = {
     canary: summarize(c),
     stable: summarize(s),
     hodgesLehmannShiftMs: round(shift),
     hodgesLehmannPairs: cSub.length * sSub.length,
     ratio: Number.isFinite(ratio) ? round(ratio) : null,
+    maxIncreaseMs,
+    allowedShiftMs: round(margin.allowedShiftMs),
     mannWhitneyU: mw.statistic,
     z: round(mw.z),
     pValue: mw.pValue,
@@ -260,31 +263,48 @@ function latencyCheck(stable: Window, canary: Window, analysis: CanaryAnalysis):
   };
   const common = {
     ...base,
+    threshold: margin.ratio,
     ...(Number.isFinite(ratio) ? { value: round(ratio) } : {}),
     sampleSize: c.length,
     evidence,
   };
   const what = `canary latency ${round(ratio, 3)}× stable (median ${round(stableMedian, 2)}ms, shift ${round(shift, 2)}ms)`;
   const significant = mw.pValue < alpha;
-  if (significant && ratio > maxIncreaseRatio) {
+  const within = shift <= margin.allowedShiftMs;
+  if (significant && !within) {
     return {
       ...common,
       status: 'failed',
-      message: `${what} exceeds ${maxIncreaseRatio}× and is significant (Mann–Whitney p=${round(mw.pValue, 6)} < ${alpha})`,
+      message: `${what} exceeds ${margin.text} and is significant (Mann–Whitney p=${round(mw.pValue, 6)} < ${alpha})`,
     };
   }
-  if (ratio <= maxIncreaseRatio) {
+  if (within) {
     return {
       ...common,
       status: 'passed',
-      message: `${what} within ${maxIncreaseRatio}×${significant ? ` (significant, p=${round(mw.pValue, 6)}, but too small to matter)` : ''}`,
+      message: `${what} within ${margin.text}${significant ? ` (significant, p=${round(mw.pValue, 6)}, but too small to matter)` : ''}`,
     };
   }
   return {
     ...common,
     status: 'inconclusive',
-    message: `${what} exceeds ${maxIncreaseRatio}× but is not significant yet (Mann–Whitney p=${round(mw.pValue, 4)} ≥ ${alpha}); waiting for more samples`,
+    message: `${what} exceeds ${margin.text} but is not significant yet (Mann–Whitney p=${round(mw.pValue, 4)} ≥ ${alpha}); waiting for more samples`,
   };
+}
+
+/**
+ * The latency margin at a stable median m: the canary's median may reach max(ratio·m, m + ms). Reported
+ * as the ratio it allows at m (the check's threshold) and in words.
+ */
+function latencyMargin(
+  analysis: CanaryAnalysis,
+  stableMedianMs: number,
+): { ratio: number; allowedShiftMs: number; text: string } {
+  const { maxIncreaseRatio: r, maxIncreaseMs: ms } = analysis.latency;
+  const allowedShiftMs = Math.max((r - 1) * stableMedianMs, ms);
+  const ratio = stableMedianMs > 0 ? round(Math.max(r, (stableMedianMs + ms) / stableMedianMs)) : r;
+  const text = ms > 0 ? `${r}× or +${ms}ms, whichever is larger` : `${r}×`;
+  return { ratio, allowedShiftMs, text };
 }
 
 function predictionCheck(stable: Window, canary: Window, analysis: CanaryAnalysis): CheckResult {
@@ -556,7 +576,7 @@ function sequentialLatencyCheck(
   tuning: SequentialTuning,
 ): CheckResult {
   const name = 'latency increase';
-  const { alpha, maxIncreaseRatio } = analysis.latency;
+  const { alpha, maxIncreaseRatio, maxIncreaseMs } = analysis.latency;
   const base = sequentialBase(name, 'canary/stable median latency ratio', maxIncreaseRatio);
   const c = Float64Array.from(finite(latencySamples(canary))).sort();
   const s = Float64Array.from(finite(latencySamples(stable))).sort();
@@ -567,17 +587,19 @@ function sequentialLatencyCheck(
     k: tuning.latencyConcentration,
     combine: 'product',
   });
-  const fail = test.logEValue(maxIncreaseRatio, 'greater');
-  const pass = test.logEValue(maxIncreaseRatio, 'less');
+  const fail = test.logEValue(maxIncreaseRatio, 'greater', maxIncreaseMs);
+  const pass = test.logEValue(maxIncreaseRatio, 'less', maxIncreaseMs);
   const limit = Math.log(1 / alpha);
   const cm = median(c);
   const sm = median(s);
   const ratio = sm > 0 ? cm / sm : cm > 0 ? Infinity : 1;
+  const margin = latencyMargin(analysis, sm);
   const cs = tuning.bounds ? test.bounds(alpha) : undefined;
   const evidence = {
     canary: summarize(Array.from(c)),
     stable: summarize(Array.from(s)),
     medianRatio: Number.isFinite(ratio) ? round(ratio) : null,
+    maxIncreaseMs,
     eValueExceedsMax: eValue(fail),
     eValueWithinMax: eValue(pass),
     alpha,
@@ -587,6 +609,7 @@ function sequentialLatencyCheck(
   };
   const common = {
     ...base,
+    threshold: margin.ratio,
     ...(Number.isFinite(ratio) ? { value: round(ratio) } : {}),
     sampleSize: c.length,
     evidence,
@@ -600,20 +623,20 @@ function sequentialLatencyCheck(
     return {
       ...common,
       status: 'failed',
-      message: `${what}: above ${maxIncreaseRatio}× (e-value ${eValue(fail)} ≥ 1/α = ${round(1 / alpha, 2)})${range}`,
+      message: `${what}: above ${margin.text} (e-value ${eValue(fail)} ≥ 1/α = ${round(1 / alpha, 2)})${range}`,
     };
   }
   if (pass >= limit) {
     return {
       ...common,
       status: 'passed',
-      message: `${what}: within ${maxIncreaseRatio}× (e-value ${eValue(pass)} ≥ 1/α = ${round(1 / alpha, 2)})${range}`,
+      message: `${what}: within ${margin.text} (e-value ${eValue(pass)} ≥ 1/α = ${round(1 / alpha, 2)})${range}`,
     };
   }
   return {
     ...common,
     status: 'inconclusive',
-    message: `${what}: not yet known to be within or above ${maxIncreaseRatio}×${range}; waiting for more samples`,
+    message: `${what}: not yet known to be within or above ${margin.text}${range}; waiting for more samples`,
   };
 }
 

@@ -41,6 +41,7 @@ export function trafficOf(stats: StatsSnapshot): ObservedTraffic {
     requestsPerSecond: (requests * 1000) / windowMs,
     errorRate: stable && stable.requests > 0 ? stable.errors / stable.requests : 0,
     latencyLogSd: sd,
+    ...(logs.length >= 20 ? { latencyMedianMs: Math.exp(mean) } : {}),
     requests,
     windowMs,
     latencyAssumed: logs.length < 20,

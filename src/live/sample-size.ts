@@ -23,7 +23,7 @@ export { humanMs } from './plan-warnings';
  *   error rate within maxErrorRateIncrease, median latency ratio within maxIncreaseRatio, score PSI
  *   within maxPsi — which is when a sequential bake may end after its minimum.
  * - regression: error rate up by twice the margin, or median latency up by twice the tolerated
- *   increase. Time until the check fails, which is when the canary rolls back.
+ *   increase (the larger of the ratio's and the absolute allowance's, at the champion's median). Time until the check fails, which is when the canary rolls back.
  *
  * Latencies and scores stop accumulating when a version has the gateway's maxSamples of them (the window
  * keeps a prefix), so checks on them may never decide at high weights over long steps; counts (errors)
@@ -37,6 +37,12 @@ export interface TrafficProfile {
   readonly errorRate: number;
   /** Standard deviation of log latency (latencies assumed log-normal around a common median). */
   readonly latencyLogSd: number;
+  /**
+   * The champion's median latency, ms, when known. The latency margin's absolute part
+   * (latency.maxIncreaseMs) matters only relative to it; without it the plan uses the ratio alone,
+   * which can only make a healthy step's planned time longer.
+   */
+  readonly latencyMedianMs?: number;
 }
 
 export interface PlanOptions {
@@ -166,10 +172,16 @@ function grid(n: number, sd: number, shift: number): Float64Array {
   return out;
 }
 
+/** The latency margin as the judge applies it: a ratio and, at a known champion median, an allowance. */
+interface LatencyMargin {
+  readonly maxRatio: number;
+  readonly maxIncreaseMs: number;
+}
+
 function latencyDecides(
   seen: Seen,
   traffic: TrafficProfile,
-  maxRatio: number,
+  margin: LatencyMargin,
   alpha: number,
   z: number,
   ratio: number,
@@ -182,12 +194,15 @@ function latencyDecides(
   // Standard error of a log median: √(π/2)·σ/√n per side.
   const se = Math.sqrt(Math.PI / 2) * sd * Math.sqrt(1 / nC + 1 / nS);
   const shift = Math.log(ratio) + (side === 'less' ? z * se : -z * se);
-  const test = new QuantileRatioTest(grid(nC, sd, shift), grid(nS, sd, 0), {
+  const m = traffic.latencyMedianMs;
+  const known = m !== undefined && m > 0;
+  const centre = known ? Math.log(m) : 0;
+  const test = new QuantileRatioTest(grid(nC, sd, centre + shift), grid(nS, sd, centre), {
     p: 0.5,
     k: DEFAULT_SEQUENTIAL_TUNING.latencyConcentration,
     combine: 'product',
   });
-  return test.logEValue(maxRatio, side) >= Math.log(1 / alpha);
+  return test.logEValue(margin.maxRatio, side, known ? margin.maxIncreaseMs : 0) >= Math.log(1 / alpha);
 }
 
 function predictionNonInferior(seen: Seen, maxPsi: number, alpha: number): boolean {
@@ -212,8 +227,16 @@ function planChecks(
   const at = (t: number): Seen => seenAfter(t, weight, traffic, o.maxSamples);
   const margin = a.maxErrorRateIncrease;
   const maxRatio = a.latency.maxIncreaseRatio;
-  const slowRatio = 1 + 2 * (maxRatio - 1);
-  const latencyPlanned = maxRatio > 1;
+  const m = traffic.latencyMedianMs;
+  const latencyMargin: LatencyMargin = { maxRatio, maxIncreaseMs: a.latency.maxIncreaseMs };
+  // Twice the tolerated increase at the champion's median (the ratio's alone when it is not known).
+  const byAllowance = m !== undefined && m > 0 && a.latency.maxIncreaseMs / m > maxRatio - 1;
+  const tolerated = byAllowance ? a.latency.maxIncreaseMs / m : maxRatio - 1;
+  const slowRatio = 1 + 2 * tolerated;
+  const latencyPlanned = tolerated > 0;
+  const slowText = byAllowance
+    ? `+${round(2 * a.latency.maxIncreaseMs)} ms median latency (${round(slowRatio)}×)`
+    : `${round(slowRatio)}× median latency`;
   return [
     {
       name: 'error rate increase',
@@ -234,17 +257,17 @@ function planChecks(
       name: 'latency increase',
       nonInferiorMs: latencyPlanned
         ? firstTime(
-            (t) => latencyDecides(at(t), traffic, maxRatio, levels.latency, z, 1, 'less'),
+            (t) => latencyDecides(at(t), traffic, latencyMargin, levels.latency, z, 1, 'less'),
             o.horizonMs,
           )
         : null,
       regressionMs: latencyPlanned
         ? firstTime(
-            (t) => latencyDecides(at(t), traffic, maxRatio, levels.latency, z, slowRatio, 'greater'),
+            (t) => latencyDecides(at(t), traffic, latencyMargin, levels.latency, z, slowRatio, 'greater'),
             o.horizonMs,
           )
         : null,
-      regression: latencyPlanned ? `${round(slowRatio)}× median latency` : null,
+      regression: latencyPlanned ? slowText : null,
     },
     {
       name: 'prediction drift',

@@ -470,6 +470,13 @@ export const CanaryAnalysis = z.strictObject({
         description:
           'Non-inferiority margin of latency: canary/stable median latency ratio, same traffic and step',
       }),
+      // A ratio alone reads sub-millisecond medians as noise: at 0.1 ms a scheduler hiccup or one
+      // more ONNX op is 1.3×. An absolute allowance leaves slower models (median ≥ 2.5 ms at the
+      // defaults) judged by the ratio alone.
+      maxIncreaseMs: z.number().min(0).max(60_000).default(0.5).meta({
+        description:
+          'Absolute part of the latency margin: the canary median may exceed the stable median by maxIncreaseRatio× or by this many milliseconds, whichever is larger (0: the ratio alone)',
+      }),
     })
     .prefault({}),
   prediction: z

@@ -599,21 +599,33 @@ export class QuantileRatioTest {
   }
 
   /**
-   * log e-value against H₀: Q_a(p) ≤ ratio·Q_b(p) ('greater') or H₀: Q_a(p) ≥ ratio·Q_b(p) ('less'),
-   * the infimum over every threshold q of the canary's and the stable's indicator mixtures.
+   * log e-value against H₀: Q_a(p) ≤ g(Q_b(p)) ('greater') or H₀: Q_a(p) ≥ g(Q_b(p)) ('less'), with
+   * g(y) = max(ratio·y, y + allowance): the infimum over every threshold q of the canary's and the
+   * stable's indicator mixtures. `allowance` (default 0: a pure ratio) is an absolute increase that is
+   * always within the margin, so that a ratio on sub-millisecond medians does not call scheduling noise
+   * a regression. Any strictly increasing g keeps the test exact: Q_{g(Y)}(p) = g(Q_Y(p)), so the
+   * stable sample is mapped through g and compared with the canary's as it is.
    */
-  logEValue(ratio: number, side: Side): number {
+  logEValue(ratio: number, side: Side, allowance = 0): number {
     if (!(ratio > 0) || !Number.isFinite(ratio))
       throw new StatsInputError(`ratio must be positive, got ${ratio}`);
+    if (!(allowance >= 0) || !Number.isFinite(allowance))
+      throw new StatsInputError(`allowance must be finite and at least 0, got ${allowance}`);
     const { a, b, scaled } = this;
     const nA = a.length;
     const nB = b.length;
-    for (let j = 0; j < nB; j++) scaled[j] = ratio * (b[j] as number);
+    // (Without an allowance g is the ratio alone, also below 1, where the bounds' bisection looks.)
+    if (allowance === 0) for (let j = 0; j < nB; j++) scaled[j] = ratio * (b[j] as number);
+    else
+      for (let j = 0; j < nB; j++) {
+        const y = b[j] as number;
+        scaled[j] = Math.max(ratio * y, y + allowance);
+      }
     const product = this.tuning.combine === 'product';
     const combine = (la: number, lb: number): number =>
       product ? la + logHedged(lb) : Math.max(la, lb) + Math.log1p(Math.exp(-Math.abs(la - lb))) - Math.LN2;
-    // Counts at a threshold q: for 'greater', A above (#{a > q}) and B below (#{r·b < q}); for 'less',
-    // A below (#{a < q}) and B above (#{r·b > q}). Both are smallest exactly at an observed value, so
+    // Counts at a threshold q: for 'greater', A above (#{a > q}) and B below (#{g(b) < q}); for 'less',
+    // A below (#{a < q}) and B above (#{g(b) > q}). Both are smallest exactly at an observed value, so
     // the infimum over q is attained at one of them, or at ±∞.
     const greater = side === 'greater';
     const tableA = greater ? this.aAbove : this.aBelow;
@@ -645,11 +657,11 @@ export class QuantileRatioTest {
     let qLo = -Infinity;
     let qHi = Infinity;
     if (greater) {
-      // #{a > q} < capA  ⟺  q ≥ a[nA − capA];  #{r·b < q} < capB  ⟺  q ≤ scaled[capB − 1].
+      // #{a > q} < capA  ⟺  q ≥ a[nA − capA];  #{g(b) < q} < capB  ⟺  q ≤ scaled[capB − 1].
       if (capA <= nA) qLo = capA === 0 ? Infinity : (a[nA - capA] as number);
       if (capB <= nB) qHi = capB === 0 ? -Infinity : (scaled[capB - 1] as number);
     } else {
-      // #{a < q} < capA  ⟺  q ≤ a[capA − 1];  #{r·b > q} < capB  ⟺  q ≥ scaled[nB − capB].
+      // #{a < q} < capA  ⟺  q ≤ a[capA − 1];  #{g(b) > q} < capB  ⟺  q ≥ scaled[nB − capB].
       if (capA <= nA) qHi = capA === 0 ? -Infinity : (a[capA - 1] as number);
       if (capB <= nB) qLo = capB === 0 ? Infinity : (scaled[nB - capB] as number);
     }

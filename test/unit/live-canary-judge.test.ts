@@ -94,6 +94,38 @@ describe('canary judge', () => {
     expect(v.status).toBe('passed');
   });
 
+  it('judges sub-millisecond medians by the absolute allowance: +0.04 ms on 0.12 ms passes, +0.6 ms fails', () => {
+    // 1.33× on 0.12 ms is one more ONNX op or a scheduler hiccup; the ratio alone rolled such canaries back.
+    const stable = window({ requests: 2000, latencyMs: 0.12, latencySigma: 0.1, seed: 51 });
+    const bit = window({ version: '2', requests: 2000, latencyMs: 0.16, latencySigma: 0.1, seed: 52 });
+    const verdict = (canary: typeof bit, a: CanaryAnalysis) =>
+      check(judgeCanary(snapshot({ stable, canary }), a), 'latency increase');
+    const slightly = verdict(bit, analysis);
+    expect(slightly.value).toBeGreaterThan(1.25);
+    expect(slightly.status).toBe('passed');
+    expect(slightly.message).toContain('1.2× or +0.5ms, whichever is larger');
+    // The threshold reported is the ratio the margin allows at this stable median: (0.12 + 0.5) / 0.12.
+    expect(slightly.threshold).toBeGreaterThan(5);
+    expect(slightly.evidence).toMatchObject({ maxIncreaseMs: 0.5 });
+    // The ratio alone, as before the allowance: the same canary fails.
+    const ratioOnly = CanaryAnalysis.parse({ minSamples: 50, latency: { maxIncreaseMs: 0 } });
+    expect(verdict(bit, ratioOnly).status).toBe('failed');
+    const much = window({ version: '2', requests: 2000, latencyMs: 0.72, latencySigma: 0.1, seed: 53 });
+    expect(verdict(much, analysis).status).toBe('failed');
+  });
+
+  it('leaves slower models to the ratio: +4 ms on 10 ms fails whatever the allowance', () => {
+    const v = judgeCanary(
+      snapshot({
+        stable: window({ requests: 400, latencyMs: 10, seed: 54 }),
+        canary: window({ version: '2', requests: 400, latencyMs: 14, seed: 55 }),
+      }),
+      analysis,
+    );
+    expect(check(v, 'latency increase').status).toBe('failed');
+    expect(check(v, 'latency increase').threshold).toBe(1.2);
+  });
+
   it('fails a canary whose score distribution shifted, on PSI backed by KS', () => {
     const v = judgeCanary(
       snapshot({
@@ -262,6 +294,18 @@ describe('canary judge, sequential mode', () => {
     );
     expect(check(slow, 'latency increase').status).toBe('failed');
     expect(check(slow, 'latency increase').message).toContain('above 1.1×');
+  });
+
+  it('sequentially too, sub-millisecond medians are judged by the absolute allowance', () => {
+    const stable = window({ requests: 4000, latencyMs: 0.12, latencySigma: 0.1, seed: 56 });
+    const bit = window({ version: '2', requests: 2000, latencyMs: 0.16, latencySigma: 0.1, seed: 57 });
+    const much = window({ version: '2', requests: 2000, latencyMs: 0.72, latencySigma: 0.1, seed: 58 });
+    const latency = (canary: typeof bit, a: typeof spent) =>
+      check(judgeCanary(snapshot({ stable, canary }), a, sequential), 'latency increase');
+    expect(latency(bit, spent).status).toBe('passed');
+    expect(latency(bit, spent).message).toContain('within 1.1× or +0.5ms');
+    expect(latency(bit, { ...spent, latency: { ...spent.latency, maxIncreaseMs: 0 } }).status).toBe('failed');
+    expect(latency(much, spent).status).toBe('failed');
   });
 
   it('fails a clear shift of the score distribution', () => {

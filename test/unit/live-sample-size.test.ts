@@ -89,6 +89,29 @@ describe('sample-size planning', () => {
     expect(share(t / 3)).toBeLessThan(0.5);
   });
 
+  it('latency at sub-millisecond medians: plans with the absolute allowance, and the plan holds', () => {
+    const fast: TrafficProfile = { ...traffic, latencyMedianMs: 0.1 };
+    const latencyPlan = (t: TrafficProfile) =>
+      planCanary(canary, t, { power: 0.8 }).steps[0]?.checks.find((c) => c.name === 'latency increase');
+    const withAllowance = latencyPlan(fast);
+    const ratioOnly = check('latency increase');
+    expect(withAllowance?.nonInferiorMs as number).toBeLessThan(ratioOnly?.nonInferiorMs as number);
+    // Twice the tolerated increase at 0.1 ms is +1 ms: 11× the median, not 1.4×.
+    expect(withAllowance?.regression).toBe('+1 ms median latency (11×)');
+    const t = withAllowance?.nonInferiorMs as number;
+    const rng = seededRng(11);
+    const n = perSide(t);
+    const draw = () =>
+      Float64Array.from({ length: n }, () => 0.1 * Math.exp(traffic.latencyLogSd * rng.normal())).sort();
+    let decided = 0;
+    for (let r = 0; r < 300; r++) {
+      const test = new QuantileRatioTest(draw(), draw(), { p: 0.5, k: [25, 2], combine: 'product' });
+      const { maxIncreaseRatio, maxIncreaseMs, alpha } = canary.analysis.latency;
+      if (test.logEValue(maxIncreaseRatio, 'less', maxIncreaseMs) >= Math.log(1 / alpha)) decided++;
+    }
+    expect(decided / 300).toBeGreaterThanOrEqual(0.68);
+  });
+
   it('a { min, max } bake ends by evidence, a fixed one at its maximum; bonferroni runs every bake to its maximum', () => {
     expect(step?.endsBy).toBe('evidence');
     expect(step?.likelyMs).toBe(Math.ceil((step?.nonInferiorMs as number) / 1000) * 1000);
@@ -130,6 +153,8 @@ describe('canary plan lines', () => {
     expect(t.errorRate).toBeCloseTo(0.01, 9);
     expect(t.latencyLogSd).toBeGreaterThan(0.27);
     expect(t.latencyLogSd).toBeLessThan(0.33);
+    expect(t.latencyMedianMs as number).toBeGreaterThan(9.5);
+    expect(t.latencyMedianMs as number).toBeLessThan(10.5);
     expect(t.latencyAssumed).toBe(false);
   });
 

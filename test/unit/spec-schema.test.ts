@@ -75,7 +75,7 @@ describe('promotion spec schema – defaults', () => {
       minSamples: 50,
       maxErrorRateIncrease: 0.01,
       errorRateAlpha: 0.05,
-      latency: { alpha: 0.02, maxIncreaseRatio: 1.2 },
+      latency: { alpha: 0.02, maxIncreaseRatio: 1.2, maxIncreaseMs: 0.5 },
       prediction: { maxPsi: 3, ksAlpha: 0.01 },
       onInconclusive: { extendBy: 30_000, maxExtensions: 3, then: 'fail' },
     });

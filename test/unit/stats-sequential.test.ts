@@ -465,6 +465,26 @@ describe('quantile ratio of two samples', () => {
     expect(cs.upper).toBeLessThan(1.1);
   });
 
+  it('an absolute allowance is the same test on the stable sample mapped through max(r·y, y + d)', () => {
+    const r = createRng(5);
+    const a = sorted(logNormal(r, 400, 0.16, 0.1));
+    const b = sorted(logNormal(r, 900, 0.12, 0.1));
+    const mapped = sorted(b.map((y) => Math.max(1.2 * y, y + 0.5)));
+    const t = { p: 0.5, k: 25, combine: 'product' as const };
+    for (const side of ['greater', 'less'] as const)
+      expect(new QuantileRatioTest(a, b, t).logEValue(1.2, side, 0.5)).toBe(
+        new QuantileRatioTest(a, mapped, t).logEValue(1, side),
+      );
+    // 1.33× on 0.12 ms medians: beyond a 1.2× ratio, well within +0.5 ms.
+    const test = new QuantileRatioTest(a, b, t);
+    expect(test.logEValue(1.2, 'greater')).toBeGreaterThan(Math.log(100));
+    expect(test.logEValue(1.2, 'less', 0.5)).toBeGreaterThan(Math.log(100));
+    expect(test.logEValue(1.2, 'greater', 0.5)).toBeLessThan(0);
+    expect(() => test.logEValue(1.2, 'less', -0.1)).toThrow(StatsInputError);
+    expect(() => test.logEValue(1.2, 'less', Number.NaN)).toThrow(StatsInputError);
+    expect(() => test.logEValue(1.2, 'less', Infinity)).toThrow(StatsInputError);
+  });
+
   it('refuses unsorted or non-finite samples', () => {
     const t = { p: 0.5, k: 10, combine: 'product' as const };
     expect(() => new QuantileRatioTest(Float64Array.from([2, 1]), Float64Array.from([1]), t)).toThrow(
@@ -602,6 +622,38 @@ describe('anytime validity (seeded simulation)', () => {
           return false;
         },
         side === 'greater' ? 13 : 14,
+      );
+      expect(result.rate).toBeLessThanOrEqual(result.bound);
+    }
+  });
+
+  it('median test with an absolute allowance: canary median exactly m + d, rejects either side in ≤ α of streams', () => {
+    const alpha = 0.1;
+    const limit = Math.log(1 / alpha);
+    for (const side of ['greater', 'less'] as const) {
+      const result = everRejects(
+        300,
+        alpha,
+        (r) => {
+          const a: number[] = [];
+          const b: number[] = [];
+          for (let look = 1; look <= 25; look++) {
+            for (let i = 0; i < 20; i++) {
+              // m = 0.4 ms, d = 0.5 ms ≥ (1.2 − 1)·m: the margin's bound is m + d = 0.9 ms.
+              if (r.uniform() < 0.3) a.push(0.9 * Math.exp(0.3 * r.normal()));
+              else b.push(0.4 * Math.exp(0.3 * r.normal()));
+            }
+            if (a.length === 0 || b.length === 0) continue;
+            const test = new QuantileRatioTest(sorted(Float64Array.from(a)), sorted(Float64Array.from(b)), {
+              p: 0.5,
+              k: 25,
+              combine: 'product',
+            });
+            if (test.logEValue(1.2, side, 0.5) >= limit) return true;
+          }
+          return false;
+        },
+        side === 'greater' ? 15 : 16,
       );
       expect(result.rate).toBeLessThanOrEqual(result.bound);
     }
