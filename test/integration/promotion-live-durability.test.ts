@@ -50,15 +50,7 @@ describe('promotion workflow – live durability', () => {
         const traffic = backgroundTraffic(gateway, model, cleanRows(2000, 40 + i), 50);
         const { handle } = await startPromotion(
           h.client,
-          h.input(
-            // The margin is loose on purpose: this test compares histories, and both variants answer
-            // in about 0.1 ms, where a 1.2× median ratio is scheduling noise on a loaded machine. A
-            // latency verdict still unknown at the bake's end extends the step, and the extension's
-            // watch (whose ticks the summary counts) then ends alike for both bakes (seen once in CI
-            // beside a CPU burner: 0 ticks of difference).
-            liveSpec(model, gateway.url, { shadow: false, weights: [50], bake, maxLatencyRatio: 2 }),
-            candidate,
-          ),
+          h.input(liveSpec(model, gateway.url, { shadow: false, weights: [50], bake }), candidate),
           h.taskQueue,
         );
         const final = await handle.result();

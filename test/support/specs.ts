@@ -73,8 +73,6 @@ export interface LiveSpecOptions {
   /** Inconclusive-bake extensions: `extendBy` each, up to `maxExtensions` (default 3s, 2). */
   readonly extendBy?: string;
   readonly maxExtensions?: number;
-  /** The latency check's non-inferiority margin, canary/stable median ratio (spec default 1.2). */
-  readonly maxLatencyRatio?: number;
 }
 
 /** Short live phases for tests: shadow, then setWeight/bake pairs, analysis every second. */
@@ -101,10 +99,7 @@ export function liveSpec(model: string, gatewayUrl: string, o: LiveSpecOptions =
         // Every healthy promotion in the suite risks a chance rollback at these levels; at the
         // defaults (2 % latency, 1 % drift per canary) a dozen of them fail a CI run about once in
         // ten. The failures the tests provoke (NaN rates, slow models) have p-values far below this.
-        latency: {
-          alpha: 1e-4,
-          ...(o.maxLatencyRatio !== undefined ? { maxIncreaseRatio: o.maxLatencyRatio } : {}),
-        },
+        latency: { alpha: 1e-4 },
         prediction: { ksAlpha: 1e-4 },
         onInconclusive: { extendBy: o.extendBy ?? '3s', maxExtensions: o.maxExtensions ?? 2, then: 'fail' },
       },
