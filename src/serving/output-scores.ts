@@ -1,5 +1,5 @@
 import { pickScoreOutput, scoresFromValues, valuesPerRow } from '../onnx/score-output';
-import { isFloating, type Tensor } from './tensors';
+import { isFloating, toNumbers, type Tensor } from './tensors';
 
 /**
  * The score of each row, by the one rule the offline gates use too (src/onnx/score-output.ts):
@@ -16,11 +16,15 @@ export function scoresOf(outputs: readonly Tensor[], scoreOutput?: string): numb
     rows,
     valuesPerRow(scoreTensor.dims),
   );
-  return scores ? Array.from(scores) : [];
+  return scores ? toNumbers(scores) : [];
 }
 
 export function hasNonFinite(outputs: readonly Tensor[]): boolean {
-  return outputs.some(
-    (o) => isFloating(o.dtype) && !(o.data as Float32Array | Float64Array).every(Number.isFinite),
-  );
+  for (const o of outputs) {
+    if (!isFloating(o.dtype)) continue;
+    // A loop: `every(Number.isFinite)` calls a function per value of every answer.
+    const data = o.data as Float32Array | Float64Array;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return true;
+  }
+  return false;
 }

@@ -51,9 +51,15 @@ export function fromNumbers(dtype: NumericDtype, values: readonly number[]): Ten
   return out;
 }
 
+/**
+ * The values as a plain array. A loop rather than `Array.from`, which walks a typed array through its
+ * iterator (an object per element: 9 MB per 3 s of 100-row answers in a heap profile).
+ */
 export function toNumbers(data: TensorData): number[] {
-  if (data instanceof BigInt64Array) return Array.from(data, (v) => Number(v));
-  return Array.from(data);
+  const out: number[] = [];
+  if (data instanceof BigInt64Array) for (let i = 0; i < data.length; i++) out.push(Number(data[i]));
+  else for (let i = 0; i < data.length; i++) out.push(data[i] as number);
+  return out;
 }
 
 export function fromWire(w: WireTensor): Tensor {
