@@ -596,7 +596,12 @@ describe('anytime validity (seeded simulation)', () => {
     expect(result.rate).toBeLessThanOrEqual(result.bound);
   });
 
-  it('median ratio test: canary exactly r× slower, looking every 20 samples, rejects "≤ r" in ≤ α of streams', () => {
+  /**
+   * Streams of a canary (30 % of traffic) with median `canaryMedian` against a stable one with median
+   * 0.4 ms, both log-normal (σ 0.3), looked at every 20 requests: how often either side of the median
+   * test at ratio 1.2 (and `allowance`) ever rejects, against α.
+   */
+  function medianStreams(canaryMedian: number, allowance: number, seeds: [number, number]): void {
     const alpha = 0.1;
     const limit = Math.log(1 / alpha);
     for (const side of ['greater', 'less'] as const) {
@@ -608,7 +613,7 @@ describe('anytime validity (seeded simulation)', () => {
           const b: number[] = [];
           for (let look = 1; look <= 25; look++) {
             for (let i = 0; i < 20; i++) {
-              if (r.uniform() < 0.3) a.push(1.2 * 0.4 * Math.exp(0.3 * r.normal()));
+              if (r.uniform() < 0.3) a.push(canaryMedian * Math.exp(0.3 * r.normal()));
               else b.push(0.4 * Math.exp(0.3 * r.normal()));
             }
             if (a.length === 0 || b.length === 0) continue;
@@ -617,46 +622,23 @@ describe('anytime validity (seeded simulation)', () => {
               k: 25,
               combine: 'product',
             });
-            if (test.logEValue(1.2, side) >= limit) return true;
+            if (test.logEValue(1.2, side, allowance) >= limit) return true;
           }
           return false;
         },
-        side === 'greater' ? 13 : 14,
+        side === 'greater' ? seeds[0] : seeds[1],
       );
       expect(result.rate).toBeLessThanOrEqual(result.bound);
     }
+  }
+
+  it('median ratio test: canary exactly r× slower, looking every 20 samples, rejects "≤ r" in ≤ α of streams', () => {
+    medianStreams(1.2 * 0.4, 0, [13, 14]);
   });
 
   it('median test with an absolute allowance: canary median exactly m + d, rejects either side in ≤ α of streams', () => {
-    const alpha = 0.1;
-    const limit = Math.log(1 / alpha);
-    for (const side of ['greater', 'less'] as const) {
-      const result = everRejects(
-        300,
-        alpha,
-        (r) => {
-          const a: number[] = [];
-          const b: number[] = [];
-          for (let look = 1; look <= 25; look++) {
-            for (let i = 0; i < 20; i++) {
-              // m = 0.4 ms, d = 0.5 ms ≥ (1.2 − 1)·m: the margin's bound is m + d = 0.9 ms.
-              if (r.uniform() < 0.3) a.push(0.9 * Math.exp(0.3 * r.normal()));
-              else b.push(0.4 * Math.exp(0.3 * r.normal()));
-            }
-            if (a.length === 0 || b.length === 0) continue;
-            const test = new QuantileRatioTest(sorted(Float64Array.from(a)), sorted(Float64Array.from(b)), {
-              p: 0.5,
-              k: 25,
-              combine: 'product',
-            });
-            if (test.logEValue(1.2, side, 0.5) >= limit) return true;
-          }
-          return false;
-        },
-        side === 'greater' ? 15 : 16,
-      );
-      expect(result.rate).toBeLessThanOrEqual(result.bound);
-    }
+    // m = 0.4 ms, d = 0.5 ms ≥ (1.2 − 1)·m: the margin's bound is m + d = 0.9 ms.
+    medianStreams(0.9, 0.5, [15, 16]);
   });
 
   it('proportion confidence sequences cover the truth at every look in ≥ 1 − α of streams', () => {
