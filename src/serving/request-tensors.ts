@@ -1,7 +1,14 @@
 import type { TensorSpec } from '../onnx/tensor-spec';
 import { parseInvocation } from './codecs/invocations';
 import { parseV2 } from './codecs/oip-v2';
-import { bad, shapeText, type GivenInput, type GivenRequest, type ParseLimits } from './codecs/given';
+import {
+  bad,
+  shapeText,
+  type GivenInput,
+  type GivenRequest,
+  type GivenValues,
+  type ParseLimits,
+} from './codecs/given';
 import { quoted } from './http-util';
 import { V2_DATATYPE, allocate, type Tensor } from './tensors';
 import type { ModelSignature, NumericDtype } from './worker/messages';
@@ -36,7 +43,7 @@ const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
 /** Index of the first value the dtype cannot hold, or -1. */
-function firstUnfit(dtype: NumericDtype, values: Float64Array): number {
+function firstUnfit(dtype: NumericDtype, values: GivenValues): number {
   const n = values.length;
   switch (dtype) {
     case 'float64':
@@ -71,9 +78,9 @@ function unfitMessage(spec: TensorSpec, dtype: NumericDtype, index: number, valu
   return `input '${spec.name}': expected ${expected}, element ${index} is ${value}`;
 }
 
-function toTensorData(dtype: NumericDtype, values: Float64Array): Tensor['data'] {
+function toTensorData(dtype: NumericDtype, values: GivenValues): Tensor['data'] {
   if (dtype === 'int64') return BigInt64Array.from(values, (v) => BigInt(v));
-  if (dtype === 'float64') return values;
+  if (dtype === 'float64') return values instanceof Float64Array ? values : Float64Array.from(values);
   const out = allocate(dtype, values.length) as Float32Array | Int32Array;
   out.set(values);
   return out;

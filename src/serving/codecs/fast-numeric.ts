@@ -3,7 +3,7 @@ import type { ExactReading, GivenInput, GivenRequest, ParseLimits } from './give
 
 /**
  * A fast path for the two request bodies that carry almost all inference traffic, read straight from
- * the bytes into typed arrays: MLflow `{"dataframe_split": {"columns": [...], "data": [[n, ...], ...]}}`
+ * the bytes into arrays of numbers: MLflow `{"dataframe_split": {"columns": [...], "data": [[n, ...], ...]}}`
  * and Open Inference Protocol v2 `{"inputs": [{"name", "shape", "datatype", "data": [n, ...]}], "id"}`.
  *
  * It either returns exactly what the general path (UTF-8 check, depth scan, JSON.parse, zod, nested
@@ -227,28 +227,17 @@ let scratch = new Float64Array(4096);
 const MAX_SCRATCH = 1 << 18;
 
 /**
- * Growable Float64Array of numbers. Built on the shared scratch buffer (`onScratch`), it ends with one
- * exact copy: a 100-row body grew its own array eight times (64 KB of off-heap buffers for 24 KB of
- * numbers), and that churn of ArrayBuffers is what drives V8's external-memory major GCs. Parsing is
- * synchronous and each thread has its own module, so one scratch buffer per thread is enough.
+ * The numbers of one array as they are read: on the shared scratch buffer (parsing is synchronous and
+ * each thread has its own module, so one per thread is enough), ending with one exact copy as a plain
+ * array (`GivenValues`). Not a Float64Array per body: a body's values live for one request, and short-lived
+ * data belongs on V8's heap, whose young generation frees it in a scavenge. Each ArrayBuffer instead
+ * counts towards V8's external-memory limit, and with few heap allocations between scavenges they piled
+ * up until that limit started a full marking 4 times a second (a p99 of 7 ms at one connection with
+ * 100-row bodies, bench/RESULTS.md). A 100-row body once also grew its own array eight times.
  */
 class Values {
-  data: Float64Array;
+  data = scratch;
   length = 0;
-  private constructor(
-    data: Float64Array,
-    private readonly shared: boolean,
-  ) {
-    this.data = data;
-  }
-
-  static onScratch(): Values {
-    return new Values(scratch, true);
-  }
-
-  static ofCapacity(capacity: number): Values {
-    return new Values(new Float64Array(Math.max(4, capacity)), false);
-  }
 
   push(v: number): void {
     if (this.length === this.data.length) this.grow();
@@ -259,13 +248,16 @@ class Values {
     const next = new Float64Array(this.data.length * 2);
     next.set(this.data);
     this.data = next;
-    if (this.shared && next.length <= MAX_SCRATCH) scratch = next;
+    if (next.length <= MAX_SCRATCH) scratch = next;
   }
 
-  /** The numbers read: a copy when they are on the scratch buffer (the next body reuses it). */
-  done(): Float64Array {
-    if (this.shared) return this.data.slice(0, this.length);
-    return this.length === this.data.length ? this.data : this.data.subarray(0, this.length);
+  /** The numbers read, copied off the scratch buffer (the next body reuses it). */
+  done(): number[] {
+    // push, not new Array(n): V8 makes a large preallocated array a slow dictionary.
+    const out: number[] = [];
+    const data = this.data;
+    for (let i = 0; i < this.length; i++) out.push(data[i] as number);
+    return out;
   }
 }
 
@@ -338,7 +330,7 @@ function columns(c: Cursor): void {
 /** `[[n, ...], ...]`: rows of the same width. */
 function rowsOfNumbers(c: Cursor, limits: ParseLimits): GivenInput {
   expect(c, 0x5b);
-  const out = Values.onScratch();
+  const out = new Values();
   let rows = 0;
   let width = -1;
   do {
@@ -366,7 +358,7 @@ function v2Input(c: Cursor, limits: ParseLimits): GivenInput {
   let name: string | undefined;
   let datatype: string | undefined;
   let shape: number[] | undefined;
-  let values: Float64Array | undefined;
+  let values: number[] | undefined;
   const seen: string[] = [];
   for (let k: string | undefined = firstKey(c, seen); k !== undefined; k = nextKey(c, seen)) {
     switch (k) {
@@ -379,17 +371,16 @@ function v2Input(c: Cursor, limits: ParseLimits): GivenInput {
         if (datatype.length === 0) bail();
         break;
       case 'shape': {
-        const dims = Values.onScratch();
+        const dims = new Values();
         const n = numberRow(c, dims);
         if (n > 32) bail();
-        shape = Array.from(dims.done());
+        shape = dims.done();
         if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bail();
         if ((shape[0] ?? 0) > limits.maxRows) bail();
         break;
       }
       case 'data': {
-        const size = shape?.reduce((a, b) => a * b, 1) ?? 256;
-        const out = Values.ofCapacity(Math.min(size, 1 << 20));
+        const out = new Values();
         numberRow(c, out);
         values = out.done();
         break;

@@ -13,8 +13,15 @@ export interface GivenInput {
   /** v2 datatype when the protocol carries one (MLflow bodies do not: numbers take the model's dtype). */
   readonly datatype?: string | undefined;
   readonly shape: readonly number[];
-  readonly values: Float64Array;
+  readonly values: GivenValues;
 }
+
+/**
+ * A request's numbers, row-major. A plain array when read on the event loop (codecs/fast-numeric.ts:
+ * short-lived data on V8's heap, not in an ArrayBuffer that counts towards the external-memory limit),
+ * a Float64Array when it comes from the parse thread, whose buffer is transferred rather than copied.
+ */
+export type GivenValues = readonly number[] | Float64Array;
 
 /** A parsed request body: the inputs plus, for v2, the request id and the outputs asked for. */
 export interface GivenRequest {

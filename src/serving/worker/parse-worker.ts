@@ -29,12 +29,14 @@ if (typeof nice === 'number' && nice > 0) lowerThisThreadsPriority(nice);
 
 parentPort?.on('message', (task: ParseTask) => {
   let reply: ParseReply;
-  let transfer: ArrayBuffer[] = [];
+  const transfer: ArrayBuffer[] = [];
   try {
     const body = parseJsonBody(Buffer.from(task.bytes), task.maxDepth);
     const request = parseRequest(task.kind, body, { maxRows: task.maxRows });
     reply = { id: task.id, ok: true, request };
-    transfer = request.inputs.map((i) => i.values.buffer as ArrayBuffer);
+    // The general path's values are Float64Arrays: their buffers move to the event loop uncopied.
+    for (const i of request.inputs)
+      if (i.values instanceof Float64Array) transfer.push(i.values.buffer as ArrayBuffer);
   } catch (e) {
     reply =
       e instanceof HttpError
