@@ -222,7 +222,7 @@ function number(c: Cursor, out: Values): void {
   }
 }
 
-/** The growth buffer of bodies whose count of numbers is not declared; reused while small enough. */
+/** The buffer every array of numbers is read into, one at a time; kept for the next body while small enough. */
 let scratch = new Float64Array(4096);
 const MAX_SCRATCH = 1 << 18;
 
