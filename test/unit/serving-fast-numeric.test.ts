@@ -91,6 +91,26 @@ describe('fast numeric parse – takes the common bodies', () => {
     expect(Array.from(b?.inputs[0]?.values ?? [])).toEqual([0.25, -7]);
   });
 
+  it('reads every array into one scratch buffer without mixing them: two inputs, data before shape', () => {
+    const body = JSON.stringify({
+      inputs: [
+        { data: [1, 2, 3, 4, 5, 6], name: 'a', shape: [2, 3], datatype: 'FP64' },
+        { name: 'b', datatype: 'FP64', shape: [3, 1], data: [7.5, -8, 9] },
+      ],
+    });
+    const got = fastParse('v2', Buffer.from(body), LIMITS);
+    expect(got?.inputs.map((i) => [i.name, i.shape, Array.from(i.values)])).toEqual([
+      ['a', [2, 3], [1, 2, 3, 4, 5, 6]],
+      ['b', [3, 1], [7.5, -8, 9]],
+    ]);
+    // A body bigger than the scratch buffer grows it, and the next body still reads alone.
+    const big = Array.from({ length: 10_000 }, (_, i) => i / 4);
+    const first = fastParse('v2', Buffer.from(v2(big, [1, 10_000])), LIMITS);
+    const second = fastParse('v2', Buffer.from(v2([3, 2], [1, 2])), LIMITS);
+    expect(Array.from(first?.inputs[0]?.values ?? [])).toEqual(big);
+    expect(Array.from(second?.inputs[0]?.values ?? [])).toEqual([3, 2]);
+  });
+
   it('reads numbers as JSON.parse does (exactly, or exactly once rounded to float32)', () => {
     let seed = 99;
     const rnd = (): number => {
