@@ -172,10 +172,14 @@ function grid(n: number, sd: number, shift: number): Float64Array {
   return out;
 }
 
-/** The latency margin as the judge applies it: a ratio and, at a known champion median, an allowance. */
+/**
+ * The latency margin as the judge applies it, at the champion's median when that is known. Without it
+ * the plan uses the ratio alone (allowance 0), which does not depend on the median (then 1 ms).
+ */
 interface LatencyMargin {
   readonly maxRatio: number;
   readonly maxIncreaseMs: number;
+  readonly medianMs: number;
 }
 
 function latencyDecides(
@@ -194,15 +198,13 @@ function latencyDecides(
   // Standard error of a log median: √(π/2)·σ/√n per side.
   const se = Math.sqrt(Math.PI / 2) * sd * Math.sqrt(1 / nC + 1 / nS);
   const shift = Math.log(ratio) + (side === 'less' ? z * se : -z * se);
-  const m = traffic.latencyMedianMs;
-  const known = m !== undefined && m > 0;
-  const centre = known ? Math.log(m) : 0;
+  const centre = Math.log(margin.medianMs);
   const test = new QuantileRatioTest(grid(nC, sd, centre + shift), grid(nS, sd, centre), {
     p: 0.5,
     k: DEFAULT_SEQUENTIAL_TUNING.latencyConcentration,
     combine: 'product',
   });
-  return test.logEValue(margin.maxRatio, side, known ? margin.maxIncreaseMs : 0) >= Math.log(1 / alpha);
+  return test.logEValue(margin.maxRatio, side, margin.maxIncreaseMs) >= Math.log(1 / alpha);
 }
 
 function predictionNonInferior(seen: Seen, maxPsi: number, alpha: number): boolean {
@@ -228,14 +230,17 @@ function planChecks(
   const margin = a.maxErrorRateIncrease;
   const maxRatio = a.latency.maxIncreaseRatio;
   const m = traffic.latencyMedianMs;
-  const latencyMargin: LatencyMargin = { maxRatio, maxIncreaseMs: a.latency.maxIncreaseMs };
+  const latencyMargin: LatencyMargin =
+    m !== undefined && m > 0
+      ? { maxRatio, maxIncreaseMs: a.latency.maxIncreaseMs, medianMs: m }
+      : { maxRatio, maxIncreaseMs: 0, medianMs: 1 };
   // Twice the tolerated increase at the champion's median (the ratio's alone when it is not known).
-  const byAllowance = m !== undefined && m > 0 && a.latency.maxIncreaseMs / m > maxRatio - 1;
-  const tolerated = byAllowance ? a.latency.maxIncreaseMs / m : maxRatio - 1;
+  const byAllowance = latencyMargin.maxIncreaseMs / latencyMargin.medianMs > maxRatio - 1;
+  const tolerated = byAllowance ? latencyMargin.maxIncreaseMs / latencyMargin.medianMs : maxRatio - 1;
   const slowRatio = 1 + 2 * tolerated;
   const latencyPlanned = tolerated > 0;
   const slowText = byAllowance
-    ? `+${round(2 * a.latency.maxIncreaseMs)} ms median latency (${round(slowRatio)}×)`
+    ? `+${round(2 * latencyMargin.maxIncreaseMs)} ms median latency (${round(slowRatio)}×)`
     : `${round(slowRatio)}× median latency`;
   return [
     {

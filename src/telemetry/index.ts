@@ -17,7 +17,7 @@ import { ProgradeError } from '../errors';
 import { tracingConfig, type TelemetryService } from './config';
 import type * as SdkModule from './sdk';
 import type * as TemporalModule from './temporal';
-import type { OutgoingSpan, Telemetry } from './sdk';
+import type { AnswerHeaderReader, OutgoingSpan, Telemetry } from './sdk';
 
 export { tracingConfig, type TelemetryService, type TracingConfig } from './config';
 export type { OutgoingSpan, Telemetry } from './sdk';
@@ -108,7 +108,7 @@ export type RequestHook = (req: IncomingMessage, res: ServerResponse, requestId:
  */
 export async function gatewayRequestHook(
   env: NodeJS.ProcessEnv = process.env,
-  headerOf?: (res: ServerResponse, name: string) => unknown,
+  headerOf?: AnswerHeaderReader,
 ): Promise<RequestHook | undefined> {
   const telemetry = await startTelemetry('prograde-gateway', env);
   if (!telemetry) return undefined;

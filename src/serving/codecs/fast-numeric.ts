@@ -94,7 +94,7 @@ function plainString(c: Cursor, maxLength: number): string {
  * `1.`, `NaN`, …). It stores the value itself rather than returning it: a double returned from (or
  * passed to) a function V8 does not inline is boxed as a heap number, and at 3,000 numbers a body
  * those boxes were 60 % of the gateway's allocation, enough to keep V8's major GC running 10 times a
- * second at one connection (p99 7–9 ms against 1.6 ms). For the same reason the value is a plain
+ * second at one connection (bench/RESULTS.md, serving-compare). For the same reason the value is a plain
  * double throughout, NaN standing for "not computed" (no JSON number is NaN).
  */
 function number(c: Cursor, out: Values): void {
