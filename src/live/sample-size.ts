@@ -172,10 +172,7 @@ function grid(n: number, sd: number, shift: number): Float64Array {
   return out;
 }
 
-/**
- * The latency margin as the judge applies it, at the champion's median when that is known. Without it
- * the plan uses the ratio alone (allowance 0), which does not depend on the median (then 1 ms).
- */
+/** The judge's latency margin at the champion's median; unknown median: the ratio alone (allowance 0, median 1). */
 interface LatencyMargin {
   readonly maxRatio: number;
   readonly maxIncreaseMs: number;
