@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/devstack/tools';
 import { sampleModel } from '../../src/samples/models';
 import { writeModelVersion } from '../../src/serving/model-directory';
+import { until } from '../support/replica-gateways';
 
 let dir: string;
 let child: ChildProcess | undefined;
@@ -73,6 +74,8 @@ describe('prograde gateway (CLI)', () => {
     );
     child = run.child;
     const url = await run.url;
+    // It listens before restoring its saved routing and answers the admin API 503 until then.
+    await until(async () => (await fetch(`${url}/v2/health/ready`)).ok, 'the gateway to restore');
     const put = await fetch(`${url}/admin/models/credit/routing`, {
       method: 'PUT',
       headers: { authorization: 'Bearer cli-token' },

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/devstack/tools';
 import { sampleModel } from '../../src/samples/models';
 import { writeModelVersion } from '../../src/serving/model-directory';
+import { until } from '../support/replica-gateways';
 
 /**
  * Graceful shutdown as Kubernetes does it (deploy/helm/prograde): SIGTERM to `prograde gateway`, the
@@ -77,19 +78,6 @@ async function rawConnection(url: URL): Promise<{
   return { socket, reply: () => text, closed };
 }
 
-/**
- * The gateway listens before it has restored its saved routing, and answers the admin API 503
- * SERVING_NOT_READY until then (a client retries it). On a busy machine the restore can outlast the
- * first request, so the test waits for readiness: with no model routed yet, ready means restored.
- */
-async function untilRestored(url: URL): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if ((await fetch(`${url.origin}/v2/health/ready`)).ok) return;
-    await sleep(50);
-  }
-  throw new Error('the gateway did not restore its routing within 30 s');
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'prograde-gw-drain-'));
   await writeModelVersion(path.join(dir, 'models'), 'credit', '1', sampleModel('good'));
@@ -112,7 +100,8 @@ describe('prograde gateway: graceful shutdown on SIGTERM', () => {
   it('answers a request in flight at SIGTERM with Connection: close, then exits 0', async () => {
     const run = startGateway(path.join(dir, 'state-inflight'));
     const url = await run.url;
-    await untilRestored(url);
+    // It listens before restoring its saved routing and answers the admin API 503 until then.
+    await until(async () => (await fetch(`${url.origin}/v2/health/ready`)).ok, 'the gateway to restore');
     const put = await fetch(`${url.origin}/admin/models/credit/routing`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${TOKEN}` },
