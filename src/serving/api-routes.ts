@@ -21,7 +21,7 @@ import { parseJsonBody } from './json-body';
 import type { GatewayLimits } from './limits';
 import type { GatewayMetrics } from './metrics';
 import { checkName, pathName } from './names';
-import { checkRequest, type GivenRequest } from './request-tensors';
+import { checkerFor, type GivenRequest } from './request-tensors';
 import type { Ctx, Handler, Route } from './route-table';
 import type { Variant } from './routing';
 
@@ -147,7 +147,7 @@ export function apiRoutes(deps: ApiDeps): readonly Route[] {
       routingKey: headerValue(ctx.req, 'x-routing-key'),
       force,
       requestId: ctx.requestId,
-      parse: (signature) => checkRequest(signature, given),
+      parse: checkerFor(given),
     });
     const body =
       kind === 'v2'
