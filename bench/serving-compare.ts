@@ -35,7 +35,7 @@ import { ensureWrk, runWrk, writePostScript, type WrkResult } from './lib/servin
 import { formatSpread, spreadOf, type Spread } from './lib/summary';
 
 // Five rounds, not three: at one connection a run's req/s swings ±40 % with the neighbours on a shared
-// 2-core VM (the same server gave 1,500–10,000 req/s in consecutive 2 s runs), and the median of three
+// 2-core VM (the same server gave 1,500–10,800 req/s in consecutive 2 s runs), and the median of three
 // such runs decided whether a point met its target.
 const ROUNDS = Number(process.env.SERVING_COMPARE_ROUNDS ?? 5);
 const SECONDS = Number(process.env.SERVING_COMPARE_SECONDS ?? 3);
