@@ -35,7 +35,8 @@ import { skewCheck } from './skew';
  *   scores differently), and the KS statistic ≤ maxKsStatistic when set
  * - shadow error rate (errors / mirrored requests; the gateway counts non-finite outputs as errors)
  *   ≤ maxErrorRate
- * - p95 latency shadow / stable ≤ maxLatencyRatio when set
+ * - p95 latency: shadow p95 ≤ max(maxLatencyRatio × stable p95, stable p95 + maxLatencyIncreaseMs),
+ *   when either is set (see `latencyLimit`)
  */
 
 export interface ShadowJudgement {
@@ -143,9 +144,7 @@ export function judgeShadow(
     agreementCheck(stats, shadow),
     ...distributionChecks(stable, cand, shadow),
     errorRateCheck(cand, shadow),
-    ...(shadow.checks.maxLatencyRatio !== undefined
-      ? [latencyCheck(stable, cand, shadow.checks.maxLatencyRatio)]
-      : []),
+    ...optional(latencyLimit(shadow.checks), (limit) => latencyCheck(stable, cand, limit)),
   ];
   return { ready: true, verdict: combine('shadow', checks) };
 }
@@ -275,33 +274,87 @@ function errorRateCheck(cand: Window, shadow: Shadow): CheckResult {
   };
 }
 
-function latencyCheck(stable: Window, cand: Window, maxRatio: number): CheckResult {
+/**
+ * The p95 latency limit a spec sets, or undefined when it sets none. The shadow's p95 may reach
+ * max(ratio × stable p95, stable p95 + allowanceMs). The absolute part is why: the shadow answers on
+ * its own thread and the stable version often inline, so on sub-millisecond p95s a ratio alone would
+ * call a 0.2 ms scheduling difference a 2× regression (the canary's latency margin has the same two
+ * parts, for the same reason). A ratio given alone gets the canary's default allowance, 0.5 ms; an
+ * allowance given alone is the whole limit (ratio 1).
+ */
+interface LatencyLimit {
+  readonly ratio: number;
+  readonly allowanceMs: number;
+}
+
+const DEFAULT_LATENCY_ALLOWANCE_MS = 0.5;
+
+export function latencyLimit(checks: Shadow['checks']): LatencyLimit | undefined {
+  const { maxLatencyRatio: ratio, maxLatencyIncreaseMs: allowanceMs } = checks;
+  if (ratio === undefined && allowanceMs === undefined) return undefined;
+  return { ratio: ratio ?? 1, allowanceMs: allowanceMs ?? DEFAULT_LATENCY_ALLOWANCE_MS };
+}
+
+function optional<T>(value: T | undefined, check: (value: T) => CheckResult): CheckResult[] {
+  return value === undefined ? [] : [check(value)];
+}
+
+function limitText({ ratio, allowanceMs }: LatencyLimit): string {
+  if (allowanceMs === 0) return `${ratio}×`;
+  if (ratio === 1) return `+${allowanceMs}ms`;
+  return `${ratio}× or +${allowanceMs}ms, whichever is larger`;
+}
+
+/** The ratio the limit allows at a stable p95 of `stableMs` (the check's threshold). */
+function allowedRatio({ ratio, allowanceMs }: LatencyLimit, stableMs: number): number {
+  return round(Math.max(ratio, (stableMs + allowanceMs) / stableMs));
+}
+
+const LATENCY_CHECK = {
+  name: 'shadow latency ratio',
+  metric: 'p95 latency shadow / stable',
+  comparator: '<=' as const,
+};
+
+function notEnoughLatency(
+  limit: LatencyLimit,
+  stable: number,
+  shadow: number,
+  evidence: Record<string, unknown>,
+): CheckResult {
+  return {
+    ...LATENCY_CHECK,
+    threshold: limit.ratio,
+    sampleSize: shadow,
+    status: 'inconclusive',
+    message: `shadow latency ratio: not enough latency samples (stable ${stable}, shadow ${shadow})`,
+    evidence,
+  };
+}
+
+function latencyCheck(stable: Window, cand: Window, limit: LatencyLimit): CheckResult {
   const s = finite(latencySamples(stable));
   const c = finite(latencySamples(cand));
-  const base = {
-    name: 'shadow latency ratio',
-    metric: 'p95 latency shadow / stable',
-    threshold: maxRatio,
-    comparator: '<=' as const,
-    sampleSize: c.length,
+  const evidence = {
+    stable: summarize(s),
+    shadow: summarize(c),
+    maxRatio: limit.ratio,
+    allowanceMs: limit.allowanceMs,
   };
-  const evidence = { stable: summarize(s), shadow: summarize(c) };
   const sp95 = s.length > 0 ? quantile(s, 0.95) : 0;
-  if (c.length === 0 || !(sp95 > 0)) {
-    return {
-      ...base,
-      status: 'inconclusive',
-      message: `shadow latency ratio: not enough latency samples (stable ${s.length}, shadow ${c.length})`,
-      evidence,
-    };
-  }
-  const ratio = quantile(c, 0.95) / sp95;
+  if (c.length === 0 || !(sp95 > 0)) return notEnoughLatency(limit, s.length, c.length, evidence);
+  const cp95 = quantile(c, 0.95);
+  const limitMs = Math.max(limit.ratio * sp95, sp95 + limit.allowanceMs);
+  const ratio = cp95 / sp95;
+  const within = cp95 <= limitMs;
   return {
-    ...base,
-    status: ratio <= maxRatio ? 'passed' : 'failed',
+    ...LATENCY_CHECK,
+    threshold: allowedRatio(limit, sp95),
+    sampleSize: c.length,
+    status: within ? 'passed' : 'failed',
     value: round(ratio),
-    message: `shadow p95 latency ${round(ratio, 3)}× stable's ${ratio <= maxRatio ? '≤' : '>'} ${maxRatio}×`,
-    evidence,
+    message: `shadow p95 latency ${round(cp95, 3)}ms, ${round(ratio, 3)}× stable's ${round(sp95, 3)}ms: ${within ? 'within' : 'above'} ${limitText(limit)}`,
+    evidence: { ...evidence, limitMs: round(limitMs) },
   };
 }
 
@@ -465,42 +518,37 @@ function sequentialPsi(stable: Window, cand: Window, maxPsi: number, alpha: numb
   return { ...common, status: 'inconclusive', message: `${what}: not yet known to be within ${maxPsi}` };
 }
 
-function sequentialLatency(stable: Window, cand: Window, maxRatio: number, alpha: number): CheckResult {
-  const base = {
-    name: 'shadow latency ratio',
-    metric: 'p95 latency shadow / stable',
-    threshold: maxRatio,
-    comparator: '<=' as const,
-  };
+function sequentialLatency(stable: Window, cand: Window, limit: LatencyLimit, alpha: number): CheckResult {
   const s = Float64Array.from(finite(latencySamples(stable))).sort();
   const c = Float64Array.from(finite(latencySamples(cand))).sort();
-  const evidence = { stable: summarize(Array.from(s)), shadow: summarize(Array.from(c)) };
-  if (c.length === 0 || s.length === 0 || !((s[0] as number) > 0)) {
-    return {
-      ...base,
-      sampleSize: c.length,
-      status: 'inconclusive',
-      message: `shadow latency ratio: not enough latency samples (stable ${s.length}, shadow ${c.length})`,
-      evidence,
-    };
-  }
+  const evidence = {
+    stable: summarize(Array.from(s)),
+    shadow: summarize(Array.from(c)),
+    maxRatio: limit.ratio,
+    allowanceMs: limit.allowanceMs,
+  };
+  if (c.length === 0 || s.length === 0 || !((s[0] as number) > 0))
+    return notEnoughLatency(limit, s.length, c.length, evidence);
   const test = new QuantileRatioTest(c, s, { p: 0.95, k: [50, 2], combine: 'average' });
-  const fail = test.logEValue(maxRatio, 'greater');
-  const pass = test.logEValue(maxRatio, 'less');
-  const limit = Math.log(1 / alpha);
-  const ratio = quantile(c, 0.95) / quantile(s, 0.95);
+  const fail = test.logEValue(limit.ratio, 'greater', limit.allowanceMs);
+  const pass = test.logEValue(limit.ratio, 'less', limit.allowanceMs);
+  const threshold = Math.log(1 / alpha);
+  const sp95 = quantile(s, 0.95);
+  const ratio = quantile(c, 0.95) / sp95;
   const common = {
-    ...base,
+    ...LATENCY_CHECK,
+    threshold: allowedRatio(limit, sp95),
     value: round(ratio),
     sampleSize: c.length,
     evidence: { ...evidence, eValueAbove: eValue(fail), eValueWithin: eValue(pass), alpha },
   };
-  const what = `shadow p95 latency ${round(ratio, 3)}× stable's`;
-  if (fail >= limit)
-    return { ...common, status: 'failed', message: `${what}: above ${maxRatio}× (e-value ${eValue(fail)})` };
-  if (pass >= limit)
-    return { ...common, status: 'passed', message: `${what}: within ${maxRatio}× (e-value ${eValue(pass)})` };
-  return { ...common, status: 'inconclusive', message: `${what}: not yet known to be within ${maxRatio}×` };
+  const what = `shadow p95 latency ${round(ratio, 3)}× stable's (${round(sp95, 3)}ms)`;
+  const text = limitText(limit);
+  if (fail >= threshold)
+    return { ...common, status: 'failed', message: `${what}: above ${text} (e-value ${eValue(fail)})` };
+  if (pass >= threshold)
+    return { ...common, status: 'passed', message: `${what}: within ${text} (e-value ${eValue(pass)})` };
+  return { ...common, status: 'inconclusive', message: `${what}: not yet known to be within ${text}` };
 }
 
 function judgeShadowSequential(
@@ -523,9 +571,7 @@ function judgeShadowSequential(
       ? distributionChecks(stable, cand, shadow).filter((c) => c.name === 'score ks')
       : []),
     sequentialErrorRate(cand, shadow, alpha),
-    ...(shadow.checks.maxLatencyRatio !== undefined
-      ? [sequentialLatency(stable, cand, shadow.checks.maxLatencyRatio, alpha)]
-      : []),
+    ...optional(latencyLimit(shadow.checks), (limit) => sequentialLatency(stable, cand, limit, alpha)),
   ];
   const ready = cand.requests >= minRequests && elapsedMs >= minDuration;
   if (ready) return { ready: true, verdict: combine('shadow', checks) };

@@ -310,11 +310,14 @@ export const ShadowChecks = z.strictObject({
   maxErrorRate: Fraction.default(0.01).meta({
     description: 'Largest share of candidate requests that may fail',
   }),
-  maxLatencyRatio: z
-    .number()
-    .gt(0)
-    .optional()
-    .meta({ description: 'Largest candidate/champion ratio of p95 latency' }),
+  maxLatencyRatio: z.number().gt(0).optional().meta({
+    description:
+      "Largest candidate/champion ratio of p95 latency. The candidate may instead exceed the champion's p95 by maxLatencyIncreaseMs, whichever is larger: on sub-millisecond p95s a ratio alone calls scheduling noise a regression",
+  }),
+  maxLatencyIncreaseMs: z.number().min(0).max(60_000).optional().meta({
+    description:
+      "Absolute allowance on p95 latency, ms: the candidate's p95 may exceed the champion's by this much, whatever the ratio. With maxLatencyRatio it defaults to 0.5; given alone, it is the whole limit (p95 at most the champion's plus this)",
+  }),
   skew: SkewLimits.prefault({}).meta({
     description:
       "Train/serve skew: each model's live scores against its own holdout scores; the candidate fails when it moved and the champion did not",

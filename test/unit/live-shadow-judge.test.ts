@@ -190,3 +190,50 @@ describe('shadow judge, sequential mode', () => {
     expect(judgeShadow(s, shadow, 31_000).verdict.status).toBe('passed');
   });
 });
+
+describe('shadow latency limit: a ratio or an absolute allowance, whichever is larger', () => {
+  const withChecks = (checks: Record<string, number>) =>
+    Shadow.parse({ minRequests: 200, minDuration: '30s', maxDuration: '5m', checks });
+  const latency = (stableMs: number, shadowMs: number, requests = 2000) =>
+    snapshot(
+      {
+        stable: window({ requests, latencyMs: stableMs, seed: 61 }),
+        shadow: window({ version: '2', requests, latencyMs: shadowMs, seed: 62 }),
+      },
+      { ...healthyAgreement, pairs: requests, observedPairs: requests, agreements: requests },
+    );
+  const check = (s: ReturnType<typeof latency>, spec: Shadow, mode: 'point' | 'sequential') =>
+    judgeShadow(s, spec, 31_000, { mode, alpha: 0.05 }).verdict.checks.find(
+      (c) => c.name === 'shadow latency ratio',
+    );
+
+  for (const mode of ['point', 'sequential'] as const) {
+    it(`${mode}: passes a shadow three times slower at 0.1 ms, within the default 0.5 ms allowance`, () => {
+      const c = check(latency(0.1, 0.3), withChecks({ maxLatencyRatio: 1.5 }), mode);
+      expect(c?.status).toBe('passed');
+      expect(c?.value).toBeGreaterThan(2.5);
+      expect(c?.threshold).toBeGreaterThan(c?.value as number);
+      expect(c?.evidence).toMatchObject({ maxRatio: 1.5, allowanceMs: 0.5 });
+      expect(c?.message).toContain('1.5× or +0.5ms, whichever is larger');
+    });
+
+    it(`${mode}: fails the same shadow with the allowance set to 0 (a pure ratio)`, () => {
+      const c = check(latency(0.1, 0.3), withChecks({ maxLatencyRatio: 1.5, maxLatencyIncreaseMs: 0 }), mode);
+      expect(c?.status).toBe('failed');
+      expect(c?.message).toContain('above 1.5×');
+    });
+
+    it(`${mode}: with an allowance alone, judges p95 against the stable's plus it`, () => {
+      const spec = withChecks({ maxLatencyIncreaseMs: 5 });
+      expect(check(latency(10, 25), spec, mode)?.status).toBe('failed');
+      expect(check(latency(10, 10.5), spec, mode)?.status).toBe('passed');
+      expect(check(latency(10, 25), spec, mode)?.message).toContain('+5ms');
+    });
+  }
+
+  it('has no latency check when neither limit is set, and refuses a negative or unbounded allowance', () => {
+    expect(check(latency(0.1, 0.3), withChecks({}), 'point')).toBeUndefined();
+    for (const bad of [-1, Infinity, Number.NaN, 1e9])
+      expect(Shadow.safeParse({ checks: { maxLatencyIncreaseMs: bad } }).success).toBe(false);
+  });
+});
