@@ -69,6 +69,11 @@ export class MicroBatcher {
     });
   }
 
+  /** Runs `inputs`, already one batch of `rows` rows, on a thread now: no queue, no wait. */
+  runBatch(inputs: readonly Tensor[], rows: number): Promise<readonly Tensor[]> {
+    return new Promise((resolve, reject) => void this.execute([{ inputs, rows, resolve, reject }], rows));
+  }
+
   private flush(shapeKey: string): void {
     const queue = this.queues.get(shapeKey);
     if (!queue || queue.items.length === 0) return;

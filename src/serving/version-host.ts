@@ -34,11 +34,20 @@ export class ReadyVersion {
     batching: BatchingOptions,
     /** A session on the event loop for small requests (see worker/inline-runner.ts). */
     private readonly inline?: InlineSession,
+    /** Least estimated run of an inline batch handed to an idle thread (inline-lane.ts). */
+    spillMinMs = Infinity,
   ) {
     const key = versionKey(model, version);
     const fetches = signature.outputs.map((o) => o.name);
     this.batcher = new MicroBatcher((feeds, f) => pool.run(key, feeds, f), fetches, batching);
-    this.lane = inline ? new InlineLane(inline) : undefined;
+    const batcher = this.batcher;
+    this.lane = inline
+      ? new InlineLane(inline, {
+          minMs: spillMinMs,
+          idle: () => pool.hasIdleThread,
+          run: (inputs, rows) => batcher.runBatch(inputs, rows),
+        })
+      : undefined;
   }
 
   /**
@@ -127,6 +136,7 @@ export class VersionHost {
         this.pool,
         this.batching,
         inline,
+        this.inline?.spillMinMs,
       );
       this.slots.set(key, { state: 'ready', ready });
       this.logger.info(

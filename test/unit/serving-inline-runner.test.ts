@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { buildLogisticModel } from '../../src/onnx/build';
 import type { ModelSource } from '../../src/serving/model-source';
 import { InlineLane } from '../../src/serving/inline-lane';
@@ -78,6 +78,64 @@ describe('inline session – inference on the event loop within a bound', () => 
     await session.close();
   });
 
+  it('hands a batch worth the hop to an idle thread, and runs it itself when no thread is idle', async () => {
+    const session = await InlineSession.open({ bytes }, signature, { maxBlockMs: 1, maxModelBytes: 1 << 20 });
+    if (!session) throw new Error('no inline session');
+    const spilled: number[] = [];
+    let idle = true;
+    const lane = (minMs: number): InlineLane =>
+      new InlineLane(session, {
+        minMs,
+        idle: () => idle,
+        // A stand-in thread that answers with the session's own run, a turn later.
+        run: async (inputs, rows) => {
+          spilled.push(rows);
+          await new Promise((r) => setImmediate(r));
+          return session.runNow(inputs);
+        },
+      });
+    const batch = async (l: InlineLane): Promise<number[][]> => {
+      expect(l.runNow(rowsOf([[9, 0]]))).toBeDefined(); // the turn's run at once never spills
+      const outs = await Promise.all(
+        [0, 1, 2].map((i) => l.submit(rowsOf(Array.from({ length: i + 1 }, () => [i, 0])), i + 1)),
+      );
+      await new Promise((r) => setImmediate(r));
+      return outs.map((o) => Array.from(o[0]?.data as Float32Array));
+    };
+    const check = (values: number[][]): void =>
+      values.forEach((v, i) => {
+        expect(v).toHaveLength(i + 1);
+        v.forEach((x) => expect(x).toBeCloseTo(sigmoid(i), 5));
+      });
+
+    check(await batch(lane(0)));
+    expect(spilled).toEqual([6]); // the three requests' rows, one batch, each given its own back
+    idle = false;
+    check(await batch(lane(0)));
+    expect(spilled).toEqual([6]);
+    idle = true;
+    check(await batch(lane(Infinity))); // below the threshold: cheaper on the loop than the hop
+    expect(spilled).toEqual([6]);
+    await session.close();
+  });
+
+  it('rejects every request of a spilled batch whose thread failed', async () => {
+    const session = await InlineSession.open({ bytes }, signature, { maxBlockMs: 1, maxModelBytes: 1 << 20 });
+    if (!session) throw new Error('no inline session');
+    const lane = new InlineLane(session, {
+      minMs: 0,
+      idle: () => true,
+      run: () => Promise.reject(new Error('thread crashed twice')),
+    });
+    expect(lane.runNow(rowsOf([[1, 0]]))).toBeDefined();
+    const results = await Promise.allSettled([
+      lane.submit(rowsOf([[1, 0]]), 1),
+      lane.submit(rowsOf([[2, 0]]), 1),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    await session.close();
+  });
+
   it('gives no session when it is off, when the model is too big, or when one row already costs more than the bound', async () => {
     const options = { maxBlockMs: 1, maxModelBytes: 1 << 20 };
     expect(await InlineSession.open({ bytes }, signature, { ...options, maxBlockMs: 0 })).toBeUndefined();
@@ -124,6 +182,7 @@ describe('version host – small requests inline, the rest on the threads', () =
     const inlineHost = new VersionHost(pool, source, batching, pino({ level: 'silent' }), {
       maxBlockMs: 1,
       maxModelBytes: 1 << 20,
+      spillMinMs: Infinity,
     });
     const threadHost = new VersionHost(pool, source, batching, pino({ level: 'silent' }));
     const a = await inlineHost.ensure('m', '1');
@@ -143,5 +202,32 @@ describe('version host – small requests inline, the rest on the threads', () =
     many.forEach((out, i) => expect(out[0]?.dims).toEqual([i + 1, 1]));
     await inlineHost.unload('m', '1');
     await threadHost.unload('m', '2');
+  });
+
+  it('sends batches to an idle inference thread when told to, with the same answers', async () => {
+    const batching = { maxBatchSize: 64, maxWaitMs: 2, maxConcurrentRuns: 1 };
+    const spilling = new VersionHost(pool, source, batching, pino({ level: 'silent' }), {
+      maxBlockMs: 1,
+      maxModelBytes: 1 << 20,
+      spillMinMs: 0,
+    });
+    const threadHost = new VersionHost(pool, source, batching, pino({ level: 'silent' }));
+    const a = await spilling.ensure('m', '3');
+    const b = await threadHost.ensure('m', '4');
+    const sizes = [1, 2, 3, 4, 5, 40];
+    const runs = vi.spyOn(pool, 'run');
+    const many = await Promise.all(sizes.map((r) => a.infer([tensor(r)], r)));
+    // All six arrived in one turn: one batch of their 55 rows, run on the idle thread.
+    expect(runs.mock.calls.map(([, feeds]) => feeds[0]?.dims)).toEqual([[55, 2]]);
+    runs.mockRestore();
+    const expected = await Promise.all(sizes.map((r) => b.infer([tensor(r)], r)));
+    many.forEach((out, i) => {
+      expect(out[0]?.dims).toEqual([sizes[i], 1]);
+      expect(Array.from(out[0]?.data as Float32Array)).toEqual(
+        Array.from(expected[i]?.[0]?.data as Float32Array),
+      );
+    });
+    await spilling.unload('m', '3');
+    await threadHost.unload('m', '4');
   });
 });

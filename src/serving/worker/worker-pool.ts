@@ -270,6 +270,11 @@ export class WorkerPool {
     }
   }
 
+  /** Whether some thread is up and running nothing (a batch sent now starts at once). */
+  get hasIdleThread(): boolean {
+    return this.workers.some((w) => w.available && w.inflight === 0);
+  }
+
   /** The least busy worker that is up, or the least busy one when all are restarting. */
   private pick(): PoolWorker {
     const up = this.workers.filter((w) => w.available);
