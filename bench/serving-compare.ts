@@ -6,7 +6,8 @@
  * every system serves that one ONNX file. Bodies: 1 and 100 rows, as `/invocations` dataframe_split
  * and as Open Inference Protocol v2 (MLflow's server has no v2); wrk with 1, 8 and 64 keep-alive
  * connections. All systems run for the whole benchmark and are measured interleaved, round after
- * round, the order of systems rotating, so drift of the shared machine spreads over all of them.
+ * round, in a balanced order (lib/run-order.ts), so drift of the shared machine and each system's
+ * wake spread over all of them.
  *
  * The main-thread CPU breakdown of the gateway (bench/lib/serving-profile.ts, run separately because
  * --cpu-prof changes what it measures) is rendered from bench/results/serving-profile-*.json.
@@ -33,6 +34,7 @@ import {
 } from './lib/serving-systems';
 import { ensureWrk, runWrk, writePostScript, type WrkResult } from './lib/serving-wrk';
 import { formatSpread, spreadOf, type Spread } from './lib/summary';
+import { balancedOrder } from './lib/run-order';
 import { TARGETS, verdictAt } from './lib/serving-verdict';
 
 // Five rounds, not three: at one connection a run's req/s swings ±40 % with the neighbours on a shared
@@ -161,8 +163,9 @@ export async function runServingCompareBench(
       loadAverages.push(loadAverage());
       for (const point of points) {
         const eligible = systems.filter((s) => s.protocols.includes(point.protocol));
-        // Rotate the order each round: no system always runs first after another's load.
-        const order = eligible.map((_, i) => eligible[(i + round) % eligible.length] as RunningSystem);
+        // A balanced order (lib/run-order.ts): each system runs right after every other equally often,
+        // so no system always lands in the same neighbour's wake.
+        const order = balancedOrder(eligible, round);
         for (const s of order) {
           // Each run starts on a settled machine, not in the previous system's wake (lib/quiet.ts),
           // and after a short unrecorded warm-up of the same point: every system had sat idle while
@@ -269,7 +272,7 @@ export async function runServingCompareBench(
     const failing = verdicts
       .filter((v) => v.misses.length > 0)
       .map((v) => `${v.point.body} ${v.point.protocol} c=${v.point.connections} (${v.misses.join('; ')})`);
-    // Where the two estimators disagree, the reader should know which points the host's drift decided.
+    // Where the two estimators disagree the reader should see it: the verdict is not the only reading.
     const disagree = verdicts
       .filter(
         (v) =>
@@ -303,7 +306,7 @@ export async function runServingCompareBench(
         : `Points missing a target: ${failing.join('; ')}.`,
       disagree.length === 0
         ? 'The ratio of the medians and the median of the per-round ratios agree on every throughput and p99 target.'
-        : `The ratio of the medians would judge these points otherwise (the host's drift between rounds decided them): ${disagree.join('; ')}.`,
+        : `The ratio of the medians would judge these points otherwise (its two medians can come from different rounds): ${disagree.join('; ')}.`,
       errors.length === 0
         ? 'No request failed (no non-2xx answer, no socket error) in any run.'
         : `Runs with errors: ${errors.map(([n, rs]) => `${n} ${rs.map((r) => r.errors).join('/')}`).join(', ')}.`,
