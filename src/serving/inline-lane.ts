@@ -104,20 +104,19 @@ export class InlineLane {
     this.waiting.delete(key);
     if (queue.length > 0) this.waiting.set(key, queue);
     this.arm();
-    if (this.spill && this.session.estimateMs(rows) >= this.spill.minMs && this.spill.idle()) {
-      this.spill.run(concatRows(batch, rows), rows).then(
-        (outputs) => deliver(batch, outputs, rows),
-        (e: unknown) => {
-          for (const item of batch) item.reject(e);
-        },
-      );
-      return;
-    }
+    const rejectAll = (e: unknown): void => {
+      for (const item of batch) item.reject(e);
+    };
     let outputs: readonly Tensor[];
     try {
-      outputs = this.session.runNow(concatRows(batch, rows));
+      const inputs = concatRows(batch, rows);
+      if (this.spill && this.session.estimateMs(rows) >= this.spill.minMs && this.spill.idle()) {
+        this.spill.run(inputs, rows).then((spilled) => deliver(batch, spilled, rows), rejectAll);
+        return;
+      }
+      outputs = this.session.runNow(inputs);
     } catch (e) {
-      for (const item of batch) item.reject(e);
+      rejectAll(e);
       return;
     }
     deliver(batch, outputs, rows);
