@@ -57,7 +57,9 @@ export interface GatewayOptions {
   /**
    * Inference on the event loop for small requests, in runs whose estimated cost is at most
    * `maxBlockMs` (default 1 ms), on models of at most `maxModelBytes` (default 4 MiB); `maxBlockMs: 0`
-   * turns it off. See worker/inline-runner.ts. Shadow copies never run inline.
+   * turns it off. Under concurrency, a batch estimated at `spillMinMs` (default 0.25 ms) or more goes
+   * to an idle inference thread instead (inline-lane.ts). See worker/inline-runner.ts. Shadow copies
+   * never run inline.
    */
   readonly inline?: Partial<InlineOptions>;
   /** Sampled prediction logging; default off. */

@@ -52,9 +52,9 @@ export class InlineLane {
     private readonly spill?: Spill,
   ) {}
 
-  /** The most rows a request may have to run here (0: none, while the session's estimate is over its bound). */
-  maxRows(): number {
-    return this.session.maxRows();
+  /** Whether a request of `rows` rows may run here (within the session's bound). */
+  fits(rows: number): boolean {
+    return this.session.fits(rows);
   }
 
   /**

@@ -55,7 +55,7 @@ export class ReadyVersion {
    * this turn (inline-lane.ts); undefined when it must wait (then `infer`). Throws what the run throws.
    */
   inferNow(inputs: readonly Tensor[], rows: number): readonly Tensor[] | undefined {
-    if (!this.lane || rows > this.lane.maxRows()) return undefined;
+    if (!this.lane || !this.lane.fits(rows)) return undefined;
     return this.lane.runNow(inputs);
   }
 
@@ -63,7 +63,7 @@ export class ReadyVersion {
     this.inflight += 1;
     try {
       // Small enough for one run within the stated bound: on the event loop; otherwise the threads.
-      if (this.lane && rows <= this.lane.maxRows()) return await this.lane.submit(inputs, rows);
+      if (this.lane?.fits(rows)) return await this.lane.submit(inputs, rows);
       return await this.batcher.submit(inputs, rows);
     } finally {
       this.inflight -= 1;

@@ -136,6 +136,26 @@ describe('inline session – inference on the event loop within a bound', () => 
     await session.close();
   });
 
+  it('lets an estimate raised by a contended moment come back down while its requests are refused', async () => {
+    const session = await InlineSession.open({ bytes }, signature, { maxBlockMs: 1, maxModelBytes: 1 << 20 });
+    if (!session) throw new Error('no inline session');
+    const rows = Math.max(2, Math.floor(session.maxRows() / 2));
+    expect(session.fits(rows)).toBe(true);
+    // As if recent runs here had taken 50× their estimate (the cap), e.g. beside a run on a thread.
+    (session as unknown as { drift: number }).drift = 50;
+    if (session.estimateMs(rows) <= 1) throw new Error('the drift did not raise the estimate past the bound');
+    expect(session.fits(rows)).toBe(false);
+    // Requests of this size no longer run here, so none of their runs could correct the estimate:
+    // each refusal moves it back 1 % of the way, and within a few hundred requests they fit again.
+    let refused = 1;
+    while (!session.fits(rows) && refused < 1000) refused++;
+    expect(refused).toBeLessThan(1000);
+    expect(session.fits(rows)).toBe(true);
+    // More rows than any run may hold never fit, whatever the estimate.
+    expect(session.fits(5000)).toBe(false);
+    await session.close();
+  });
+
   it('gives no session when it is off, when the model is too big, or when one row already costs more than the bound', async () => {
     const options = { maxBlockMs: 1, maxModelBytes: 1 << 20 };
     expect(await InlineSession.open({ bytes }, signature, { ...options, maxBlockMs: 0 })).toBeUndefined();

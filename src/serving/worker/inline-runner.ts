@@ -57,6 +57,8 @@ export const DEFAULT_INLINE: InlineOptions = {
 
 const CALIBRATION_ROWS = 32;
 const CALIBRATION_RUNS = 7;
+/** Most rows of one run here, whatever the estimate (a model whose cost does not grow with rows). */
+const MAX_INLINE_ROWS = 4096;
 /** Runs whose median observed / predicted cost corrects the estimate. */
 const RECENT = 32;
 
@@ -179,17 +181,39 @@ export class InlineSession {
     this.drift = Math.max(1, window[Math.floor(window.length / 2)] ?? 1);
   }
 
+  /**
+   * Whether a request of `rows` rows may run here. One refused only because the estimate has grown
+   * (it would fit at the calibrated cost) lets the estimate come back down slowly: requests of that
+   * size no longer run here, so no run of theirs would ever correct it. Without this, a drift raised
+   * while the host was contended (a run here beside a run on an inference thread, at 64 connections)
+   * kept every later 100-row request on the threads, one connection included.
+   */
+  fits(rows: number): boolean {
+    if (rows > MAX_INLINE_ROWS) return false;
+    const estimate = this.estimateMs(rows);
+    if (estimate <= this.maxBlockMs) return true;
+    if (this.drift > 1 && estimate / this.drift <= this.maxBlockMs) this.relax();
+    return false;
+  }
+
+  /** Moves the estimate 1 % of the way back to the calibration and forgets the recent runs. */
+  private relax(): void {
+    this.drift = 1 + (this.drift - 1) * 0.99;
+    this.recent.length = 0;
+    this.recentCount = 0;
+  }
+
   /** The most rows one run here may hold within the bound (0: none, the estimate has grown past it). */
   maxRows(): number {
     const spare = this.maxBlockMs / this.drift - this.fixedMs;
     if (spare < 0) {
       // Nothing runs here, so nothing corrects the estimate: let it come back down slowly.
-      this.drift = 1 + (this.drift - 1) * 0.99;
-      this.recent.length = 0;
-      this.recentCount = 0;
+      this.relax();
       return 0;
     }
-    return this.perRowMs > 0 ? Math.min(4096, 1 + Math.floor(spare / this.perRowMs)) : 4096;
+    return this.perRowMs > 0
+      ? Math.min(MAX_INLINE_ROWS, 1 + Math.floor(spare / this.perRowMs))
+      : MAX_INLINE_ROWS;
   }
 
   /**
