@@ -64,6 +64,8 @@ export default defineConfig({
   test: {
     pool: 'forks',
     maxWorkers: 2,
+    // The default output, plus the files a crashed fork left unfinished (vitest itself names none).
+    reporters: ['default', './test/support/unfinished-reporter.ts'],
     sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 180_000,
