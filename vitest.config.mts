@@ -13,6 +13,7 @@ const SLOW_TIER = [
   'test/unit/spec-cli.test.ts',
   'test/unit/lint-layers.test.ts',
   'test/unit/helm-chart.test.ts',
+  'test/unit/serving-pool-close.test.ts',
 ];
 /** Replays recorded promotion histories against today's workflow code: a workflow test without a server. */
 const REPLAY = ['test/unit/workflow-replay.test.ts'];

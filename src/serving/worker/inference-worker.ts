@@ -12,6 +12,7 @@ import type {
   ModelSignature,
   NumericDtype,
   RunRequest,
+  StopRequest,
   ToWorker,
   WireTensor,
   WorkerReply,
@@ -193,9 +194,34 @@ async function handle(msg: ToWorker): Promise<WorkerReply> {
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
-port.on('message', (msg: ToWorker) => {
-  void handle(msg).then((reply) => {
-    const transfer = reply.ok && reply.kind === 'ran' ? reply.outputs.map((o) => o.buffer) : [];
-    port.postMessage(reply, transfer);
-  });
+/** Messages started and not yet answered: a run spans turns (onnxruntime-node defers it to an immediate). */
+let active = 0;
+let stopping = false;
+
+/** Exits once nothing is running: the pool asked to stop (messages.ts, StopRequest). */
+function exitWhenIdle(): void {
+  if (!stopping || active > 0) return;
+  const releases = [...sessions.values()].map((s) => s.session.release().catch(() => undefined));
+  sessions.clear();
+  void Promise.all(releases).then(() => process.exit(0));
+}
+
+port.on('message', (msg: ToWorker | StopRequest) => {
+  if (msg.kind === 'stop') {
+    stopping = true;
+    exitWhenIdle();
+    return;
+  }
+  // The pool has already failed whatever it sent after the stop: running it would only delay the exit.
+  if (stopping) return;
+  active += 1;
+  void handle(msg)
+    .then((reply) => {
+      const transfer = reply.ok && reply.kind === 'ran' ? reply.outputs.map((o) => o.buffer) : [];
+      port.postMessage(reply, transfer);
+    })
+    .finally(() => {
+      active -= 1;
+      exitWhenIdle();
+    });
 });

@@ -42,6 +42,17 @@ export interface UnloadRequest {
 
 export type ToWorker = LoadRequest | RunRequest | UnloadRequest;
 
+/**
+ * Asks the thread to finish the messages it has started, release its sessions and exit by itself. The
+ * pool closes threads this way and not with `Worker.terminate()` alone: a thread terminated inside an
+ * onnxruntime-node run aborts the whole process ("terminate called after throwing an instance of
+ * 'Napi::Error'": the binding throws a C++ exception when it cannot build its outputs in an isolate that
+ * is being torn down).
+ */
+export interface StopRequest {
+  readonly kind: 'stop';
+}
+
 export interface ModelSignature {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ProgradeError } from '../../errors';
-import type { LoadRequest, ModelSignature, ToWorker, WireTensor, WorkerReply } from './messages';
+import type { LoadRequest, ModelSignature, StopRequest, ToWorker, WireTensor, WorkerReply } from './messages';
 
 /** Distributes to-worker messages without their `id`; the pool numbers them. */
 type Outgoing =
@@ -42,6 +42,9 @@ export function spawnInferenceWorker(): Worker {
   return spawnModuleWorker('inference-worker');
 }
 
+/** How long `close` lets a thread finish the run it is in before terminating it. */
+const CLOSE_GRACE_MS = 5_000;
+
 /** Crashes within this window count towards the restart back-off. */
 const CRASH_WINDOW_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 5_000;
@@ -75,6 +78,8 @@ class PoolWorker {
   private ready: Promise<void> = Promise.resolve();
   private restarting = false;
   private readonly crashes: number[] = [];
+  /** Settles when that thread has exited, whatever ended it (close waits for it). */
+  private readonly exits = new WeakMap<Worker, Promise<void>>();
   inflight = 0;
   closed = false;
 
@@ -91,6 +96,7 @@ class PoolWorker {
 
   private start(): Worker {
     const worker = this.hooks.spawn();
+    this.exits.set(worker, new Promise((resolve) => worker.once('exit', () => resolve())));
     let failure: Error | undefined;
     // Events of a thread already replaced are stale: acting on them would kill its successor.
     worker.on('message', (reply: WorkerReply) => {
@@ -179,12 +185,33 @@ class PoolWorker {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Fails what is still pending at once, then lets the thread finish the run it is in and exit by
+   * itself (messages.ts, StopRequest); `terminate()` only after `graceMs`, for a thread stuck in a run.
+   */
+  async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.closed = true;
-    await this.worker.terminate();
     for (const p of this.pending.values())
       p.reject(new ProgradeError('SERVING_POOL_CLOSED', 'the inference pool is closed', 'terminal'));
     this.pending.clear();
+    this.inflight = 0;
+    const worker = this.worker;
+    const exit = this.exits.get(worker);
+    const stop: StopRequest = { kind: 'stop' };
+    worker.postMessage(stop);
+    const grace = new AbortController();
+    const exited = await Promise.race([
+      exit?.then(() => true) ?? Promise.resolve(true),
+      sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
+    ]);
+    grace.abort();
+    if (!exited) {
+      this.hooks.logger.warn(
+        { worker: this.index, graceMs },
+        'inference worker did not stop in time; terminating it',
+      );
+      await worker.terminate();
+    }
   }
 }
 
