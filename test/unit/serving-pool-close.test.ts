@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const root = path.resolve(__dirname, '../..');
+import { repoRoot } from '../../src/devstack/tools';
 
 describe('inference pool – closing while batches run', () => {
   it('lets each thread finish its run and exit: the process lives, the cut-off runs fail SERVING_POOL_CLOSED', () => {
@@ -10,12 +9,8 @@ describe('inference pool – closing while batches run', () => {
     // 20 closes in 4 of 4 tries ("terminate called after throwing an instance of 'Napi::Error'").
     const child = spawnSync(
       process.execPath,
-      [
-        path.join(root, 'node_modules/tsx/dist/cli.mjs'),
-        path.join(root, 'test/support/pool-close-stress.ts'),
-        '25',
-      ],
-      { cwd: root, encoding: 'utf8', timeout: 170_000 },
+      ['--import', 'tsx', path.join(repoRoot, 'test/support/pool-close-stress.ts'), '25'],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 170_000 },
     );
     expect(child.signal, child.stderr).toBeNull();
     expect(child.status, child.stderr).toBe(0);

@@ -78,8 +78,8 @@ class PoolWorker {
   private ready: Promise<void> = Promise.resolve();
   private restarting = false;
   private readonly crashes: number[] = [];
-  /** Settles when that thread has exited, whatever ended it (close waits for it). */
-  private readonly exits = new WeakMap<Worker, Promise<void>>();
+  /** Settles when the current thread has exited, whatever ended it (close waits for it). */
+  private exited: Promise<void> = Promise.resolve();
   inflight = 0;
   closed = false;
 
@@ -96,7 +96,7 @@ class PoolWorker {
 
   private start(): Worker {
     const worker = this.hooks.spawn();
-    this.exits.set(worker, new Promise((resolve) => worker.once('exit', () => resolve())));
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     let failure: Error | undefined;
     // Events of a thread already replaced are stale: acting on them would kill its successor.
     worker.on('message', (reply: WorkerReply) => {
@@ -196,12 +196,11 @@ class PoolWorker {
     this.pending.clear();
     this.inflight = 0;
     const worker = this.worker;
-    const exit = this.exits.get(worker);
     const stop: StopRequest = { kind: 'stop' };
     worker.postMessage(stop);
     const grace = new AbortController();
     const exited = await Promise.race([
-      exit?.then(() => true) ?? Promise.resolve(true),
+      this.exited.then(() => true),
       sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
     ]);
     grace.abort();
